@@ -1,0 +1,56 @@
+"""The ``wsreplay`` command line.
+
+Each sub-command lives in its own module of this package with two functions:
+``register(subparsers)`` adds its parser, ``run(args) -> int`` carries it out.
+Add a command by adding its module name to :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..exceptions import WSReplayError
+
+__all__ = ["main", "COMMANDS"]
+
+#: Sub-command modules, in the order ``wsreplay --help`` lists them.
+COMMANDS: list[str] = ["info", "recover"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="wsreplay",
+        description="Record, analyse, plot and replay authentik's WebSocket traffic.",
+    )
+    parser.add_argument("--version", action="version", version=f"wsreplay {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f".{name}", __name__)
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    User mistakes and refused inputs are one line on stderr and a non-zero
+    status, never a traceback.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except WSReplayError as exc:
+        print(f"wsreplay {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"wsreplay {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

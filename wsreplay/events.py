@@ -1,0 +1,127 @@
+"""Building capture rows for one connection, without I/O.
+
+:class:`ConnectionLog` is what every driver (recorder, probe, replayer,
+simulator, importers) uses to turn what happened on a WebSocket connection into
+capture rows: it numbers events, decodes frames, and carries the instance uuid
+onto every row once it is known. Timestamps are passed in (nanoseconds since
+the epoch, UTC); nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+from .protocol import classify_path, decode
+
+__all__ = ["ConnectionLog", "new_id", "instance_from_query"]
+
+Row = dict[str, Any]
+
+
+def new_id() -> str:
+    """A new random id (hex uuid4) for a capture or a connection."""
+    return uuid.uuid4().hex
+
+
+def instance_from_query(query: str | None) -> str | None:
+    """The ``instance_uuid`` query parameter of a handshake, if any."""
+    if not query:
+        return None
+    values = parse_qs(query, keep_blank_values=False).get("instance_uuid")
+    return values[0] if values else None
+
+
+class ConnectionLog:
+    """Capture rows of one WebSocket connection.
+
+    Parameters
+    ----------
+    capture_id : str
+        Id of the recording run.
+    path : str
+        Request path; the query string may be attached (``/ws/outpost/<pk>/?a=b``)
+        or given as *query*.
+    query : str, optional
+        The handshake's query string without ``?``.
+    conn_id : str, optional
+        Defaults to a new random id.
+
+    Examples
+    --------
+    >>> log = ConnectionLog("cap", "/ws/outpost/pk/?instance_uuid=i1")
+    >>> log.open(0, status=101)["instance_uuid"]
+    'i1'
+    >>> log.message(1, "to_peer", '{"instruction": 0, "args": {}}')["instruction_name"]
+    'ACK'
+    """
+
+    def __init__(self, capture_id: str, path: str, query: str | None = None, *, conn_id: str | None = None):
+        if "?" in path:
+            path, _, inline_query = path.partition("?")
+            query = query if query is not None else inline_query
+        self.capture_id = capture_id
+        self.conn_id = conn_id or new_id()
+        self.path = path
+        self.query = query or ""
+        self.endpoint, self.outpost_uuid = classify_path(path)
+        self.instance_uuid = instance_from_query(query)
+        self.seq = 0
+        self.closed = False
+
+    def _row(self, ts: int, event: str, **fields: Any) -> Row:
+        row: Row = {
+            "ts": ts,
+            "capture_id": self.capture_id,
+            "conn_id": self.conn_id,
+            "seq": self.seq,
+            "endpoint": self.endpoint,
+            "path": self.path,
+            "query": self.query,
+            "outpost_uuid": self.outpost_uuid,
+            "instance_uuid": self.instance_uuid,
+            "event": event,
+        }
+        row.update(fields)
+        self.seq += 1
+        return row
+
+    def open(
+        self,
+        ts: int,
+        *,
+        status: int | None = 101,
+        user_agent: str | None = None,
+        peer: str | None = None,
+    ) -> Row:
+        """The ``open`` row (``seq`` 0): the handshake was accepted with *status*."""
+        return self._row(ts, "open", status=status, user_agent=user_agent, peer=peer)
+
+    def message(self, ts: int, direction: str, data: str | bytes) -> Row:
+        """A ``message`` row; *data* is ``str`` for a text frame, ``bytes`` for binary."""
+        if isinstance(data, str):
+            decoded = decode(data, endpoint=self.endpoint, opcode="text")
+            fields: Row = {"opcode": "text", "payload": data, "size": len(data.encode("utf-8", "surrogatepass"))}
+        else:
+            data = bytes(data)
+            decoded = decode(data, endpoint=self.endpoint, opcode="binary")
+            fields = {"opcode": "binary", "payload_bytes": data, "size": len(data)}
+        fields.update(decoded)
+        found = decoded.get("instance_uuid")
+        if found and self.instance_uuid is None:
+            self.instance_uuid = found
+        fields["instance_uuid"] = self.instance_uuid
+        return self._row(ts, "message", direction=direction, **fields)
+
+    def close(self, ts: int, direction: str, *, code: int | None, reason: str | None = None) -> Row:
+        """The ``close`` row; *direction* is the side that closed (``to_server``: the peer).
+
+        ``code`` 1006 (or ``None``) records a connection that broke without a close frame.
+        """
+        self.closed = True
+        return self._row(ts, "close", direction=direction, close_code=code, close_reason=reason or None)
+
+    def error(self, ts: int, reason: str, *, status: int | None = None, direction: str | None = None) -> Row:
+        """An ``error`` row: a refused handshake (``status``) or a broken connection."""
+        return self._row(ts, "error", status=status, direction=direction, close_reason=reason, parse_error=None)

@@ -1,0 +1,62 @@
+"""The one exceptions module of wsreplay.
+
+Every error wsreplay raises on purpose derives from :class:`WSReplayError`, and
+subclasses the builtin exception callers would expect (``ValueError`` for bad
+input, ``FileNotFoundError`` for a missing capture, ...). No other module
+defines exception classes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "WSReplayError",
+    "CaptureError",
+    "CaptureFormatError",
+    "CaptureNotFoundError",
+    "CaptureVersionError",
+    "ConfigurationError",
+    "ReplayError",
+    "ReplayMismatchError",
+    "UpstreamError",
+    "ImportFormatError",
+]
+
+
+class WSReplayError(Exception):
+    """Base class of every error wsreplay raises on purpose."""
+
+
+class CaptureError(WSReplayError):
+    """Something is wrong with a capture (file or directory)."""
+
+
+class CaptureFormatError(CaptureError, ValueError):
+    """A file is not a wsreplay capture, or its content does not fit the schema."""
+
+
+class CaptureVersionError(CaptureFormatError):
+    """A capture was written with a format version this wsreplay does not know."""
+
+
+class CaptureNotFoundError(CaptureError, FileNotFoundError):
+    """A capture path does not exist or holds no segment."""
+
+
+class ConfigurationError(WSReplayError, ValueError):
+    """An option or argument has a value that cannot work (bad URL, bad range, ...)."""
+
+
+class UpstreamError(WSReplayError, ConnectionError):
+    """The upstream authentik (or replay target) refused or could not be reached."""
+
+
+class ReplayError(WSReplayError):
+    """A replay could not be carried out."""
+
+
+class ReplayMismatchError(ReplayError, AssertionError):
+    """A replay's answers differ from the recorded ones (raised by assertion helpers)."""
+
+
+class ImportFormatError(WSReplayError, ValueError):
+    """A HAR, mitmproxy or tshark file could not be imported; the message names the entry."""

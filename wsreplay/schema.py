@@ -1,0 +1,228 @@
+"""The capture format: one definition of its columns and its version.
+
+A capture is a table with one row per event (``open``, ``message``, ``close``,
+``error``) of a WebSocket connection. This module is the only place where the
+columns, their Arrow types and their pandas dtypes are written down; the
+store, the recorder, the simulator and the importers all build rows through it.
+
+See ``docs/capture-format.md`` for the prose version of the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import pandas as pd
+import pyarrow as pa
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SUPPORTED_VERSIONS",
+    "VERSION_KEY",
+    "SCHEMA",
+    "COLUMNS",
+    "CATEGORICAL_COLUMNS",
+    "ENDPOINTS",
+    "EVENTS",
+    "DIRECTIONS",
+    "OPCODES",
+    "INSTRUCTION_NAMES",
+    "empty_frames",
+    "rows_to_table",
+    "frames_to_table",
+    "table_to_frames",
+    "conform_table",
+]
+
+#: Version of the capture format written by this wsreplay.
+FORMAT_VERSION: Final = 1
+#: Versions :func:`wsreplay.load` can read.
+SUPPORTED_VERSIONS: Final = frozenset({1})
+#: Key of the format version in Parquet / Arrow schema metadata.
+VERSION_KEY: Final = b"wsreplay.format_version"
+
+ENDPOINTS: Final = ("outpost", "client", "other")
+EVENTS: Final = ("open", "message", "close", "error")
+DIRECTIONS: Final = ("to_server", "to_peer")
+OPCODES: Final = ("text", "binary")
+INSTRUCTION_NAMES: Final = (
+    "ACK",
+    "HELLO",
+    "TRIGGER_UPDATE",
+    "PROVIDER_SPECIFIC",
+    "SESSION_END",
+    "UNKNOWN",
+)
+
+_STR = pa.string()
+
+#: Column name -> Arrow type, in file order.
+COLUMNS: Final[dict[str, pa.DataType]] = {
+    "ts": pa.timestamp("ns", tz="UTC"),
+    "capture_id": _STR,
+    "conn_id": _STR,
+    "seq": pa.int64(),
+    "endpoint": _STR,
+    "path": _STR,
+    "query": _STR,
+    "outpost_uuid": _STR,
+    "instance_uuid": _STR,
+    "event": _STR,
+    "direction": _STR,
+    "opcode": _STR,
+    "payload": _STR,
+    "payload_bytes": pa.binary(),
+    "size": pa.int64(),
+    "instruction": pa.int16(),
+    "instruction_name": _STR,
+    "version": _STR,
+    "build_hash": _STR,
+    "hostname": _STR,
+    "message_type": _STR,
+    "level": _STR,
+    "tags": _STR,
+    "message": _STR,
+    "close_code": pa.int32(),
+    "close_reason": _STR,
+    "status": pa.int32(),
+    "user_agent": _STR,
+    "peer": _STR,
+    "parse_error": _STR,
+}
+
+#: Low-cardinality string columns: dictionary-encoded on load (pandas Categorical).
+CATEGORICAL_COLUMNS: Final = (
+    "capture_id",
+    "conn_id",
+    "endpoint",
+    "path",
+    "outpost_uuid",
+    "instance_uuid",
+    "event",
+    "direction",
+    "opcode",
+    "instruction_name",
+    "version",
+    "build_hash",
+    "hostname",
+    "message_type",
+    "level",
+    "tags",
+    "close_reason",
+    "user_agent",
+    "peer",
+    "parse_error",
+)
+
+SCHEMA: Final = pa.schema(
+    [pa.field(name, typ) for name, typ in COLUMNS.items()],
+    metadata={VERSION_KEY: str(FORMAT_VERSION).encode()},
+)
+
+_NULLABLE_INTS: Final = {
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+}
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Build a capture table from event dicts (missing keys are null).
+
+    Parameters
+    ----------
+    rows : list of dict
+        One dict per event, keyed by column name. Unknown keys are ignored.
+
+    Returns
+    -------
+    pyarrow.Table
+        A table with exactly :data:`SCHEMA`.
+    """
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def conform_table(table: pa.Table) -> pa.Table:
+    """Return *table* with exactly the capture columns, in order, with their types.
+
+    Columns the table lacks are added as nulls; dictionary columns are decoded;
+    extra columns are dropped.
+
+    Raises
+    ------
+    wsreplay.exceptions.CaptureFormatError
+        If a column cannot be cast to its capture type.
+    """
+    from .exceptions import CaptureFormatError
+
+    arrays = []
+    n = table.num_rows
+    for name, typ in COLUMNS.items():
+        if name not in table.column_names:
+            arrays.append(pa.nulls(n, typ))
+            continue
+        col = table.column(name)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if col.type != typ:
+            try:
+                col = col.cast(typ)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise CaptureFormatError(
+                    f"column {name!r} has type {col.type}, which cannot be read as {typ}: "
+                    "this file does not follow the wsreplay capture format"
+                ) from exc
+        arrays.append(col)
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+def _types_mapper(typ: pa.DataType) -> Any:
+    if typ in _NULLABLE_INTS:
+        return _NULLABLE_INTS[typ]
+    if typ == pa.string() or typ == pa.large_string():
+        return pd.StringDtype("pyarrow")
+    return None
+
+
+def table_to_frames(table: pa.Table) -> pd.DataFrame:
+    """Convert a capture table to the frames DataFrame that analysis functions take.
+
+    Timestamps become ``datetime64[ns, UTC]``, low-cardinality strings
+    ``category``, integers nullable (``Int16``, ``Int32``, ``Int64``), other
+    strings pyarrow-backed ``string``.
+    """
+    cols = []
+    for name in table.column_names:
+        col = table.column(name)
+        if name in CATEGORICAL_COLUMNS and not pa.types.is_dictionary(col.type):
+            col = col.dictionary_encode()
+        cols.append(col)
+    table = pa.Table.from_arrays(cols, names=table.column_names)
+    df = table.to_pandas(types_mapper=_types_mapper, split_blocks=True, self_destruct=True)
+    for name in CATEGORICAL_COLUMNS:
+        if name in df.columns and isinstance(df[name].dtype, pd.CategoricalDtype):
+            cats = df[name].cat.categories
+            if not isinstance(cats.dtype, pd.StringDtype) and len(cats) == 0:
+                df[name] = df[name].cat.set_categories(pd.Index([], dtype="string"))
+    if "seq" in df.columns:
+        df["seq"] = df["seq"].astype(pd.Int64Dtype())
+    return df
+
+
+def empty_frames() -> pd.DataFrame:
+    """An empty frames DataFrame with every capture column and its dtype."""
+    return table_to_frames(SCHEMA.empty_table())
+
+
+def frames_to_table(frames: pd.DataFrame) -> pa.Table:
+    """Convert a frames DataFrame (as returned by ``load``) back to a capture table."""
+    df = frames.reset_index(drop=True)
+    arrays = {}
+    for name, typ in COLUMNS.items():
+        if name not in df.columns:
+            continue
+        series = df[name]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype(object).where(series.notna(), None)
+        arrays[name] = pa.array(series, type=typ, from_pandas=True)
+    return conform_table(pa.table(arrays) if arrays else SCHEMA.empty_table())

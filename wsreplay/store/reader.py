@@ -1,0 +1,331 @@
+"""Reading, saving and recovering captures.
+
+``load`` reads a capture file or directory (sealed Parquet segments and
+in-progress or crashed Arrow stream segments alike) into the frames
+DataFrame. Filters are pushed down to pyarrow, so reading one hour of a month
+only decodes the row groups that can hold that hour.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from ..exceptions import CaptureFormatError, CaptureNotFoundError
+from ..schema import CATEGORICAL_COLUMNS, COLUMNS, SCHEMA, table_to_frames
+from .segments import PARQUET_SUFFIX, STREAM_SUFFIX, check_version, read_stream, seal_table, write_parquet
+
+__all__ = ["load", "load_table", "save", "recover", "RecoveryReport", "segment_files", "TimeLike"]
+
+TimeLike = str | datetime | pd.Timestamp | int | float | None
+
+
+@dataclass
+class Segments:
+    """The segment files of a capture, split by kind."""
+
+    parquet: list[Path] = field(default_factory=list)
+    streams: list[Path] = field(default_factory=list)
+
+
+def segment_files(path: str | os.PathLike[str]) -> Segments:
+    """List the segments of a capture file or directory.
+
+    A stream segment whose Parquet twin exists (a crash between sealing and
+    deleting the stream) is left out: the Parquet file holds the same rows.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CaptureNotFoundError(f"capture {p} does not exist")
+    if p.is_file():
+        if p.suffix == STREAM_SUFFIX:
+            return Segments(streams=[p])
+        return Segments(parquet=[p])
+    parquet = sorted(x for x in p.iterdir() if x.suffix == PARQUET_SUFFIX and x.is_file())
+    sealed = {x.with_suffix("") for x in parquet}
+    streams = sorted(
+        x for x in p.iterdir() if x.suffix == STREAM_SUFFIX and x.is_file() and x.with_suffix("") not in sealed
+    )
+    if not parquet and not streams:
+        raise CaptureNotFoundError(
+            f"{p} holds no capture segments (*.parquet or *.arrows); "
+            "record one with `wsreplay record` or `wsreplay simulate`"
+        )
+    return Segments(parquet=parquet, streams=streams)
+
+
+def _timestamp(value: TimeLike, name: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            ts = pd.Timestamp(value, unit="s", tz="UTC")
+        else:
+            ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise CaptureFormatError(f"{name}={value!r} is not a time (use ISO 8601 or a Timestamp)") from exc
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _filter(start: TimeLike, end: TimeLike, endpoint: Any, outpost: Any) -> ds.Expression | None:
+    expr: ds.Expression | None = None
+
+    def add(e: ds.Expression) -> None:
+        nonlocal expr
+        expr = e if expr is None else expr & e
+
+    t0, t1 = _timestamp(start, "start"), _timestamp(end, "end")
+    ts_type = COLUMNS["ts"]
+    if t0 is not None:
+        add(ds.field("ts") >= pa.scalar(t0.value, type=pa.int64()).cast(ts_type))
+    if t1 is not None:
+        add(ds.field("ts") < pa.scalar(t1.value, type=pa.int64()).cast(ts_type))
+    endpoints = _as_list(endpoint)
+    if endpoints is not None:
+        add(ds.field("endpoint").isin(endpoints))
+    outposts = _as_list(outpost)
+    if outposts is not None:
+        add(ds.field("outpost_uuid").isin(outposts))
+    return expr
+
+
+def _check_parquet(path: Path) -> None:
+    try:
+        meta = pq.read_schema(str(path)).metadata
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CaptureFormatError(f"{path} is not a readable Parquet file ({exc}); is it a capture?") from exc
+    check_version(meta, path)
+
+
+def load_table(
+    path: str | os.PathLike[str],
+    *,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    endpoint: str | Sequence[str] | None = None,
+    outpost: str | Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """Like :func:`load`, but return the Arrow table (string columns dictionary-encoded)."""
+    segs = segment_files(path)
+    cols = list(COLUMNS) if columns is None else list(columns)
+    unknown = [c for c in cols if c not in COLUMNS]
+    if unknown:
+        raise CaptureFormatError(f"unknown capture column(s) {unknown}; the columns are {list(COLUMNS)}")
+    expr = _filter(start, end, endpoint, outpost)
+    dict_cols = [c for c in cols if c in CATEGORICAL_COLUMNS]
+    tables: list[pa.Table] = []
+    if segs.parquet:
+        for p in segs.parquet:
+            _check_parquet(p)
+        fmt = ds.ParquetFileFormat(read_options={"dictionary_columns": dict_cols})
+        dataset = ds.dataset([str(p) for p in segs.parquet], format=fmt, schema=_dict_schema(dict_cols))
+        try:
+            tables.append(dataset.to_table(columns=cols, filter=expr))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise CaptureFormatError(f"a segment of {path} could not be read: {exc}") from exc
+    for p in segs.streams:
+        t = read_stream(p)
+        if expr is not None and t.num_rows:
+            t = t.filter(expr)
+        t = t.select(cols)
+        tables.append(_encode_dicts(t, dict_cols))
+    if not tables:
+        return _encode_dicts(SCHEMA.empty_table().select(cols), dict_cols)
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    if "ts" in cols and table.num_rows > 1 and not _sorted(table):
+        keys = [("ts", "ascending")] + ([("seq", "ascending")] if "seq" in cols else [])
+        table = table.take(pc.sort_indices(table, sort_keys=keys))
+    return table
+
+
+def _dict_schema(dict_cols: list[str]) -> pa.Schema:
+    fields = []
+    for f in SCHEMA:
+        if f.name in dict_cols:
+            fields.append(pa.field(f.name, pa.dictionary(pa.int32(), f.type)))
+        else:
+            fields.append(f)
+    return pa.schema(fields, metadata=SCHEMA.metadata)
+
+
+def _encode_dicts(table: pa.Table, dict_cols: list[str]) -> pa.Table:
+    arrays = []
+    for name in table.column_names:
+        col = table.column(name)
+        if name in dict_cols and not pa.types.is_dictionary(col.type):
+            col = col.dictionary_encode()
+        arrays.append(col)
+    return pa.Table.from_arrays(arrays, names=table.column_names)
+
+
+def _sorted(table: pa.Table) -> bool:
+    ts = table.column("ts").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return bool((ts[1:] >= ts[:-1]).all())
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    endpoint: str | Sequence[str] | None = None,
+    outpost: str | Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Load a capture into the frames DataFrame.
+
+    Parameters
+    ----------
+    path : path
+        A capture directory, or one ``.parquet`` / ``.arrows`` segment. Segments
+        still being written, and a segment cut off by a crash, are read up to
+        their last whole batch.
+    start, end : str, datetime, Timestamp or epoch seconds, optional
+        Keep events with ``start <= ts < end`` (naive times are UTC).
+    endpoint : str or list of str, optional
+        ``"outpost"``, ``"client"`` and/or ``"other"``.
+    outpost : str or list of str, optional
+        Outpost pk(s) (``outpost_uuid``).
+    columns : list of str, optional
+        Read only these columns (all by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per event, sorted by ``ts``, with the capture columns:
+        ``ts`` as ``datetime64[ns, UTC]``, low-cardinality strings as
+        ``category``, integers as nullable ``Int16``/``Int32``/``Int64``.
+
+    Raises
+    ------
+    CaptureNotFoundError
+        If *path* does not exist or holds no segment.
+    CaptureFormatError
+        If a file is not a capture; ``CaptureVersionError`` if it was written
+        by a newer wsreplay.
+
+    Examples
+    --------
+    >>> frames = wsreplay.load("sample_captures/fleet_day")  # doctest: +SKIP
+    >>> frames.groupby("endpoint", observed=True).size()  # doctest: +SKIP
+    """
+    table = load_table(path, start=start, end=end, endpoint=endpoint, outpost=outpost, columns=columns)
+    return table_to_frames(table)
+
+
+def save(frames: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Save a frames DataFrame as one capture Parquet file.
+
+    Parameters
+    ----------
+    frames : pandas.DataFrame
+        Frames as returned by :func:`load` (a subset of rows or columns is fine:
+        missing columns are written as nulls).
+    path : path
+        Target file; ``.parquet`` is added when it has no suffix. An existing
+        directory gets a file ``capture.parquet`` inside it.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    from ..schema import frames_to_table
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "capture.parquet"
+    elif p.suffix == "":
+        p = p.with_suffix(PARQUET_SUFFIX)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet(frames_to_table(frames), p)
+    return p
+
+
+@dataclass
+class RecoveryReport:
+    """What :func:`recover` did."""
+
+    sealed: list[Path] = field(default_factory=list)
+    rows: int = 0
+    removed: list[Path] = field(default_factory=list)
+    busy: list[Path] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"sealed {len(self.sealed)} segment(s) with {self.rows} event(s)"]
+        if self.removed:
+            parts.append(f"removed {len(self.removed)} leftover file(s)")
+        if self.busy:
+            parts.append(f"skipped {len(self.busy)} segment(s) still being written by a running recorder")
+        return "; ".join(parts)
+
+
+def _locked(path: Path) -> bool:
+    """True if a live writer holds the segment's lock."""
+    try:
+        with open(path, "rb") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
+def recover(path: str | os.PathLike[str]) -> RecoveryReport:
+    """Seal what a crashed recorder left in a capture directory.
+
+    Every ``.arrows`` stream segment not held by a running writer is read up to
+    its last whole batch and sealed into Parquet; half-written ``.tmp`` files
+    and streams whose Parquet twin already exists are removed.
+
+    Returns
+    -------
+    RecoveryReport
+        Segments sealed, events recovered, files removed, segments skipped.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        raise CaptureNotFoundError(f"{p} is not a capture directory")
+    report = RecoveryReport()
+    for tmp in sorted(p.glob("*.parquet.tmp")):
+        tmp.unlink()
+        report.removed.append(tmp)
+    for stream in sorted(p.glob(f"*{STREAM_SUFFIX}")):
+        if _locked(stream):
+            report.busy.append(stream)
+            continue
+        target = stream.with_suffix(PARQUET_SUFFIX)
+        if target.exists():
+            stream.unlink()
+            report.removed.append(stream)
+            continue
+        table = read_stream(stream)
+        if table.num_rows:
+            seal_table(table, target)
+            report.sealed.append(target)
+            report.rows += table.num_rows
+        else:
+            report.removed.append(stream)
+        stream.unlink()
+    return report

@@ -1,0 +1,130 @@
+"""One segment file: read an Arrow stream (even a cut-off one), seal it to Parquet.
+
+Also the format-version check shared by every reader.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..exceptions import CaptureFormatError, CaptureVersionError
+from ..schema import FORMAT_VERSION, SCHEMA, SUPPORTED_VERSIONS, VERSION_KEY, conform_table
+
+__all__ = [
+    "STREAM_SUFFIX",
+    "PARQUET_SUFFIX",
+    "read_stream",
+    "seal_table",
+    "write_parquet",
+    "check_version",
+    "PARQUET_OPTIONS",
+]
+
+STREAM_SUFFIX = ".arrows"
+PARQUET_SUFFIX = ".parquet"
+
+#: Rows per Parquet row group: small enough for time filters to skip most of a
+#: long capture, large enough to compress well.
+ROW_GROUP_SIZE = 1 << 20
+
+#: Parquet writer settings of sealed segments: zstd, dictionaries for strings,
+#: delta encoding for the (sorted, dense) timestamps and sequence numbers.
+PARQUET_OPTIONS: dict[str, object] = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": [f.name for f in SCHEMA if f.type == pa.string()],
+    "column_encoding": {"ts": "DELTA_BINARY_PACKED", "seq": "DELTA_BINARY_PACKED"},
+    "write_statistics": True,
+}
+
+
+def check_version(metadata: dict[bytes, bytes] | None, where: Path | str) -> None:
+    """Raise unless *metadata* names a format version this wsreplay reads."""
+    raw = (metadata or {}).get(VERSION_KEY)
+    if raw is None:
+        raise CaptureFormatError(
+            f"{where} is not a wsreplay capture (no {VERSION_KEY.decode()} in its metadata); "
+            "import foreign files with `wsreplay import`"
+        )
+    try:
+        version = int(raw)
+    except ValueError:
+        raise CaptureFormatError(f"{where} has an unreadable capture format version {raw!r}") from None
+    if version not in SUPPORTED_VERSIONS:
+        newer = version > FORMAT_VERSION
+        hint = "upgrade wsreplay to read it" if newer else "convert it with an older wsreplay"
+        raise CaptureVersionError(
+            f"{where} uses capture format version {version}; this wsreplay reads "
+            f"{sorted(SUPPORTED_VERSIONS)}: {hint}"
+        )
+
+
+def read_stream(path: Path) -> pa.Table:
+    """Read every whole record batch of an Arrow IPC stream segment.
+
+    A stream cut off by a crash (a missing end marker, half a batch at the end)
+    yields the batches before the cut. A file too short to hold the schema is
+    an empty segment.
+
+    Raises
+    ------
+    CaptureFormatError
+        If the file is not an Arrow stream or not a capture.
+    """
+    batches: list[pa.RecordBatch] = []
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return SCHEMA.empty_table()
+        try:
+            reader = pa.ipc.open_stream(fh)
+        except (pa.ArrowInvalid, OSError) as exc:
+            if _looks_truncated(exc):
+                return SCHEMA.empty_table()
+            raise CaptureFormatError(f"{path} is not an Arrow stream segment: {exc}") from exc
+        check_version(reader.schema.metadata, path)
+        while True:
+            try:
+                batches.append(reader.read_next_batch())
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, OSError):
+                break  # cut off mid-batch by a crash: keep what came before
+    if not batches:
+        return SCHEMA.empty_table()
+    return conform_table(pa.Table.from_batches(batches))
+
+
+def _looks_truncated(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "expected to read" in text or "eof" in text or "end of stream" in text or "0 bytes" in text
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write *table* as a capture Parquet file (atomic: a temporary file, then a rename)."""
+    table = conform_table(table).replace_schema_metadata(SCHEMA.metadata)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with pq.ParquetWriter(str(tmp), SCHEMA, **PARQUET_OPTIONS) as writer:  # type: ignore[arg-type]
+            writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def seal_table(table: pa.Table, path: Path) -> None:
+    """Seal a segment's rows into Parquet at *path*, sorted by time within each connection."""
+    if table.num_rows > 1:
+        table = table if _is_sorted(table) else table.sort_by([("ts", "ascending"), ("seq", "ascending")])
+    write_parquet(table, path)
+
+
+def _is_sorted(table: pa.Table) -> bool:
+    ts = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return bool((ts[1:] >= ts[:-1]).all())
