@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests_support import real_frames
 
 from wsreplay import protocol
 from wsreplay.protocol import Instruction, classify_path, decode
-
-from tests_support import real_frames
 
 
 def test_ack_is_byte_exact_with_real_authentik():
@@ -37,7 +35,9 @@ def test_every_real_frame_decodes_as_the_server_treated_it():
             continue
         endpoint = "outpost" if "outpost" in r["endpoint"] else "client"
         d = decode(r["data"], endpoint=endpoint)
-        if r["scenario"].startswith(("a7", "a8", "b1-client-no-cookie-malformed", "b2-client-garbage-cookie-malformed")):
+        if r["scenario"].startswith(
+            ("a7", "a8", "b1-client-no-cookie-malformed", "b2-client-garbage-cookie-malformed")
+        ):
             assert d["parse_error"], r  # authentik killed the connection on these
         if r["direction"] == "server->client" and endpoint == "outpost":
             assert d["parse_error"] is None and d["instruction_name"] in {"ACK", "TRIGGER_UPDATE", "PROVIDER_SPECIFIC"}

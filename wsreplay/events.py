@@ -98,15 +98,37 @@ class ConnectionLog:
         """The ``open`` row (``seq`` 0): the handshake was accepted with *status*."""
         return self._row(ts, "open", status=status, user_agent=user_agent, peer=peer)
 
-    def message(self, ts: int, direction: str, data: str | bytes) -> Row:
-        """A ``message`` row; *data* is ``str`` for a text frame, ``bytes`` for binary."""
+    def message(self, ts: int, direction: str, data: str | bytes, *, opcode: str | None = None) -> Row:
+        """A ``message`` row.
+
+        *data* is ``str`` for a text frame and ``bytes`` for a binary one, unless
+        *opcode* says otherwise (``opcode="text"`` with bytes: raw text whose
+        UTF-8 is checked). Text that is not valid UTF-8 keeps its raw bytes in
+        ``payload_bytes`` and says so in ``parse_error``.
+        """
+        opcode = opcode or ("text" if isinstance(data, str) else "binary")
+        raw: bytes | None = None
+        text: str | None = None
         if isinstance(data, str):
-            decoded = decode(data, endpoint=self.endpoint, opcode="text")
-            fields: Row = {"opcode": "text", "payload": data, "size": len(data.encode("utf-8", "surrogatepass"))}
+            try:
+                raw = data.encode("utf-8")
+                text = data
+            except UnicodeEncodeError:
+                raw = data.encode("utf-8", "surrogatepass")
         else:
-            data = bytes(data)
-            decoded = decode(data, endpoint=self.endpoint, opcode="binary")
-            fields = {"opcode": "binary", "payload_bytes": data, "size": len(data)}
+            raw = bytes(data)
+            if opcode == "text":
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = None
+        fields: Row = {"opcode": opcode, "size": len(raw)}
+        if opcode == "text" and text is not None:
+            fields["payload"] = text
+            decoded = decode(text, endpoint=self.endpoint, opcode="text")
+        else:
+            fields["payload_bytes"] = raw
+            decoded = decode(raw, endpoint=self.endpoint, opcode=opcode)
         fields.update(decoded)
         found = decoded.get("instance_uuid")
         if found and self.instance_uuid is None:

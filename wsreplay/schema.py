@@ -199,11 +199,6 @@ def table_to_frames(table: pa.Table) -> pd.DataFrame:
         cols.append(col)
     table = pa.Table.from_arrays(cols, names=table.column_names)
     df = table.to_pandas(types_mapper=_types_mapper, split_blocks=True, self_destruct=True)
-    for name in CATEGORICAL_COLUMNS:
-        if name in df.columns and isinstance(df[name].dtype, pd.CategoricalDtype):
-            cats = df[name].cat.categories
-            if not isinstance(cats.dtype, pd.StringDtype) and len(cats) == 0:
-                df[name] = df[name].cat.set_categories(pd.Index([], dtype="string"))
     if "seq" in df.columns:
         df["seq"] = df["seq"].astype(pd.Int64Dtype())
     return df

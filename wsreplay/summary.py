@@ -68,7 +68,8 @@ class CaptureSummary:
 
     def _repr_html_(self) -> str:
         body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
             for k, v in self._lines()
         )
         return f"<table class='wsreplay-summary'><caption>wsreplay capture</caption>{body}</table>"
@@ -109,7 +110,7 @@ def summarize(frames: pd.DataFrame, /, *, top_errors: int = 5) -> CaptureSummary
         connections=_nunique(frames, "conn_id"),
         outposts=_nunique(frames, "outpost_uuid"),
         instances=_nunique(frames, "instance_uuid"),
-        parse_errors=int(len(errors)),
+        parse_errors=len(errors),
         by_endpoint=_counts(frames["endpoint"]) if "endpoint" in frames else {},
         by_event=_counts(frames["event"]) if "event" in frames else {},
         by_instruction=_counts(frames["instruction_name"]) if "instruction_name" in frames else {},

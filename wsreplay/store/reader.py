@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ..exceptions import CaptureFormatError, CaptureNotFoundError
 from ..schema import CATEGORICAL_COLUMNS, COLUMNS, SCHEMA, table_to_frames
-from .segments import PARQUET_SUFFIX, STREAM_SUFFIX, check_version, read_stream, seal_table, write_parquet
+from .segments import PARQUET_SUFFIX, STREAM_SUFFIX, check_schema, check_version, read_stream, seal_table, write_parquet
 
 __all__ = ["load", "load_table", "save", "recover", "RecoveryReport", "segment_files", "TimeLike"]
 
@@ -108,10 +108,11 @@ def _filter(start: TimeLike, end: TimeLike, endpoint: Any, outpost: Any) -> ds.E
 
 def _check_parquet(path: Path) -> None:
     try:
-        meta = pq.read_schema(str(path)).metadata
+        schema = pq.read_schema(str(path))
     except (pa.ArrowInvalid, OSError) as exc:
         raise CaptureFormatError(f"{path} is not a readable Parquet file ({exc}); is it a capture?") from exc
-    check_version(meta, path)
+    check_version(schema.metadata, path)
+    check_schema(schema, path)
 
 
 def load_table(

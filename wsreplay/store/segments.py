@@ -21,6 +21,7 @@ __all__ = [
     "seal_table",
     "write_parquet",
     "check_version",
+    "check_schema",
     "PARQUET_OPTIONS",
 ]
 
@@ -42,6 +43,18 @@ PARQUET_OPTIONS: dict[str, object] = {
 }
 
 
+def check_schema(schema: pa.Schema, where: Path | str) -> None:
+    """Raise unless every capture column *schema* has carries its capture type."""
+    for f in schema:
+        want = SCHEMA.field(f.name).type if f.name in SCHEMA.names else None
+        have = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+        if want is not None and have != want:
+            raise CaptureFormatError(
+                f"{where}: column {f.name!r} is {have}, the capture format says {want}; "
+                "this file does not follow the wsreplay capture format"
+            )
+
+
 def check_version(metadata: dict[bytes, bytes] | None, where: Path | str) -> None:
     """Raise unless *metadata* names a format version this wsreplay reads."""
     raw = (metadata or {}).get(VERSION_KEY)
@@ -58,8 +71,7 @@ def check_version(metadata: dict[bytes, bytes] | None, where: Path | str) -> Non
         newer = version > FORMAT_VERSION
         hint = "upgrade wsreplay to read it" if newer else "convert it with an older wsreplay"
         raise CaptureVersionError(
-            f"{where} uses capture format version {version}; this wsreplay reads "
-            f"{sorted(SUPPORTED_VERSIONS)}: {hint}"
+            f"{where} uses capture format version {version}; this wsreplay reads {sorted(SUPPORTED_VERSIONS)}: {hint}"
         )
 
 
@@ -79,13 +91,16 @@ def read_stream(path: Path) -> pa.Table:
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:
             return SCHEMA.empty_table()
+        head = fh.read(8)
+        fh.seek(0)
         try:
             reader = pa.ipc.open_stream(fh)
         except (pa.ArrowInvalid, OSError) as exc:
-            if _looks_truncated(exc):
-                return SCHEMA.empty_table()
+            if _schema_cut_off(head, os.fstat(fh.fileno()).st_size):
+                return SCHEMA.empty_table()  # the writer died while writing the schema
             raise CaptureFormatError(f"{path} is not an Arrow stream segment: {exc}") from exc
         check_version(reader.schema.metadata, path)
+        check_schema(reader.schema, path)
         while True:
             try:
                 batches.append(reader.read_next_batch())
@@ -98,9 +113,17 @@ def read_stream(path: Path) -> pa.Table:
     return conform_table(pa.Table.from_batches(batches))
 
 
-def _looks_truncated(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "expected to read" in text or "eof" in text or "end of stream" in text or "0 bytes" in text
+_CONTINUATION = b"\xff\xff\xff\xff"
+
+
+def _schema_cut_off(head: bytes, size: int) -> bool:
+    """True if the file is the beginning of an Arrow stream cut inside its schema message."""
+    if len(head) < 8:
+        return _CONTINUATION.startswith(head[:4])
+    if not head.startswith(_CONTINUATION):
+        return False
+    length = int.from_bytes(head[4:8], "little", signed=True)
+    return 0 < length and size < 8 + length
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:

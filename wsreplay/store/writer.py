@@ -224,8 +224,7 @@ class CaptureWriter:
             self._closed = True
             if not ok:
                 raise CaptureError(
-                    f"could not write {self.stats.rows_pending} buffered events to {self.out}: "
-                    f"{self.stats.last_error}"
+                    f"could not write {self.stats.rows_pending} buffered events to {self.out}: {self.stats.last_error}"
                 )
 
     @property
@@ -277,7 +276,7 @@ class CaptureWriter:
             try:
                 if closable is not None:
                     closable.close()
-            except Exception:  # noqa: BLE001 - the file is being given up anyway
+            except Exception:
                 pass
         self._stream = self._sink = None
         if self._segment_path is not None:
@@ -313,12 +312,12 @@ class CaptureWriter:
         if self.on_error is not None:
             try:
                 self.on_error(exc)
-            except Exception:  # noqa: BLE001 - a broken callback must not stop recording
+            except Exception:
                 pass
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_interval / 2):
             try:
                 self.flush()
-            except Exception as exc:  # noqa: BLE001 - keep flushing whatever happens
+            except Exception as exc:
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,67 @@
+"""The public surface and the layering rules."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import wsreplay
+
+PACKAGE = Path(wsreplay.__file__).parent
+
+#: Core modules: no sockets, no event loops, no plotting, no clocks.
+CORE = ["protocol", "schema", "events", "summary", "analysis", "replay/schedule.py", "replay/match.py"]
+FORBIDDEN = {"asyncio", "websockets", "matplotlib", "socket", "time"}
+
+
+def test_all_names_are_importable_and_unique():
+    assert len(wsreplay.__all__) == len(set(wsreplay.__all__))
+    for name in wsreplay.__all__:
+        assert hasattr(wsreplay, name), name
+
+
+def test_every_module_declares_all():
+    for info in pkgutil.walk_packages(wsreplay.__path__, "wsreplay."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        assert hasattr(module, "__all__") or info.name.startswith("wsreplay.cli."), info.name
+
+
+def _core_files():
+    for entry in CORE:
+        path = PACKAGE / entry
+        if path.is_dir():
+            yield from path.rglob("*.py")
+        elif path.with_suffix(".py").exists():
+            yield path.with_suffix(".py")
+        elif path.exists():
+            yield path
+
+
+def test_core_modules_do_no_io():
+    for path in _core_files():
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in FORBIDDEN, f"{path.relative_to(PACKAGE)} imports {name}"
+
+
+def test_exception_classes_live_in_one_module():
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "exceptions.py":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+                assert not bases & {"Exception", "WSReplayError", "ValueError", "RuntimeError"}, (
+                    f"{path.relative_to(PACKAGE)} defines exception {node.name}"
+                )
