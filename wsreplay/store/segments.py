@@ -16,6 +16,7 @@ from ..schema import FORMAT_VERSION, SCHEMA, SUPPORTED_VERSIONS, VERSION_KEY, co
 
 __all__ = [
     "STREAM_SUFFIX",
+    "STREAM_OPTIONS",
     "PARQUET_SUFFIX",
     "read_stream",
     "seal_table",
@@ -27,6 +28,10 @@ __all__ = [
 
 STREAM_SUFFIX = ".arrows"
 PARQUET_SUFFIX = ".parquet"
+
+#: In-progress segments: each record batch compressed on its own (a crash still
+#: leaves every whole batch readable), so a busy recorder writes little to disk.
+STREAM_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 #: Rows per Parquet row group: small enough for time filters to skip most of a
 #: long capture, large enough to compress well.

@@ -29,7 +29,7 @@ import pyarrow as pa
 from ..events import new_id
 from ..exceptions import CaptureError
 from ..schema import SCHEMA, conform_table, rows_to_table
-from .segments import STREAM_SUFFIX, read_stream, seal_table
+from .segments import STREAM_OPTIONS, STREAM_SUFFIX, read_stream, seal_table
 
 __all__ = ["CaptureWriter", "WriterStats"]
 
@@ -261,7 +261,7 @@ class CaptureWriter:
         try:
             # `wsreplay recover` leaves a segment alone while a live writer holds this lock.
             fcntl.flock(sink.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._stream = pa.ipc.new_stream(sink, SCHEMA)
+            self._stream = pa.ipc.new_stream(sink, SCHEMA, options=STREAM_OPTIONS)
         except BaseException:
             sink.close()
             raise

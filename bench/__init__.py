@@ -1,0 +1,1 @@
+"""Benchmarks; each module writes its figures into BENCHMARKS.md."""
