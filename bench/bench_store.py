@@ -164,7 +164,9 @@ def main() -> None:
 | `load(start, end)` of one hour / `load()` of the whole capture | {ratio["hour"]} |
 
 Analysis columns: `{", ".join(cols)}`. `load` returns pandas (categoricals, UTC timestamps, nullable
-ints); the bare read returns an Arrow table, so the ratio includes the conversion to pandas.
+ints); the bare read returns an Arrow table, so the ratio includes the conversion to pandas. It is
+below 1 because `load` asks pyarrow to keep the low-cardinality string columns dictionary-encoded
+(they become pandas Categoricals) where the bare read materialises every string.
 """
     print(body)
     if not args.no_write:
