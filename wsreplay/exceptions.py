@@ -19,6 +19,7 @@ __all__ = [
     "ReplayMismatchError",
     "UpstreamError",
     "ImportFormatError",
+    "RelayHTTPError",
 ]
 
 
@@ -60,3 +61,7 @@ class ReplayMismatchError(ReplayError, AssertionError):
 
 class ImportFormatError(WSReplayError, ValueError):
     """A HAR, mitmproxy or tshark file could not be imported; the message names the entry."""
+
+
+class RelayHTTPError(WSReplayError, ValueError):
+    """An HTTP head or body the recorder relays cannot be parsed (answered with 400 or 502)."""
