@@ -27,8 +27,44 @@ from .schema import FORMAT_VERSION, SCHEMA
 from .store import CaptureWriter, load, recover, save
 from .summary import CaptureSummary, summarize
 
+# --- interop: import HAR / mitmproxy / tshark files, export HAR (wsreplay/interop)
+# isort: split
+from .interop import export_har, import_file, import_har, import_mitm, import_tshark
+
+# --- analysis: pure pandas over the frames DataFrame (wsreplay/analysis)
+# isort: split
+from . import analysis
+from .analysis import (
+    ack_latency,
+    fleet,
+    hello_intervals,
+    latency_percentiles,
+    notice_frequency,
+    outages,
+    parse_errors,
+    restarts,
+    top_messages,
+    trigger_fanout,
+    upgrades,
+    uptime,
+)
+
 __all__ = [
     "__version__",
+    # analysis
+    "analysis",
+    "hello_intervals",
+    "outages",
+    "uptime",
+    "ack_latency",
+    "latency_percentiles",
+    "notice_frequency",
+    "top_messages",
+    "fleet",
+    "restarts",
+    "upgrades",
+    "trigger_fanout",
+    "parse_errors",
     # format, protocol, storage
     "FORMAT_VERSION",
     "SCHEMA",
@@ -41,6 +77,12 @@ __all__ = [
     "recover",
     "save",
     "summarize",
+    # interop
+    "import_file",
+    "import_har",
+    "import_mitm",
+    "import_tshark",
+    "export_har",
     # exceptions
     "WSReplayError",
     "CaptureError",

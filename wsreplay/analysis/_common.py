@@ -1,0 +1,199 @@
+"""Shared plumbing of the analysis functions: column checks, fast column access, windows.
+
+Everything here works on numpy arrays taken from the frames DataFrame without
+copying the frame: categorical columns are read through their integer codes,
+timestamps as int64 nanoseconds. Nothing here mutates its input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import CaptureFormatError, ConfigurationError
+from ..protocol import HELLO_INTERVAL_S
+
+__all__ = [
+    "NS",
+    "NO_TIME",
+    "TimeLike",
+    "IntervalLike",
+    "require",
+    "Codes",
+    "codes",
+    "is_value",
+    "is_in",
+    "notna",
+    "ts_ns",
+    "to_ns",
+    "seconds",
+    "window",
+    "parse_error_count",
+    "labels",
+    "utc",
+]
+
+NS: Final = 1_000_000_000
+#: Stand-in for "no time" in int64 nanosecond arrays (larger than any timestamp).
+NO_TIME: Final = np.iinfo(np.int64).max
+
+TimeLike = str | datetime | pd.Timestamp | int | float | None
+IntervalLike = float | int | str | timedelta | pd.Timedelta | None
+
+
+def require(frames: pd.DataFrame, needed: Iterable[str], fn: str) -> None:
+    """Raise a one-line error when *frames* lacks columns *fn* needs."""
+    if not isinstance(frames, pd.DataFrame):
+        raise ConfigurationError(f"{fn}() takes the frames DataFrame (wsreplay.load), not {type(frames).__name__}")
+    missing = [c for c in needed if c not in frames.columns]
+    if missing:
+        raise CaptureFormatError(
+            f"{fn}() needs the column(s) {missing}; load them with "
+            f"wsreplay.load(path, columns=wsreplay.analysis.COLUMNS_NEEDED[{fn!r}])"
+        )
+
+
+@dataclass(frozen=True)
+class Codes:
+    """Integer codes of a column (``-1`` for null) and the values they stand for."""
+
+    codes: np.ndarray
+    categories: pd.Index
+
+    def code_of(self, value: Any) -> int:
+        """The code of *value*, or ``-2`` (matches nothing) when it never occurs."""
+        try:
+            loc = self.categories.get_loc(value)
+        except KeyError:
+            return -2
+        return int(loc) if isinstance(loc, (int, np.integer)) else -2
+
+    def values(self, idx: np.ndarray) -> np.ndarray:
+        """Values (object array, ``None`` for null) of the codes *idx*."""
+        cats = np.asarray(self.categories, dtype=object)
+        idx = np.asarray(idx)
+        out = np.empty(len(idx), dtype=object)
+        ok = idx >= 0
+        out[ok] = cats[idx[ok]]
+        out[~ok] = None
+        return out
+
+
+def codes(series: pd.Series) -> Codes:
+    """Integer codes of *series* (categorical or not), ``-1`` for null."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return Codes(np.asarray(series.cat.codes, dtype=np.int64), series.cat.categories)
+    c, uniques = pd.factorize(series, use_na_sentinel=True)
+    return Codes(np.asarray(c, dtype=np.int64), pd.Index(uniques))
+
+
+def is_value(series: pd.Series, value: Any) -> np.ndarray:
+    """Boolean mask ``series == value`` (null is never equal), fast on categoricals."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        c = codes(series)
+        return c.codes == c.code_of(value)
+    return np.asarray(series.eq(value).fillna(False), dtype=bool)
+
+
+def is_in(series: pd.Series, values: Sequence[Any]) -> np.ndarray:
+    """Boolean mask ``series.isin(values)``, fast on categoricals."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        c = codes(series)
+        wanted = [c.code_of(v) for v in values]
+        return np.isin(c.codes, [w for w in wanted if w >= 0])
+    return np.asarray(series.isin(list(values)), dtype=bool)
+
+
+def notna(series: pd.Series) -> np.ndarray:
+    """Boolean mask of non-null values."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return np.asarray(series.cat.codes, dtype=np.int64) >= 0
+    return np.asarray(series.notna(), dtype=bool)
+
+
+def ts_ns(frames: pd.DataFrame) -> np.ndarray:
+    """The ``ts`` column as int64 nanoseconds since the epoch (UTC)."""
+    ts = frames["ts"]
+    if not isinstance(ts.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(ts.dtype):
+        raise CaptureFormatError(f"column 'ts' has dtype {ts.dtype}; expected datetime64[ns, UTC] (wsreplay.load)")
+    if ts.dt.unit != "ns":
+        ts = ts.dt.as_unit("ns")
+    return np.asarray(ts.array.asi8 if hasattr(ts.array, "asi8") else ts.to_numpy().view("i8"), dtype=np.int64)
+
+
+def utc(ns: np.ndarray) -> pd.DatetimeIndex:
+    """int64 nanoseconds -> tz-aware UTC timestamps (``NaT`` for :data:`NO_TIME`)."""
+    arr = np.asarray(ns, dtype=np.int64).copy()
+    arr[arr == NO_TIME] = np.iinfo(np.int64).min  # NaT
+    return pd.DatetimeIndex(arr.view("M8[ns]")).tz_localize("UTC")
+
+
+def to_ns(value: TimeLike, name: str) -> int | None:
+    """A time argument (ISO string, datetime, Timestamp, epoch seconds) as UTC nanoseconds."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            ts = pd.Timestamp(value, unit="s", tz="UTC")
+        else:
+            ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"{name}={value!r} is not a time (use ISO 8601, a datetime or a Timestamp)") from exc
+    if ts is pd.NaT:
+        raise ConfigurationError(f"{name}={value!r} is not a time")
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.as_unit("ns").value)
+
+
+def seconds(value: IntervalLike, name: str) -> float | None:
+    """A duration argument (seconds, ``"10s"``, Timedelta) as positive float seconds."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            s = float(value)
+        else:
+            s = pd.Timedelta(value).total_seconds()
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"{name}={value!r} is not a duration (seconds, '10s' or a Timedelta)") from exc
+    if not np.isfinite(s) or s <= 0:
+        raise ConfigurationError(f"{name} must be a positive duration, not {value!r}")
+    return s
+
+
+def window(ts: np.ndarray, start: TimeLike, end: TimeLike) -> tuple[int, int]:
+    """The analysis window ``[w0, w1]`` in ns: the capture's span clipped by *start* / *end*.
+
+    The capture's span runs from its first to its last event; time outside it
+    was not observed, so *start* / *end* can only narrow it.
+    """
+    s, e = to_ns(start, "start"), to_ns(end, "end")
+    if s is not None and e is not None and e <= s:
+        raise ConfigurationError(f"end ({end}) must be after start ({start})")
+    if len(ts) == 0:
+        return (s or 0, e or 0)
+    first, last = int(ts.min()), int(ts.max())
+    w0 = first if s is None else max(first, s)
+    w1 = last if e is None else min(last, e)
+    return w0, max(w0, w1)
+
+
+def parse_error_count(frames: pd.DataFrame) -> int:
+    """Rows whose frame did not decode cleanly (``parse_error`` set)."""
+    if "parse_error" not in frames.columns:
+        return 0
+    return int(notna(frames["parse_error"]).sum())
+
+
+def labels(values: np.ndarray) -> pd.Series:
+    """An object array of strings (``None`` for null) as a pandas string Series."""
+    return pd.Series(values, dtype="str")
+
+
+#: Default expected HELLO interval when nothing can be inferred (authentik's).
+DEFAULT_INTERVAL_S: Final = HELLO_INTERVAL_S

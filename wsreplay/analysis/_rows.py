@@ -1,0 +1,178 @@
+"""The outpost rows of a capture, as flat numpy arrays (read once per analysis call).
+
+:class:`OutpostRows` selects the rows of the outpost endpoint and gives every
+row the instance of its connection (the ``open`` row of an old outpost that
+only names itself in its first HELLO gets it too), plus the masks the analysis
+functions share: HELLOs, frames that refresh authentik's state, ACKs, and the
+end of each connection with how it ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from ._common import NO_TIME, Codes, codes, is_value, notna, ts_ns
+
+__all__ = [
+    "OutpostRows",
+    "outpost_rows",
+    "END_NONE",
+    "END_DISCONNECT",
+    "END_UPSTREAM",
+    "END_CLEAN",
+    "CLEAN_CLOSE_CODES",
+]
+
+#: How a connection ended.
+END_NONE: Final = 0  # still open at the end of the capture
+END_DISCONNECT: Final = 1  # broke: close 1006 / no close frame, an error row, or an abnormal peer close
+END_UPSTREAM: Final = 2  # authentik closed it (e.g. 1012 on a server restart)
+END_CLEAN: Final = 3  # the outpost closed it cleanly (1000 / 1001): the process exits
+
+#: Close codes an outpost sends when its process shuts down.
+CLEAN_CLOSE_CODES: Final = (1000, 1001)
+
+
+@dataclass(frozen=True)
+class OutpostRows:
+    """Flat arrays over the outpost-endpoint rows of a frames DataFrame (in ``ts`` order).
+
+    Attributes
+    ----------
+    ts : int64 ns per row
+    conn, instance, outpost : int codes per row (``-1``: unknown)
+    conn_codes, instance_codes, outpost_codes : Codes giving the values of the codes
+    refresh : rows that refresh authentik's state: non-ACK frames sent to the server
+        whose instruction decoded
+    hello : HELLO frames sent to the server
+    ack : ACK frames sent by authentik
+    conn_end, conn_end_kind : per connection code, when and how it ended
+        (:data:`NO_TIME` / :data:`END_NONE` while open)
+    conn_instance, conn_outpost : per connection code, its instance / outpost code
+    """
+
+    ts: np.ndarray
+    conn: np.ndarray
+    instance: np.ndarray
+    outpost: np.ndarray
+    conn_codes: Codes
+    instance_codes: Codes
+    outpost_codes: Codes
+    refresh: np.ndarray
+    hello: np.ndarray
+    ack: np.ndarray
+    conn_end: np.ndarray
+    conn_end_kind: np.ndarray
+    conn_instance: np.ndarray
+    conn_outpost: np.ndarray
+    selection: np.ndarray | None
+    parse_errors: int
+
+    def positions(self, mask: np.ndarray) -> np.ndarray:
+        """Positions in the original frames of the rows where *mask* is true."""
+        idx = np.flatnonzero(mask)
+        return idx if self.selection is None else self.selection[idx]
+
+
+def _per_conn(conn: np.ndarray, values: np.ndarray, n_conn: int) -> np.ndarray:
+    """For each connection code, one non-negative value seen on its rows (``-1`` if none)."""
+    out = np.full(n_conn, -1, dtype=np.int64)
+    ok = (values >= 0) & (conn >= 0)
+    # rows are in time order: keep the first value seen per connection
+    idx = np.flatnonzero(ok)[::-1]
+    out[conn[idx]] = values[idx]
+    return out
+
+
+def outpost_rows(frames: pd.DataFrame, *, need_version: bool = False) -> OutpostRows:
+    """Read the outpost rows of *frames* into :class:`OutpostRows` (the frame is not modified)."""
+    outpost_all = codes(frames["outpost_uuid"])
+    sel = np.flatnonzero(outpost_all.codes >= 0)
+    if len(sel) == len(frames):
+        sel_slice: slice | np.ndarray = slice(None)
+    else:
+        sel_slice = sel
+    ts = ts_ns(frames)[sel_slice]
+    if len(ts) > 1 and not bool((ts[1:] >= ts[:-1]).all()):
+        order = np.argsort(ts, kind="stable")
+        sel = sel[order]
+        sel_slice = sel
+        ts = ts[order]
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a[sel_slice]
+
+    conn_c = codes(frames["conn_id"])
+    inst_c = codes(frames["instance_uuid"])
+    conn = take(conn_c.codes)
+    inst_row = take(inst_c.codes)
+    outpost = take(outpost_all.codes)
+    n_conn = len(conn_c.categories)
+
+    event = frames["event"]
+    direction = frames["direction"]
+    name = frames["instruction_name"]
+    to_server = take(is_value(direction, "to_server"))
+    message = take(is_value(event, "message"))
+    name_c = codes(name)
+    name_codes = take(name_c.codes)
+    ack_code = name_c.code_of("ACK")
+    hello_code = name_c.code_of("HELLO")
+    decoded = name_codes >= 0
+    if "instruction" in frames.columns:
+        decoded &= take(notna(frames["instruction"]))
+    refresh = message & to_server & decoded & (name_codes != ack_code)
+    hello = message & to_server & (name_codes == hello_code)
+    ack = message & ~to_server & (name_codes == ack_code)
+
+    conn_instance = _per_conn(conn, inst_row, n_conn)
+    conn_outpost = _per_conn(conn, outpost, n_conn)
+    instance = np.where(inst_row >= 0, inst_row, conn_instance[np.maximum(conn, 0)])
+    instance[conn < 0] = inst_row[conn < 0]
+
+    # how and when each connection ended: its first close / error row
+    is_close = take(is_value(event, "close"))
+    is_error = take(is_value(event, "error"))
+    ends = np.flatnonzero((is_close | is_error) & (conn >= 0))
+    conn_end = np.full(n_conn, NO_TIME, dtype=np.int64)
+    conn_end_kind = np.full(n_conn, END_NONE, dtype=np.int8)
+    if len(ends):
+        kind = np.full(len(ends), END_DISCONNECT, dtype=np.int8)
+        if "close_code" in frames.columns:
+            code = take(frames["close_code"].to_numpy(dtype="float64", na_value=np.nan))[ends]
+        else:
+            code = np.full(len(ends), np.nan)
+        closed = is_close[ends]
+        by_peer = to_server[ends]
+        upstream = closed & ~by_peer & ~np.isnan(code) & (code != 1006)
+        clean = closed & by_peer & np.isin(code, CLEAN_CLOSE_CODES)
+        kind[upstream] = END_UPSTREAM
+        kind[clean] = END_CLEAN
+        first = ends[::-1]
+        conn_end[conn[first]] = ts[first]
+        conn_end_kind[conn[first]] = kind[::-1]
+
+    from ._common import parse_error_count
+
+    return OutpostRows(
+        ts=ts,
+        conn=conn,
+        instance=instance,
+        outpost=outpost,
+        conn_codes=conn_c,
+        instance_codes=inst_c,
+        outpost_codes=outpost_all,
+        refresh=refresh,
+        hello=hello,
+        ack=ack,
+        conn_end=conn_end,
+        conn_end_kind=conn_end_kind,
+        conn_instance=conn_instance,
+        conn_outpost=conn_outpost,
+        selection=None if isinstance(sel_slice, slice) else sel,
+        parse_errors=parse_error_count(frames),
+    )

@@ -1,0 +1,127 @@
+"""HELLO intervals: how regularly each outpost instance says it is alive.
+
+An outpost sends HELLO right after connecting, then every 10 s (authentik's
+``OUTPOST_HELLO_INTERVAL``). The gap between two HELLOs of an instance is its
+*HELLO interval*; the **expected interval** of an instance is the median of its
+gaps between HELLOs on the same connection (robust to the few long gaps an
+outage leaves), which is what :func:`wsreplay.outages` uses unless told
+``interval=``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from ._common import NS, require, utc
+from ._rows import OutpostRows, outpost_rows
+
+__all__ = ["hello_intervals", "expected_intervals", "HELLO_COLUMNS"]
+
+#: Columns :func:`hello_intervals` reads.
+HELLO_COLUMNS: Final = (
+    "ts",
+    "conn_id",
+    "outpost_uuid",
+    "instance_uuid",
+    "event",
+    "direction",
+    "instruction_name",
+)
+
+
+def _hello_gaps(rows: OutpostRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """HELLO row positions (sorted by instance, then time), gap to the previous HELLO (ns), same-connection flag."""
+    idx = np.flatnonzero(rows.hello & (rows.instance >= 0))
+    inst = rows.instance[idx]
+    order = np.argsort(inst, kind="stable")
+    idx, inst = idx[order], inst[order]
+    ts = rows.ts[idx]
+    conn = rows.conn[idx]
+    gap = np.full(len(idx), -1, dtype=np.int64)
+    same_inst = np.zeros(len(idx), dtype=bool)
+    if len(idx) > 1:
+        same_inst[1:] = inst[1:] == inst[:-1]
+        gap[1:] = ts[1:] - ts[:-1]
+    gap[~same_inst] = -1
+    same_conn = same_inst.copy()
+    if len(idx) > 1:
+        same_conn[1:] &= conn[1:] == conn[:-1]
+    return idx, gap, same_conn
+
+
+def expected_intervals(rows: OutpostRows, default_s: float) -> np.ndarray:
+    """Expected HELLO interval (seconds) per instance code.
+
+    The median gap between consecutive HELLOs of the instance on one
+    connection; an instance with no such gap takes its outpost's median, then
+    the median over all instances, then *default_s*.
+    """
+    n_inst = len(rows.instance_codes.categories)
+    out = np.full(n_inst, np.nan)
+    idx, gap, same_conn = _hello_gaps(rows)
+    ok = same_conn & (gap > 0)
+    if not ok.any():
+        out[:] = default_s
+        return out
+    inst = rows.instance[idx][ok]
+    gaps_s = gap[ok] / NS
+    med = pd.Series(gaps_s).groupby(inst, sort=False).median()
+    out[med.index.to_numpy()] = med.to_numpy()
+    # fallbacks: the outpost's median, then everyone's
+    inst_outpost = np.full(n_inst, -1, dtype=np.int64)
+    inst_outpost[rows.instance[rows.instance >= 0]] = rows.outpost[rows.instance >= 0]
+    missing = np.isnan(out)
+    if missing.any():
+        by_outpost = pd.Series(gaps_s).groupby(rows.outpost[idx][ok], sort=False).median()
+        fill = by_outpost.reindex(inst_outpost[missing]).to_numpy()
+        out[missing] = fill
+        out[np.isnan(out)] = float(np.median(gaps_s))
+    return out
+
+
+def hello_intervals(frames: pd.DataFrame, /) -> pd.DataFrame:
+    """One row per HELLO an outpost sent, with the gap since the instance's previous HELLO.
+
+    Parameters
+    ----------
+    frames : pandas.DataFrame
+        Frames as returned by :func:`wsreplay.load` (at least
+        :data:`HELLO_COLUMNS`). Not modified.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by ``outpost_uuid``, ``instance_uuid``, ``ts``, with columns
+
+        ``outpost_uuid``, ``instance_uuid``, ``conn_id`` : str
+        ``ts`` : datetime64[ns, UTC], when the recorder saw the HELLO
+        ``interval_s`` : float, seconds since the instance's previous HELLO
+            (NaN for its first)
+        ``reconnected`` : bool, the previous HELLO came over another connection
+            (the gap then spans a reconnect)
+
+        HELLOs whose instance is unknown (an old outpost's HELLO without
+        ``uuid`` on a connection without ``instance_uuid``) are left out.
+
+    Examples
+    --------
+    >>> frames.pipe(wsreplay.hello_intervals).groupby("instance_uuid")["interval_s"].median()  # doctest: +SKIP
+    """
+    require(frames, HELLO_COLUMNS, "hello_intervals")
+    rows = outpost_rows(frames)
+    idx, gap, same_conn = _hello_gaps(rows)
+    first = gap < 0
+    out = pd.DataFrame(
+        {
+            "outpost_uuid": pd.Series(rows.outpost_codes.values(rows.outpost[idx]), dtype="str"),
+            "instance_uuid": pd.Series(rows.instance_codes.values(rows.instance[idx]), dtype="str"),
+            "conn_id": pd.Series(rows.conn_codes.values(rows.conn[idx]), dtype="str"),
+            "ts": utc(rows.ts[idx]),
+            "interval_s": np.where(first, np.nan, gap / NS),
+            "reconnected": ~first & ~same_conn,
+        }
+    )
+    return out.sort_values(["outpost_uuid", "instance_uuid", "ts"], kind="stable", ignore_index=True)
