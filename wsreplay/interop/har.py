@@ -1,0 +1,389 @@
+"""Import the WebSocket connections of a HAR file into a capture.
+
+Reads what Chrome/Edge DevTools ("Save all as HAR"), Playwright and
+mitmproxy's HAR export write: an entry per WebSocket handshake, recognised by
+``_resourceType: "websocket"`` (or a ``ws://``/``wss://`` URL, a ``101``
+status, an ``Upgrade: websocket`` request header, or ``_webSocketMessages``),
+whose ``_webSocketMessages`` list holds the frames::
+
+    {"type": "send" | "receive", "time": <epoch seconds>, "opcode": 1 | 2, "data": "..."}
+
+``send`` is a frame the peer (browser, outpost) sent to the server
+(``to_server``), ``receive`` one it got (``to_peer``). Opcode 1 is text, 2 is
+binary with base64 ``data``. From the handshake only the path, the query
+string (without credential-like parameters), the status and the User-Agent
+are kept; ``Authorization``, cookies and tokens are never read.
+
+HAR files written by :func:`wsreplay.export_har` carry a ``_wsreplay`` object
+per entry (connection id, open/close/error events); importing them gives back
+the capture's frames.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from ..events import ConnectionLog, new_id
+from ..exceptions import ImportFormatError
+from ._common import (
+    PathLike,
+    Row,
+    describe,
+    finish,
+    header_value,
+    iso_to_ns,
+    iter_json_array,
+    json_error,
+    new_capture_id,
+    read_bytes,
+    scrub_query,
+    seconds_to_ns,
+)
+
+__all__ = ["import_har", "har_rows", "is_websocket_entry"]
+
+OnError = Literal["raise", "skip"]
+_DIRECTIONS = {"send": "to_server", "receive": "to_peer"}
+_ENTRIES_RE = re.compile(r'"entries"\s*:\s*\[')
+_URL_RE = re.compile(r'"url"\s*:\s*"([^"]*)"')
+
+
+def import_har(
+    source: PathLike | bytes,
+    out: PathLike | None = None,
+    *,
+    capture_id: str | None = None,
+    on_error: OnError = "raise",
+) -> pd.DataFrame:
+    """Import the WebSocket connections of a HAR file.
+
+    Parameters
+    ----------
+    source : path or bytes
+        A ``.har`` file (or its content).
+    out : path, optional
+        Capture directory to write (created if missing). Without it, nothing
+        is written and the frames are only returned.
+    capture_id : str, optional
+        Id of the imported capture; a new one by default (a HAR exported by
+        wsreplay keeps its own ids unless this is given).
+    on_error : {"raise", "skip"}
+        What to do with an entry that cannot be read: raise
+        :class:`~wsreplay.exceptions.ImportFormatError` (default), or skip it
+        and list it in ``frames.attrs["import"]["errors"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The frames, as :func:`wsreplay.load` returns them; ``attrs["import"]``
+        holds the counts (``connections``, ``messages``, ``skipped_entries``
+        that are not WebSocket handshakes, ...).
+
+    Raises
+    ------
+    ImportFormatError
+        If the file is not a HAR, or an entry is broken; the message names
+        the entry (its index in ``log.entries``, from 0) and its path, e.g.
+        ``entry 12 (/ws/outpost/<pk>/): message 3 has no 'time'``.
+
+    Examples
+    --------
+    >>> frames = wsreplay.import_har("devtools.har", out="capture/")  # doctest: +SKIP
+    >>> frames.groupby(["endpoint", "direction"], observed=True).size()  # doctest: +SKIP
+    """
+    data, name = read_bytes(source)
+    har = _parse(data, name)
+    stats: dict[str, Any] = {}
+    rows = har_rows(har, capture_id=capture_id, on_error=on_error, stats=stats, name=name)
+    cid = new_capture_id(capture_id or stats.pop("capture_id", None))
+    return finish(rows, out=out, capture_id=cid, source=name, fmt="har", stats=stats)
+
+
+def _parse(data: bytes, name: str) -> Mapping[str, Any]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(f"{name}: not a HAR file: not UTF-8 text (byte {exc.start})") from None
+    try:
+        har = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _locate(text, exc, name) from None
+    if not isinstance(har, Mapping) or not isinstance(har.get("log"), Mapping):
+        raise ImportFormatError(f"{name}: not a HAR file: no 'log' object at the top")
+    if not isinstance(har["log"].get("entries"), list):
+        raise ImportFormatError(f"{name}: not a HAR file: 'log.entries' is missing or not a list")
+    return har
+
+
+def _locate(text: str, exc: json.JSONDecodeError, name: str) -> ImportFormatError:
+    """Name the entry in which the JSON of a HAR breaks (a cut-off download, an edit gone wrong)."""
+    m = _ENTRIES_RE.search(text)
+    if m is not None and exc.pos > m.end():
+        try:
+            for _ in iter_json_array(text, m.end() - 1):
+                pass
+        except json.JSONDecodeError as inner:
+            index = getattr(inner, "index", None)
+            if index is not None:
+                url = _URL_RE.search(text, inner.pos if inner.pos < len(text) else 0)
+                where = _path_of(url.group(1)) if url and index is not None else None
+                what = (
+                    "the file ends inside this entry (cut off?)"
+                    if inner.pos >= len(text.rstrip())
+                    else f"invalid JSON: {inner.msg} at line {inner.lineno} column {inner.colno}"
+                )
+                return ImportFormatError(f"{name}: entry {index}{describe(where)}: {what}")
+    return json_error(exc, name, "HAR JSON")
+
+
+def _path_of(url: str) -> str:
+    try:
+        return urlsplit(url).path or url
+    except ValueError:
+        return url
+
+
+def is_websocket_entry(entry: Mapping[str, Any]) -> bool:
+    """True if a HAR entry is a WebSocket handshake (with or without messages)."""
+    if str(entry.get("_resourceType", "")).lower() == "websocket" or "_webSocketMessages" in entry:
+        return True
+    request = entry.get("request")
+    response = entry.get("response")
+    if isinstance(request, Mapping):
+        url = request.get("url")
+        if isinstance(url, str) and url.lower().startswith(("ws://", "wss://")):
+            return True
+        if (header_value(request.get("headers"), "Upgrade") or "").lower() == "websocket":
+            return True
+    return isinstance(response, Mapping) and response.get("status") == 101
+
+
+def har_rows(
+    har: Mapping[str, Any],
+    *,
+    capture_id: str | None = None,
+    on_error: OnError = "raise",
+    stats: dict[str, Any] | None = None,
+    name: str = "HAR",
+) -> list[Row]:
+    """Capture rows of the WebSocket entries of a parsed HAR (no I/O).
+
+    See :func:`import_har` for the parameters; *stats* (a dict) receives the counts.
+    """
+    stats = {} if stats is None else stats
+    entries = har["log"]["entries"]
+    fallback_id = capture_id or _log_capture_id(har) or new_id()
+    stats.update(entries=len(entries), connections=0, messages=0, skipped_entries=0, errors=[])
+    stats.setdefault("capture_id", fallback_id)
+    rows: list[Row] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            problem = ImportFormatError(f"{name}: entry {index}: not an object")
+        elif not is_websocket_entry(entry):
+            stats["skipped_entries"] += 1
+            continue
+        else:
+            try:
+                entry_rows = _entry_rows(entry, capture_id, fallback_id)
+            except ImportFormatError as exc:
+                problem = ImportFormatError(f"{name}: entry {index}{describe(_entry_path(entry))}: {exc}")
+            else:
+                rows.extend(entry_rows)
+                stats["connections"] += 1
+                stats["messages"] += sum(1 for r in entry_rows if r["event"] == "message")
+                continue
+        if on_error == "raise":
+            raise problem
+        stats["errors"].append(str(problem))
+    return rows
+
+
+def _entry_path(entry: Mapping[str, Any]) -> str | None:
+    request = entry.get("request")
+    url = request.get("url") if isinstance(request, Mapping) else None
+    return _path_of(url) if isinstance(url, str) else None
+
+
+def _log_capture_id(har: Mapping[str, Any]) -> str | None:
+    ext = har["log"].get("_wsreplay")
+    if isinstance(ext, Mapping) and isinstance(ext.get("capture_id"), str):
+        return str(ext["capture_id"])
+    return None
+
+
+def _entry_rows(entry: Mapping[str, Any], capture_id: str | None, fallback_id: str) -> list[Row]:
+    request = entry.get("request")
+    if not isinstance(request, Mapping) or not isinstance(request.get("url"), str):
+        raise ImportFormatError("no 'request.url'")
+    url = request["url"]
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ImportFormatError(f"request.url is not a URL: {exc}") from None
+    path = parts.path or "/"
+    ext = entry.get("_wsreplay") if isinstance(entry.get("_wsreplay"), Mapping) else {}
+    assert isinstance(ext, Mapping)
+    cid = capture_id or (ext.get("capture_id") if isinstance(ext.get("capture_id"), str) else None) or fallback_id
+    log = ConnectionLog(cid, path, scrub_query(parts.query), conn_id=ext.get("conn_id") or None)
+    try:
+        started = iso_to_ns(entry.get("startedDateTime"))
+    except ValueError as exc:
+        raise ImportFormatError(f"startedDateTime: {exc}") from None
+    response = entry.get("response") if isinstance(entry.get("response"), Mapping) else {}
+    assert isinstance(response, Mapping)
+    status = response.get("status")
+    status = status if isinstance(status, int) and not isinstance(status, bool) else None
+    user_agent = header_value(request.get("headers"), "User-Agent")
+
+    messages = entry.get("_webSocketMessages", [])
+    if messages is None:
+        messages = []
+    if not isinstance(messages, list):
+        raise ImportFormatError("'_webSocketMessages' is not a list")
+    parsed = [_message(m, j, path) for j, m in enumerate(messages)]
+    parsed.sort(key=lambda m: m[0])
+
+    events = ext.get("events")
+    if isinstance(events, list) and events:
+        return _rows_with_events(log, events, parsed, user_agent, path)
+
+    rows: list[Row] = []
+    first = min([started, *(m[0] for m in parsed)])
+    if status == 101 or (not status and parsed):
+        rows.append(log.open(first, status=status or None, user_agent=user_agent))
+    elif not status:
+        reason = response.get("_error") or "no response to the WebSocket handshake"
+        rows.append(log.error(first, str(reason), status=None))
+        return rows
+    else:
+        text = str(response.get("statusText") or "").strip()
+        rows.append(log.error(first, f"handshake refused: HTTP {status} {text}".strip(), status=status))
+        return rows
+    for message in parsed:
+        row = _apply(log, message)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+#: (ts, kind, direction, payload, opcode name, close code)
+_Message = tuple[int, str, str | None, Any, str | None, int | None]
+
+
+def _message(msg: Any, j: int, path: str) -> _Message:
+    if not isinstance(msg, Mapping):
+        raise ImportFormatError(f"message {j} is not an object")
+    kind = msg.get("type")
+    if kind not in ("send", "receive", "error"):
+        raise ImportFormatError(f"message {j} has type {kind!r}; expected 'send' or 'receive'")
+    if "time" not in msg:
+        raise ImportFormatError(f"message {j} has no 'time'")
+    try:
+        ts = seconds_to_ns(msg["time"])
+    except ValueError:
+        raise ImportFormatError(f"message {j}: 'time' {msg['time']!r} is not epoch seconds") from None
+    if "data" not in msg:
+        raise ImportFormatError(f"message {j} has no 'data'")
+    data = msg["data"]
+    if data is None:
+        data = ""
+    if not isinstance(data, str):
+        raise ImportFormatError(f"message {j}: 'data' is {type(data).__name__}, expected a string")
+    if kind == "error":
+        return (ts, "error", None, data, None, None)
+    direction = _DIRECTIONS[kind]
+    if "opcode" not in msg:
+        raise ImportFormatError(f"message {j} has no 'opcode'")
+    opcode = msg["opcode"]
+    if opcode == 1:
+        raw = msg.get("_raw")
+        if isinstance(raw, str):  # wsreplay export: text that was not valid UTF-8, kept byte for byte
+            return (ts, "message", direction, _b64(raw, j, path), "text", None)
+        return (ts, "message", direction, data, "text", None)
+    if opcode == 2:
+        return (ts, "message", direction, _b64(data, j, path), "binary", None)
+    if opcode == 8:
+        payload = _b64_or_none(data)
+        code = int.from_bytes(payload[:2], "big") if payload and len(payload) >= 2 else None
+        reason = payload[2:].decode("utf-8", "replace") if payload and len(payload) > 2 else None
+        if code is None and data.strip().isdigit():
+            code = int(data.strip())
+        return (ts, "close", direction, reason, None, code)
+    if opcode in (9, 10):
+        return (ts, "control", direction, None, None, None)
+    raise ImportFormatError(f"message {j} has opcode {opcode!r}; expected 1 (text) or 2 (binary)")
+
+
+def _b64(data: str, j: int, path: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImportFormatError(f"message {j}: binary 'data' is not valid base64") from None
+
+
+def _b64_or_none(data: str) -> bytes | None:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _apply(log: ConnectionLog, message: _Message) -> Row | None:
+    ts, kind, direction, payload, opcode, code = message
+    if kind == "message":
+        assert direction is not None
+        return log.message(ts, direction, payload, opcode=opcode)
+    if kind == "error":
+        return log.error(ts, payload or "WebSocket error", direction=None)
+    if kind == "close" and not log.closed:
+        assert direction is not None
+        return log.close(ts, direction, code=code, reason=payload)
+    return None  # pings, pongs, the echo of a close
+
+
+def _rows_with_events(
+    log: ConnectionLog, events: list[Any], messages: list[_Message], user_agent: str | None, path: str
+) -> list[Row]:
+    """Rebuild a connection exported by wsreplay: events at their seq, messages in between."""
+    by_seq: dict[int, Mapping[str, Any]] = {}
+    for k, event in enumerate(events):
+        if not isinstance(event, Mapping) or not isinstance(event.get("seq"), int):
+            raise ImportFormatError(f"_wsreplay.events[{k}] has no integer 'seq'")
+        by_seq[event["seq"]] = event
+    rows: list[Row] = []
+    pending = iter(m for m in messages if m[1] != "control")
+    total = len(by_seq) + sum(1 for m in messages if m[1] != "control")
+    for seq in range(total):
+        event = by_seq.get(seq)
+        if event is None:
+            message = next(pending, None)
+            if message is None:
+                raise ImportFormatError(f"_wsreplay.events leave seq {seq} without a message")
+            row = _apply(log, message)
+            if row is not None:
+                rows.append(row)
+            continue
+        try:
+            ts = int(event["ts"])
+        except (KeyError, TypeError, ValueError):
+            raise ImportFormatError(f"_wsreplay event seq {seq} has no integer 'ts'") from None
+        kind = event.get("event")
+        if kind == "open":
+            rows.append(log.open(ts, status=event.get("status"), user_agent=user_agent, peer=event.get("peer")))
+        elif kind == "close":
+            direction: Any = event.get("direction")
+            rows.append(log.close(ts, direction, code=event.get("code"), reason=event.get("reason")))
+        elif kind == "error":
+            reason: Any = event.get("reason")  # may be null, as in the capture
+            rows.append(log.error(ts, reason, status=event.get("status"), direction=event.get("direction")))
+        else:
+            raise ImportFormatError(f"_wsreplay event seq {seq} has unknown kind {kind!r}")
+    return rows
