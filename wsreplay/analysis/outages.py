@@ -48,8 +48,8 @@ refresh before the gap behaved:
 ``restart``
     The outpost closed cleanly (1000 / 1001): its process shut down.
 ``upgrade``
-    (``level="outpost"``) the instance that came back is a new one running
-    another version than the one that went away.
+    (``level="outpost"``) a ``restart`` after which the instance that came
+    back is a new one running another version than the one that shut down.
 ``silent``
     The connection stayed open (or its end is not in the capture) but no
     refresh came within ``factor x interval``: a hung process or a network
@@ -244,7 +244,8 @@ def coverage(
     if level == "outpost":
         versions = _instance_versions(frames, rows)
         v_before, v_after = versions[inst[j]], versions[inst[k]]
-        upgraded = (inst[k] != inst[j]) & (v_before >= 0) & (v_after >= 0) & (v_before != v_after)
+        upgraded = (o_kind == END_CLEAN) & (inst[k] != inst[j]) & (v_before >= 0) & (v_after >= 0)
+        upgraded &= v_before != v_after
         o_kind = np.where(upgraded, _UPGRADE, o_kind)
 
     # the end of each group: retired (instance shut down cleanly) or down until the window ends

@@ -1,0 +1,104 @@
+"""ACK pairing and latency percentiles, on literal captures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_support import Capture, at
+
+from wsreplay.analysis import ack_latency, latency_percentiles
+from wsreplay.exceptions import ConfigurationError
+
+
+def test_each_frame_is_paired_with_its_ack(cap: Capture):
+    cap.outpost("pk", "A").open(0).hellos(0, 30, ack=0.004)
+    lat = ack_latency(cap.frames())
+    assert list(lat.columns) == [
+        "conn_id",
+        "outpost_uuid",
+        "instance_uuid",
+        "instruction_name",
+        "sent_ts",
+        "ack_ts",
+        "latency_s",
+    ]
+    assert lat["latency_s"].round(6).tolist() == [0.004] * 3
+    assert lat["instruction_name"].tolist() == ["HELLO"] * 3
+    assert lat["sent_ts"].tolist() == [at(0), at(10), at(20)]
+
+
+def test_pipelined_frames_are_answered_in_order(cap: Capture):
+    c = cap.outpost("pk", "A").open(0)
+    c.hello(0, ack=None).hello(1, ack=None).ack(1.5).ack(2.5)
+    lat = ack_latency(cap.frames())
+    assert lat["latency_s"].tolist() == [1.5, 1.5]
+
+
+def test_duplicates_are_ignored_and_missing_acks_are_nan_and_counted(cap: Capture):
+    c = cap.outpost("pk", "A").open(0)
+    c.ack(0.5)  # nothing was sent yet: a stray ACK
+    c.hello(1, ack=0.01).ack(1.02)  # a duplicate
+    c.hello(10, ack=0.02)
+    c.send(12, "to_server", '{"instruction": 99}')  # unknown instruction: still ACKed by authentik
+    c.ack(12.5)
+    c.hello(20, ack=None)  # the connection broke before the ACK
+    c.error(20.1)
+    lat = ack_latency(cap.frames())
+    assert lat["latency_s"].round(6).tolist()[:3] == [0.01, 0.02, 0.5]
+    assert np.isnan(lat["latency_s"].iloc[3]) and lat["ack_ts"].isna().iloc[3]
+    assert lat.attrs["unanswered"] == 1 and lat.attrs["unmatched_acks"] == 2
+    assert lat["instruction_name"].tolist() == ["HELLO", "HELLO", "UNKNOWN", "HELLO"]
+
+
+def test_next_pairing_survives_a_dropped_ack(cap: Capture):
+    c = cap.outpost("pk", "A").open(0)
+    c.hello(0, ack=None)  # dropped by the server
+    c.hello(10, ack=0.003).hello(20, ack=0.003)
+    frames = cap.frames()
+    nxt = ack_latency(frames, pairing="next")["latency_s"].round(6).tolist()
+    assert np.isnan(nxt[0]) and nxt[1:] == [0.003, 0.003]
+    fifo = ack_latency(frames)["latency_s"].round(6).tolist()
+    assert fifo[:2] == [10.003, 10.003] and np.isnan(fifo[2])
+    with pytest.raises(ConfigurationError):
+        ack_latency(frames, pairing="lifo")  # type: ignore[arg-type]
+
+
+def test_acks_pair_per_connection(cap: Capture):
+    a = cap.outpost("pk", "A").open(0)
+    b = cap.outpost("pk", "B").open(0)
+    a.hello(1, ack=None)
+    b.hello(1.1, ack=None)
+    b.ack(1.2)
+    a.ack(1.5)
+    lat = ack_latency(cap.frames()).set_index("instance_uuid")
+    assert lat.loc["A", "latency_s"] == pytest.approx(0.5) and lat.loc["B", "latency_s"] == pytest.approx(0.1)
+
+
+def test_percentiles_by_group_and_over_time(cap: Capture):
+    cap.outpost("pk", "A").open(0).hellos(0, 120, ack=0.002)
+    cap.outpost("pk2", "B").open(0).hellos(0, 120, ack=0.010)
+    frames = cap.frames()
+    p = latency_percentiles(frames).set_index("outpost_uuid")
+    assert p.loc["pk", "p50_s"] == pytest.approx(0.002) and p.loc["pk2", "p99_s"] == pytest.approx(0.010)
+    assert p.loc["pk", "frames"] == 12 and p.loc["pk", "unanswered"] == 0
+    assert {"answered", "mean_s", "max_s", "p90_s"} <= set(p.columns)
+    t = latency_percentiles(ack_latency(frames), by=None, freq="1min", q=[0.5])
+    assert len(t) == 2 and t["frames"].tolist() == [12, 12]
+    assert str(t["time"].dtype) == "datetime64[ns, UTC]" and "p50_s" in t.columns
+    whole = latency_percentiles(frames, by=None)
+    assert len(whole) == 1 and whole["frames"].iloc[0] == 24
+    with pytest.raises(ConfigurationError):
+        latency_percentiles(frames, by="nope")
+    with pytest.raises(ConfigurationError):
+        latency_percentiles(frames, q=[2])
+    with pytest.raises(ConfigurationError):
+        latency_percentiles(frames, freq="often")
+
+
+def test_latency_does_not_modify_its_input(cap: Capture):
+    cap.outpost("pk", "A").open(0).hellos(0, 30)
+    frames = cap.frames()
+    before = frames.copy()
+    frames.pipe(ack_latency).pipe(latency_percentiles, by="instance_uuid")
+    pd.testing.assert_frame_equal(frames, before)
