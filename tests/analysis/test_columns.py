@@ -1,0 +1,34 @@
+"""The columns each analysis needs: a column subset loaded from disk is enough."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from analysis_support import Capture
+
+import wsreplay
+from wsreplay.analysis import COLUMNS_NEEDED, columns_for
+from wsreplay.exceptions import ConfigurationError
+from wsreplay.schema import COLUMNS
+
+
+def test_every_needed_column_is_a_capture_column():
+    for fn, cols in COLUMNS_NEEDED.items():
+        assert hasattr(wsreplay, fn), fn
+        assert set(cols) <= set(COLUMNS), fn
+    assert columns_for() == [c for c in COLUMNS if c in {x for v in COLUMNS_NEEDED.values() for x in v}]
+    with pytest.raises(ConfigurationError):
+        columns_for("nope")
+
+
+def test_analyses_on_a_column_subset_match_the_full_capture(cap: Capture, tmp_path):
+    a = cap.outpost("pk", "A").open(0).hellos(0, 40, version="2024.2.1")
+    a.close(41, code=1006)
+    cap.outpost("pk", "A").open(45).hellos(46, 90).trigger(50)
+    cap.client().open(0).notice(3, "hi")
+    path = wsreplay.save(cap.frames(), tmp_path / "cap")
+    full = wsreplay.load(path)
+    for fn, cols in COLUMNS_NEEDED.items():
+        sub = wsreplay.load(path, columns=list(cols))
+        func = getattr(wsreplay, fn)
+        pd.testing.assert_frame_equal(func(sub), func(full), check_like=False, obj=fn)
