@@ -1,0 +1,91 @@
+"""The tnetstring reader: the format's examples, every type, nesting, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wsreplay.exceptions import ImportFormatError
+from wsreplay.interop.tnetstring import iter_values, loads
+
+
+def dumps(value: object) -> bytes:
+    """A tnetstring writer written from the format's description (test side only)."""
+    if value is None:
+        body, tag = b"", b"~"
+    elif value is True or value is False:
+        body, tag = (b"true" if value else b"false"), b"!"
+    elif isinstance(value, int):
+        body, tag = str(value).encode(), b"#"
+    elif isinstance(value, float):
+        body, tag = repr(value).encode(), b"^"
+    elif isinstance(value, bytes):
+        body, tag = value, b","
+    elif isinstance(value, str):
+        body, tag = value.encode(), b";"
+    elif isinstance(value, list):
+        body, tag = b"".join(dumps(v) for v in value), b"]"
+    elif isinstance(value, dict):
+        body, tag = b"".join(dumps(k) + dumps(v) for k, v in value.items()), b"}"
+    else:
+        raise TypeError(value)
+    return str(len(body)).encode() + b":" + body + tag
+
+
+def test_the_formats_own_examples():
+    assert loads(b"11:hello world,") == b"hello world"
+    assert loads(b"5:12345#") == 12345
+    assert loads(b"19:5:12345#4:true!1:0#]") == [12345, True, 0]
+    assert loads(b"0:~") is None
+    assert loads(b"5:false!") is False
+    assert loads(b"3:1.5^") == 1.5
+    assert loads("5:ünï;".encode()) == "ünï"  # the length counts UTF-8 bytes
+
+
+def test_dict_keys_become_text_whether_bytes_or_text():
+    assert loads(dumps({b"old": 1, "new": [b"\x00\xff"]})) == {"old": 1, "new": [b"\x00\xff"]}
+
+
+def test_back_to_back_values_with_offsets():
+    data = dumps({"a": 1}) + b"\n" + dumps([1, 2]) + dumps(b"x")
+    values = list(iter_values(data))
+    assert [v for _, v, _ in values] == [{"a": 1}, [1, 2], b"x"]
+    assert values[0][0] == 0 and values[1][0] == values[0][2] + 1  # the newline is skipped
+    assert values[-1][2] == len(data)
+
+
+scalars = st.none() | st.booleans() | st.integers() | st.binary(max_size=20) | st.text(max_size=20)
+scalars = scalars | st.floats(allow_nan=False, allow_infinity=False)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(values)
+def test_reads_back_whatever_the_format_can_say(value):
+    assert loads(dumps(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"5:hel", "ends at byte 5, inside a value of 5 bytes"),
+        (b"12", "ends at byte 2, inside a length prefix"),
+        (b"x:", "invalid length prefix"),
+        (b"3:abc?", "unknown type tag '?'"),
+        (b"3:abc#", "invalid integer"),
+        (b"4:maybe!", "unknown type tag 'e'"),
+        (b"5:9:ab,]", "runs past the end of its container"),
+        (b"5:maybe!", "invalid boolean"),
+        (b"1:x~", "null with a payload"),
+        (b"4:1:a,}", "dict key without a value"),
+        (b"", "empty data"),
+        (b"1:a,1:b,", "trailing data"),
+    ],
+)
+def test_malformed_data_is_refused_with_a_reason(data: bytes, message: str):
+    with pytest.raises(ImportFormatError, match=message):
+        loads(data)
