@@ -50,3 +50,26 @@ def write_capture(out: Path, rows: list[dict]) -> Path:
     with CaptureWriter(out, capture_id="cap-1", autoflush=False) as writer:
         writer.write_many(rows)
     return out
+
+
+def tnet_dumps(value: object) -> bytes:
+    """A tnetstring writer written from the format's description (test side only)."""
+    if value is None:
+        body, tag = b"", b"~"
+    elif value is True or value is False:
+        body, tag = (b"true" if value else b"false"), b"!"
+    elif isinstance(value, int):
+        body, tag = str(value).encode(), b"#"
+    elif isinstance(value, float):
+        body, tag = repr(value).encode(), b"^"
+    elif isinstance(value, bytes):
+        body, tag = value, b","
+    elif isinstance(value, str):
+        body, tag = value.encode(), b";"
+    elif isinstance(value, list):
+        body, tag = b"".join(tnet_dumps(v) for v in value), b"]"
+    elif isinstance(value, dict):
+        body, tag = b"".join(tnet_dumps(k) + tnet_dumps(v) for k, v in value.items()), b"}"
+    else:
+        raise TypeError(value)
+    return str(len(body)).encode() + b":" + body + tag

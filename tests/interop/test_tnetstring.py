@@ -5,32 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from interop_support import tnet_dumps as dumps
 
 from wsreplay.exceptions import ImportFormatError
 from wsreplay.interop.tnetstring import iter_values, loads
-
-
-def dumps(value: object) -> bytes:
-    """A tnetstring writer written from the format's description (test side only)."""
-    if value is None:
-        body, tag = b"", b"~"
-    elif value is True or value is False:
-        body, tag = (b"true" if value else b"false"), b"!"
-    elif isinstance(value, int):
-        body, tag = str(value).encode(), b"#"
-    elif isinstance(value, float):
-        body, tag = repr(value).encode(), b"^"
-    elif isinstance(value, bytes):
-        body, tag = value, b","
-    elif isinstance(value, str):
-        body, tag = value.encode(), b";"
-    elif isinstance(value, list):
-        body, tag = b"".join(dumps(v) for v in value), b"]"
-    elif isinstance(value, dict):
-        body, tag = b"".join(dumps(k) + dumps(v) for k, v in value.items()), b"}"
-    else:
-        raise TypeError(value)
-    return str(len(body)).encode() + b":" + body + tag
 
 
 def test_the_formats_own_examples():
