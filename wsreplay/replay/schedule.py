@@ -1,0 +1,719 @@
+"""Turning a capture into per-connection replay scripts, without I/O.
+
+:func:`build_plan` reads the frames DataFrame of a capture and returns a
+:class:`ReplayPlan`: one :class:`ConnectionScript` per recorded connection,
+holding what the peer (outpost or browser) sent (:class:`Send`), what the
+server answered or pushed (:class:`Expected`), how the connection ended
+(:class:`CloseInfo`), and offsets in nanoseconds from the connection's open
+and from the first selected open. Filters (endpoint, outpost, connection, time
+window) and the ``--map OLD=NEW`` outpost mapping are applied here; speed is
+applied when a driver asks for a time (:func:`scale`).
+
+Replies and pushes
+------------------
+A server frame is a *reply* when the server sent it because the peer spoke: on
+``/ws/outpost/`` the ACK (matched first-in first-out to the non-ACK frames it
+answers), on other paths any frame that follows a peer frame. Everything else
+(TRIGGER_UPDATE, SESSION_END, PROVIDER_SPECIFIC, ``/ws/client/`` notices) is a
+*push* that only the server's own state causes. A replay can expect replies;
+pushes it can only compare when the target is made to cause them too.
+
+Nothing here reads a clock, opens a socket or starts a loop.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pandas as pd
+
+from ..exceptions import ConfigurationError
+from ..protocol import classify_path, outpost_path
+
+__all__ = [
+    "MAX_SPEED",
+    "MIN_SPEED",
+    "Send",
+    "Expected",
+    "CloseInfo",
+    "ConnectionScript",
+    "ReplayPlan",
+    "build_plan",
+    "frame_label",
+    "is_reply",
+    "parse_speed",
+    "parse_mapping",
+    "scale",
+]
+
+#: Slowest and fastest finite ``speed`` factors.
+MIN_SPEED: Final = 0.1
+MAX_SPEED: Final = 1000.0
+_ABRUPT: Final = frozenset({1006, 1005})
+_PK_RE: Final = re.compile(r"^[^/?#\s]+$")
+_COLUMNS: Final = (
+    "ts",
+    "conn_id",
+    "seq",
+    "endpoint",
+    "path",
+    "query",
+    "outpost_uuid",
+    "instance_uuid",
+    "event",
+    "direction",
+    "opcode",
+    "payload",
+    "payload_bytes",
+    "instruction_name",
+    "message_type",
+    "close_code",
+    "close_reason",
+    "status",
+    "user_agent",
+    "parse_error",
+)
+
+
+def parse_speed(value: str | float | None) -> float:
+    """Check a speed factor; ``"max"`` (or ``inf``) means as fast as possible.
+
+    Returns
+    -------
+    float
+        The factor, ``math.inf`` for ``max``.
+
+    Raises
+    ------
+    ConfigurationError
+        If the value is not a number in 0.1..1000 or ``max``.
+
+    Examples
+    --------
+    >>> parse_speed("2"), parse_speed("max")
+    (2.0, inf)
+    """
+    if value is None:
+        return 1.0
+    if isinstance(value, str):
+        if value.strip().lower() == "max":
+            return math.inf
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigurationError(f"speed {value!r} is not a number; use 0.1 to 1000, or 'max'") from None
+    speed = float(value)
+    if speed == math.inf:
+        return speed
+    if not (MIN_SPEED <= speed <= MAX_SPEED):
+        raise ConfigurationError(f"speed {speed:g} is out of range; use {MIN_SPEED:g} to {MAX_SPEED:g}, or 'max'")
+    return speed
+
+
+def scale(offset_ns: int, speed: float) -> float:
+    """Seconds after the reference point at which an event recorded *offset_ns* later replays."""
+    if speed == math.inf:
+        return 0.0
+    return offset_ns / 1e9 / speed
+
+
+def parse_mapping(items: Iterable[str] | Mapping[str, str] | None) -> dict[str, str]:
+    """Parse ``OLD=NEW`` outpost pk mappings (a dict passes through, checked).
+
+    Raises
+    ------
+    ConfigurationError
+        If an item is not ``OLD=NEW``, a pk holds ``/``, ``?`` or spaces, or an
+        old pk is mapped twice.
+    """
+    if items is None:
+        return {}
+    pairs: list[tuple[str, str]] = []
+    if isinstance(items, Mapping):
+        pairs = [(str(k), str(v)) for k, v in items.items()]
+    else:
+        for item in items:
+            old, sep, new = item.partition("=")
+            if not sep:
+                raise ConfigurationError(f"--map {item!r}: expected OLD=NEW (recorded outpost pk = target pk)")
+            if old.strip() in {o for o, _ in pairs}:
+                raise ConfigurationError(f"--map: outpost {old.strip()} is mapped twice")
+            pairs.append((old.strip(), new.strip()))
+    for old, new in pairs:
+        for pk in (old, new):
+            if not _PK_RE.match(pk):
+                raise ConfigurationError(f"--map {old}={new}: {pk!r} is not an outpost pk (no '/', '?' or spaces)")
+    return dict(pairs)
+
+
+def is_reply(endpoint: str | None, instruction_name: str | None, *, after_peer_frame: bool) -> bool:
+    """Whether a server frame answers the peer (see the module docstring).
+
+    Examples
+    --------
+    >>> is_reply("outpost", "ACK", after_peer_frame=True)
+    True
+    >>> is_reply("outpost", "TRIGGER_UPDATE", after_peer_frame=True)
+    False
+    >>> is_reply("client", None, after_peer_frame=True)
+    False
+    """
+    if not after_peer_frame:
+        return False
+    if endpoint == "outpost":
+        return instruction_name == "ACK"
+    if endpoint == "client":
+        return False
+    return True
+
+
+def frame_label(
+    endpoint: str | None,
+    opcode: str | None,
+    instruction_name: str | None,
+    message_type: str | None,
+    parse_error: str | None,
+) -> str:
+    """A short name for a frame, as the default matcher compares them.
+
+    ``HELLO``, ``ACK`` ... for outpost frames, the ``message_type`` for client
+    frames, ``<binary>``, ``<malformed>`` (not decodable), ``<text>`` for
+    other paths.
+
+    Examples
+    --------
+    >>> frame_label("outpost", "text", "HELLO", None, None)
+    'HELLO'
+    >>> frame_label("outpost", "text", None, None, "not JSON: ...")
+    '<malformed>'
+    """
+    if opcode == "binary":
+        return "<binary>"
+    if endpoint == "outpost" and instruction_name:
+        return str(instruction_name)
+    if endpoint == "client" and message_type:
+        return str(message_type)
+    if endpoint in ("outpost", "client") or parse_error:
+        return "<malformed>"
+    return "<text>"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A frame the peer sent (``to_server``) that the replay sends again.
+
+    Attributes
+    ----------
+    index : int
+        Its number among the connection's peer frames (0-based).
+    seq : int
+        Its ``seq`` in the capture.
+    offset_ns : int
+        Recorded time after the connection's open.
+    opcode : str
+        ``text`` or ``binary``.
+    data : str or bytes
+        What to send: ``str`` for text, ``bytes`` for binary frames and for
+        text that was not valid UTF-8 (sent as a text frame all the same).
+    label : str
+        :func:`frame_label` of the frame.
+    malformed : bool
+        The capture has a ``parse_error`` for it.
+    replies_before : int
+        Replies the peer had received before sending it (lock-step waits for them).
+    """
+
+    index: int
+    seq: int
+    offset_ns: int
+    opcode: str
+    data: str | bytes
+    label: str
+    malformed: bool
+    replies_before: int
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """A frame the server sent (``to_peer``).
+
+    Attributes
+    ----------
+    seq, offset_ns, opcode, data, label
+        As for :class:`Send`.
+    reply : bool
+        A reply (see the module docstring), not a push.
+    answers : int or None
+        For replies, the :attr:`Send.index` it answers.
+    latency_ns : int or None
+        For replies, its time minus the time of the frame it answers.
+    """
+
+    seq: int
+    offset_ns: int
+    opcode: str
+    data: str | bytes
+    label: str
+    reply: bool
+    answers: int | None = None
+    latency_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseInfo:
+    """How a recorded connection ended.
+
+    Attributes
+    ----------
+    offset_ns : int
+        When, after the open.
+    code : int or None
+        Close code (1006 or ``None``: no close frame, the socket just broke).
+    reason : str or None
+        Close reason (or the recorder's description of an error).
+    by : str
+        ``"peer"`` or ``"server"``.
+    reply_to : int or None
+        The server dropped the connection right after this peer frame
+        (:attr:`Send.index`) that it could not parse: a reply, to be expected.
+    """
+
+    offset_ns: int
+    code: int | None
+    reason: str | None
+    by: str
+    reply_to: int | None = None
+
+    @property
+    def abrupt(self) -> bool:
+        """No close frame: the connection broke (1006)."""
+        return self.code is None or self.code in _ABRUPT
+
+
+@dataclass(frozen=True)
+class ConnectionScript:
+    """One recorded connection, ready to be replayed (as a client or a server).
+
+    Attributes
+    ----------
+    conn_id : str
+        The recorded connection's id.
+    endpoint : str
+        ``outpost``, ``client`` or ``other``.
+    path, query : str
+        What the replay requests (the outpost pk already mapped).
+    outpost_uuid, recorded_outpost : str or None
+        The (mapped) pk the replay uses, and the one recorded.
+    instance_uuid : str or None
+        The recorded instance uuid.
+    user_agent : str or None
+        The recorded User-Agent.
+    open_offset_ns : int
+        Recorded open, after the plan's first open.
+    status : int or None
+        Recorded handshake status (101 accepted, 403 refused, ...; ``None`` unknown).
+    sends, received : tuple
+        :class:`Send` and :class:`Expected` frames, in recorded order.
+    close : CloseInfo or None
+        ``None``: the capture ends while the connection was open (or was cut).
+    end_offset_ns : int
+        Offset of the connection's last recorded event.
+    notes : tuple of str
+        What was odd about it in the capture (cut, no open row, ...).
+    """
+
+    conn_id: str
+    endpoint: str
+    path: str
+    query: str
+    outpost_uuid: str | None
+    recorded_outpost: str | None
+    instance_uuid: str | None
+    user_agent: str | None
+    open_offset_ns: int
+    status: int | None
+    sends: tuple[Send, ...]
+    received: tuple[Expected, ...]
+    close: CloseInfo | None
+    end_offset_ns: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        """The recorded handshake was refused (an HTTP status other than 101)."""
+        return self.status is not None and self.status != 101
+
+    @property
+    def replies(self) -> tuple[Expected, ...]:
+        """The server frames that answered the peer."""
+        return tuple(e for e in self.received if e.reply)
+
+    @property
+    def pushes(self) -> tuple[Expected, ...]:
+        """The server frames the server sent on its own."""
+        return tuple(e for e in self.received if not e.reply)
+
+    def replies_to(self, index: int) -> tuple[Expected, ...]:
+        """Replies that answered peer frame *index*, in order."""
+        return tuple(e for e in self.received if e.reply and e.answers == index)
+
+    @property
+    def target(self) -> str:
+        """Path and query string, as requested."""
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    @property
+    def short_id(self) -> str:
+        """The first 8 characters of :attr:`conn_id`."""
+        return self.conn_id[:8]
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """The scripts of a replay, sorted by recorded open.
+
+    Attributes
+    ----------
+    scripts : tuple of ConnectionScript
+    start_ns : int
+        Recorded time (epoch ns) of the first selected connection's open.
+    mapping : dict
+        Outpost pk mapping applied (recorded -> target).
+    notes : tuple of str
+        Warnings about the capture (one line each).
+    """
+
+    scripts: tuple[ConnectionScript, ...]
+    start_ns: int
+    mapping: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.scripts)
+
+    @property
+    def sends(self) -> int:
+        """Number of peer frames to send."""
+        return sum(len(s.sends) for s in self.scripts)
+
+    @property
+    def duration_s(self) -> float:
+        """Recorded time from the first open to the last event, seconds."""
+        if not self.scripts:
+            return 0.0
+        return max(s.open_offset_ns + s.end_offset_ns for s in self.scripts) / 1e9
+
+    @property
+    def outposts(self) -> list[str]:
+        """Target outpost pks, sorted."""
+        return sorted({s.outpost_uuid for s in self.scripts if s.outpost_uuid})
+
+    def script(self, conn_id: str) -> ConnectionScript:
+        """The script of a recorded connection (a unique prefix of its id is enough)."""
+        found = [s for s in self.scripts if s.conn_id.startswith(conn_id)]
+        if len(found) != 1:
+            raise KeyError(conn_id)
+        return found[0]
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _none(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    try:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    except TypeError:
+        pass
+    return value
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def _timestamp_ns(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            ts = pd.Timestamp(value, unit="s", tz="UTC")
+        else:
+            ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ConfigurationError(f"{name}={value!r} is not a time (use ISO 8601 or a Timestamp)") from None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value)
+
+
+def _columns(frames: pd.DataFrame) -> dict[str, list[Any]]:
+    missing = [c for c in ("ts", "conn_id", "seq", "event", "direction") if c not in frames.columns]
+    if missing:
+        raise ConfigurationError(f"these frames lack the capture column(s) {missing}; load them with wsreplay.load")
+    df = frames.reset_index(drop=True)
+    order = df.sort_values(["conn_id", "seq", "ts"], kind="stable").index.to_numpy()
+    out: dict[str, list[Any]] = {}
+    n = len(df)
+    for name in _COLUMNS:
+        if name not in df.columns:
+            out[name] = [None] * n
+            continue
+        col = df[name].take(order)
+        if name == "ts":
+            ts = col
+            if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+                ts = pd.to_datetime(ts, utc=True)
+            out[name] = ts.astype("int64").tolist()
+        else:
+            out[name] = [_none(v) for v in col.astype(object).tolist()]
+    return out
+
+
+def _select(
+    starts: dict[str, tuple[int, str | None, str | None]],
+    *,
+    endpoint: list[str] | None,
+    outpost: list[str] | None,
+    connection: list[str] | None,
+    start: int | None,
+    end: int | None,
+) -> set[str]:
+    selected = set(starts)
+    if endpoint is not None:
+        bad = [e for e in endpoint if e not in ("outpost", "client", "other")]
+        if bad:
+            raise ConfigurationError(f"endpoint {bad[0]!r} is not one of outpost, client, other")
+        selected = {c for c in selected if starts[c][1] in endpoint}
+    if outpost is not None:
+        known = {v[2] for v in starts.values() if v[2]}
+        unknown = [o for o in outpost if o not in known]
+        if unknown:
+            raise ConfigurationError(
+                f"outpost {unknown[0]} is not in the capture (outposts: {', '.join(sorted(known)) or 'none'})"
+            )
+        selected = {c for c in selected if starts[c][2] in outpost}
+    if connection is not None:
+        chosen: set[str] = set()
+        for prefix in connection:
+            hits = [c for c in starts if c.startswith(prefix)]
+            if not hits:
+                raise ConfigurationError(f"connection {prefix} is not in the capture")
+            if len(hits) > 1:
+                raise ConfigurationError(f"connection {prefix} is ambiguous ({len(hits)} connections start with it)")
+            chosen.add(hits[0])
+        selected &= chosen
+    if start is not None:
+        selected = {c for c in selected if starts[c][0] >= start}
+    if end is not None:
+        selected = {c for c in selected if starts[c][0] < end}
+    return selected
+
+
+def build_plan(
+    frames: pd.DataFrame,
+    *,
+    endpoint: str | Sequence[str] | None = None,
+    outpost: str | Sequence[str] | None = None,
+    connection: str | Sequence[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    mapping: Mapping[str, str] | Iterable[str] | None = None,
+) -> ReplayPlan:
+    """Build the replay scripts of a capture.
+
+    Parameters
+    ----------
+    frames : pandas.DataFrame
+        A capture, as returned by :func:`wsreplay.load`.
+    endpoint : str or list of str, optional
+        Keep connections of these endpoints (``outpost``, ``client``, ``other``).
+    outpost : str or list of str, optional
+        Keep connections of these (recorded) outpost pks.
+    connection : str or list of str, optional
+        Keep these connections (ids or unique prefixes of ids).
+    start, end : time, optional
+        Keep connections that opened in ``[start, end)`` (whole connections).
+    mapping : dict or list of ``"OLD=NEW"``, optional
+        Replay recorded outpost *OLD* as outpost *NEW* of the target.
+
+    Returns
+    -------
+    ReplayPlan
+
+    Raises
+    ------
+    ConfigurationError
+        If a filter or mapping names something the capture does not have, or
+        nothing is left to replay.
+
+    Examples
+    --------
+    >>> from wsreplay.events import ConnectionLog
+    >>> from wsreplay.schema import rows_to_table, table_to_frames
+    >>> log = ConnectionLog("cap", "/ws/outpost/pk1/", conn_id="c1")
+    >>> rows = [log.open(0), log.message(10, "to_server", '{"instruction": 1}'),
+    ...         log.message(13, "to_peer", '{"instruction": 0, "args": {}}'), log.close(20, "to_server", code=1000)]
+    >>> plan = build_plan(table_to_frames(rows_to_table(rows)), mapping=["pk1=pk2"])
+    >>> plan.scripts[0].path, [s.label for s in plan.scripts[0].sends], plan.scripts[0].replies[0].latency_ns
+    ('/ws/outpost/pk2/', ['HELLO'], 3)
+    """
+    cols = _columns(frames)
+    conn_ids = cols["conn_id"]
+    n = len(conn_ids)
+    # first event of each connection (rows are sorted by conn_id, seq)
+    starts: dict[str, tuple[int, str | None, str | None]] = {}
+    bounds: dict[str, tuple[int, int]] = {}
+    i = 0
+    while i < n:
+        cid = conn_ids[i]
+        j = i
+        while j < n and conn_ids[j] == cid:
+            j += 1
+        if cid is not None:
+            endpoint_i = cols["endpoint"][i]
+            if endpoint_i is None and cols["path"][i] is not None:
+                endpoint_i = classify_path(cols["path"][i])[0]
+            starts[cid] = (min(cols["ts"][i:j]), endpoint_i, cols["outpost_uuid"][i])
+            bounds[cid] = (i, j)
+        i = j
+    if not starts:
+        raise ConfigurationError("the capture holds no connection to replay")
+    selected = _select(
+        starts,
+        endpoint=_as_list(endpoint),
+        outpost=_as_list(outpost),
+        connection=_as_list(connection),
+        start=_timestamp_ns(start, "start"),
+        end=_timestamp_ns(end, "end"),
+    )
+    if not selected:
+        raise ConfigurationError("no connection of the capture matches the filters")
+    pk_map = parse_mapping(mapping)
+    recorded_pks = {str(starts[c][2]) for c in selected if starts[c][2]}
+    for old in pk_map:
+        if old not in recorded_pks:
+            raise ConfigurationError(
+                f"--map {old}={pk_map[old]}: outpost {old} is not among the replayed connections "
+                f"(outposts: {', '.join(sorted(recorded_pks)) or 'none'})"
+            )
+    order = sorted(selected, key=lambda c: (starts[c][0], c))
+    start_ns = starts[order[0]][0]
+    scripts = []
+    notes: list[str] = []
+    for cid in order:
+        a, b = bounds[cid]
+        script = _script(cols, a, b, start_ns, pk_map)
+        scripts.append(script)
+        notes.extend(f"connection {script.short_id} ({script.path}): {note}" for note in script.notes)
+    return ReplayPlan(scripts=tuple(scripts), start_ns=start_ns, mapping=pk_map, notes=tuple(notes))
+
+
+def _frame_data(opcode: str | None, payload: Any, payload_bytes: Any) -> str | bytes:
+    if opcode == "text" and payload is not None:
+        return str(payload)
+    if payload_bytes is not None:
+        return bytes(payload_bytes)
+    return "" if payload is None else str(payload)
+
+
+def _script(cols: dict[str, list[Any]], a: int, b: int, start_ns: int, pk_map: Mapping[str, str]) -> ConnectionScript:
+    conn_id = cols["conn_id"][a]
+    path = next((cols["path"][k] for k in range(a, b) if cols["path"][k]), "") or ""
+    query = next((cols["query"][k] for k in range(a, b) if cols["query"][k]), "") or ""
+    endpoint = next((cols["endpoint"][k] for k in range(a, b) if cols["endpoint"][k]), None)
+    if endpoint is None:
+        endpoint = classify_path(path)[0]
+    recorded_pk = next((cols["outpost_uuid"][k] for k in range(a, b) if cols["outpost_uuid"][k]), None)
+    if recorded_pk is None and endpoint == "outpost":
+        recorded_pk = classify_path(path)[1]
+    pk = pk_map.get(recorded_pk, recorded_pk) if recorded_pk else None
+    if recorded_pk and pk and pk != recorded_pk:
+        path = outpost_path(pk) if path == outpost_path(recorded_pk) else path.replace(recorded_pk, pk)
+    instance = next((cols["instance_uuid"][k] for k in range(a, b) if cols["instance_uuid"][k]), None)
+    notes: list[str] = []
+    events = cols["event"]
+    if events[a] != "open" and not (events[a] == "error" and cols["status"][a] is not None):
+        notes.append("the capture has no open row for it: replaying from its first recorded event")
+    t_open = cols["ts"][a]
+    status: int | None = None
+    user_agent: str | None = None
+    sends: list[Send] = []
+    received: list[Expected] = []
+    unanswered: deque[int] = deque()
+    replies = 0
+    close: CloseInfo | None = None
+    close_from_error = False
+    end = 0
+    for k in range(a, b):
+        event = events[k]
+        offset = cols["ts"][k] - t_open
+        end = max(end, offset)
+        if event == "open":
+            if cols["status"][k] is not None:
+                status = int(cols["status"][k])
+            user_agent = cols["user_agent"][k] or user_agent
+        elif event == "message":
+            opcode = cols["opcode"][k] or "text"
+            data = _frame_data(opcode, cols["payload"][k], cols["payload_bytes"][k])
+            parse_error = cols["parse_error"][k]
+            label = frame_label(endpoint, opcode, cols["instruction_name"][k], cols["message_type"][k], parse_error)
+            if cols["direction"][k] == "to_server":
+                index = len(sends)
+                sends.append(
+                    Send(index, int(cols["seq"][k]), offset, opcode, data, label, parse_error is not None, replies)
+                )
+                if not (endpoint == "outpost" and label == "ACK"):
+                    unanswered.append(index)
+            else:
+                reply = is_reply(endpoint, cols["instruction_name"][k], after_peer_frame=bool(sends))
+                answers = latency = None
+                if reply:
+                    replies += 1
+                    answers = unanswered.popleft() if unanswered else sends[-1].index
+                    latency = offset - sends[answers].offset_ns
+                received.append(Expected(int(cols["seq"][k]), offset, opcode, data, label, reply, answers, latency))
+        elif event in ("close", "error"):
+            if event == "error" and cols["status"][k] is not None:
+                if not sends:
+                    status = int(cols["status"][k])
+                continue  # a refused handshake, not a close
+            if close is not None and not (close_from_error and event == "close"):
+                continue
+            by = "peer" if cols["direction"][k] == "to_server" else "server"
+            code = cols["close_code"][k]
+            code = None if code is None else int(code)
+            reply_to = None
+            if by == "server" and (code is None or code in _ABRUPT) and sends and sends[-1].malformed:
+                reply_to = sends[-1].index
+            close = CloseInfo(offset, code, cols["close_reason"][k], by, reply_to)
+            close_from_error = event == "error"
+    if close is None and not (status is not None and status != 101):
+        notes.append(
+            "no close in the capture (cut or still open when it ended): the replay closes it after its last event"
+        )
+    return ConnectionScript(
+        conn_id=str(conn_id),
+        endpoint=str(endpoint),
+        path=path,
+        query=query,
+        outpost_uuid=pk,
+        recorded_outpost=recorded_pk,
+        instance_uuid=instance,
+        user_agent=user_agent,
+        open_offset_ns=t_open - start_ns,
+        status=status,
+        sends=tuple(sends),
+        received=tuple(received),
+        close=close,
+        end_offset_ns=end,
+        notes=tuple(notes),
+    )
