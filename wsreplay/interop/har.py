@@ -248,12 +248,12 @@ def _entry_rows(entry: Mapping[str, Any], capture_id: str | None, fallback_id: s
         messages = []
     if not isinstance(messages, list):
         raise ImportFormatError("'_webSocketMessages' is not a list")
-    parsed = [_message(m, j, path) for j, m in enumerate(messages)]
+    parsed = [_message(m, j) for j, m in enumerate(messages)]
     parsed.sort(key=lambda m: m[0])
 
     events = ext.get("events")
     if isinstance(events, list) and events:
-        return _rows_with_events(log, events, parsed, user_agent, path)
+        return _rows_with_events(log, events, parsed, user_agent)
 
     rows: list[Row] = []
     first = min([started, *(m[0] for m in parsed)])
@@ -278,7 +278,7 @@ def _entry_rows(entry: Mapping[str, Any], capture_id: str | None, fallback_id: s
 _Message = tuple[int, str, str | None, Any, str | None, int | None]
 
 
-def _message(msg: Any, j: int, path: str) -> _Message:
+def _message(msg: Any, j: int) -> _Message:
     if not isinstance(msg, Mapping):
         raise ImportFormatError(f"message {j} is not an object")
     kind = msg.get("type")
@@ -306,10 +306,10 @@ def _message(msg: Any, j: int, path: str) -> _Message:
     if opcode == 1:
         raw = msg.get("_raw")
         if isinstance(raw, str):  # wsreplay export: text that was not valid UTF-8, kept byte for byte
-            return (ts, "message", direction, _b64(raw, j, path), "text", None)
+            return (ts, "message", direction, _b64(raw, j), "text", None)
         return (ts, "message", direction, data, "text", None)
     if opcode == 2:
-        return (ts, "message", direction, _b64(data, j, path), "binary", None)
+        return (ts, "message", direction, _b64(data, j), "binary", None)
     if opcode == 8:
         payload = _b64_or_none(data)
         code = int.from_bytes(payload[:2], "big") if payload and len(payload) >= 2 else None
@@ -322,7 +322,7 @@ def _message(msg: Any, j: int, path: str) -> _Message:
     raise ImportFormatError(f"message {j} has opcode {opcode!r}; expected 1 (text) or 2 (binary)")
 
 
-def _b64(data: str, j: int, path: str) -> bytes:
+def _b64(data: str, j: int) -> bytes:
     try:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
@@ -350,7 +350,7 @@ def _apply(log: ConnectionLog, message: _Message) -> Row | None:
 
 
 def _rows_with_events(
-    log: ConnectionLog, events: list[Any], messages: list[_Message], user_agent: str | None, path: str
+    log: ConnectionLog, events: list[Any], messages: list[_Message], user_agent: str | None
 ) -> list[Row]:
     """Rebuild a connection exported by wsreplay: events at their seq, messages in between."""
     by_seq: dict[int, Mapping[str, Any]] = {}
