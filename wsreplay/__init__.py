@@ -49,6 +49,21 @@ from .analysis import (
     uptime,
 )
 
+# --- replay: captures streamed back to a server or served as one (wsreplay/replay)
+# isort: split
+from .replay import (
+    CheckReport,
+    Matcher,
+    Mismatch,
+    ReplayResult,
+    ReplayServer,
+    ServeHandle,
+    assert_replay_matches,
+    replay_async,
+    serve,
+)
+from .replay import replay as replay  # the function; the sub-package stays importable as wsreplay.replay.*
+
 __all__ = [
     "__version__",
     # analysis
@@ -83,6 +98,17 @@ __all__ = [
     "import_mitm",
     "import_tshark",
     "export_har",
+    # replay
+    "replay",
+    "replay_async",
+    "ReplayResult",
+    "Matcher",
+    "Mismatch",
+    "CheckReport",
+    "assert_replay_matches",
+    "ReplayServer",
+    "ServeHandle",
+    "serve",
     # exceptions
     "WSReplayError",
     "CaptureError",
