@@ -35,6 +35,7 @@ __all__ = [
     "window",
     "parse_error_count",
     "labels",
+    "categorical",
     "utc",
 ]
 
@@ -87,9 +88,9 @@ class Codes:
 def codes(series: pd.Series) -> Codes:
     """Integer codes of *series* (categorical or not), ``-1`` for null."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return Codes(np.asarray(series.cat.codes, dtype=np.int64), series.cat.categories)
+        return Codes(np.asarray(series.array.codes), series.cat.categories)
     c, uniques = pd.factorize(series, use_na_sentinel=True)
-    return Codes(np.asarray(c, dtype=np.int64), pd.Index(uniques))
+    return Codes(np.asarray(c), pd.Index(uniques))
 
 
 def is_value(series: pd.Series, value: Any) -> np.ndarray:
@@ -112,7 +113,7 @@ def is_in(series: pd.Series, values: Sequence[Any]) -> np.ndarray:
 def notna(series: pd.Series) -> np.ndarray:
     """Boolean mask of non-null values."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return np.asarray(series.cat.codes, dtype=np.int64) >= 0
+        return np.asarray(series.array.codes) >= 0
     return np.asarray(series.notna(), dtype=bool)
 
 
@@ -188,6 +189,18 @@ def parse_error_count(frames: pd.DataFrame) -> int:
     if "parse_error" not in frames.columns:
         return 0
     return int(notna(frames["parse_error"]).sum())
+
+
+def categorical(idx: np.ndarray, categories: pd.Index) -> pd.Categorical[Any]:
+    """A Categorical of the codes *idx* (``-1``: null) keeping only the categories used."""
+    idx = np.asarray(idx)
+    n = len(categories)
+    valid = idx >= 0
+    used = np.bincount(idx[valid], minlength=n).astype(bool) if n else np.zeros(0, dtype=bool)
+    remap = np.cumsum(used) - 1
+    new = np.where(valid, remap[np.where(valid, idx, 0)] if n else -1, -1)
+    kept = categories[used] if n else pd.Index([], dtype="str")
+    return pd.Categorical.from_codes(new, dtype=pd.CategoricalDtype(kept))
 
 
 def labels(values: np.ndarray) -> pd.Series:

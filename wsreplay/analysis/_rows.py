@@ -15,7 +15,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from ._common import NO_TIME, Codes, codes, is_value, notna, ts_ns
+from ._common import NO_TIME, Codes, codes, notna, parse_error_count, ts_ns
 
 __all__ = [
     "OutpostRows",
@@ -78,33 +78,37 @@ class OutpostRows:
         return idx if self.selection is None else self.selection[idx]
 
 
-def _per_conn(conn: np.ndarray, values: np.ndarray, n_conn: int) -> np.ndarray:
-    """For each connection code, one non-negative value seen on its rows (``-1`` if none)."""
+def _per_conn(conn: np.ndarray, values: np.ndarray, n_conn: int, cheap: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """For each connection code, one non-negative value seen on its rows (``-1`` if none).
+
+    Looks at the *cheap* rows first (open / close / error: a handful per
+    connection, and they carry the connection's outpost and instance), then
+    only at the rows of the connections still unresolved.
+    """
     out = np.full(n_conn, -1, dtype=np.int64)
-    ok = (values >= 0) & (conn >= 0)
-    # rows are in time order: keep the first value seen per connection
-    idx = np.flatnonzero(ok)[::-1]
+    idx = np.flatnonzero(cheap & (values >= 0) & (conn >= 0))
     out[conn[idx]] = values[idx]
+    missing = present & (out < 0)
+    if missing.any():
+        need = missing[np.where(conn >= 0, conn, 0)] & (conn >= 0) & (values >= 0)
+        idx = np.flatnonzero(need)
+        out[conn[idx]] = values[idx]
     return out
 
 
-def outpost_rows(frames: pd.DataFrame, *, need_version: bool = False) -> OutpostRows:
+def outpost_rows(frames: pd.DataFrame) -> OutpostRows:
     """Read the outpost rows of *frames* into :class:`OutpostRows` (the frame is not modified)."""
     outpost_all = codes(frames["outpost_uuid"])
-    sel = np.flatnonzero(outpost_all.codes >= 0)
-    if len(sel) == len(frames):
-        sel_slice: slice | np.ndarray = slice(None)
-    else:
-        sel_slice = sel
-    ts = ts_ns(frames)[sel_slice]
+    keep = outpost_all.codes >= 0
+    sel: np.ndarray | None = None if bool(keep.all()) else np.flatnonzero(keep)
+    ts = ts_ns(frames) if sel is None else ts_ns(frames)[sel]
     if len(ts) > 1 and not bool((ts[1:] >= ts[:-1]).all()):
         order = np.argsort(ts, kind="stable")
-        sel = sel[order]
-        sel_slice = sel
+        sel = order if sel is None else sel[order]
         ts = ts[order]
 
     def take(a: np.ndarray) -> np.ndarray:
-        return a[sel_slice]
+        return a if sel is None else a[sel]
 
     conn_c = codes(frames["conn_id"])
     inst_c = codes(frames["instance_uuid"])
@@ -113,37 +117,45 @@ def outpost_rows(frames: pd.DataFrame, *, need_version: bool = False) -> Outpost
     outpost = take(outpost_all.codes)
     n_conn = len(conn_c.categories)
 
-    event = frames["event"]
-    direction = frames["direction"]
-    name = frames["instruction_name"]
-    to_server = take(is_value(direction, "to_server"))
-    message = take(is_value(event, "message"))
-    name_c = codes(name)
+    event_c = codes(frames["event"])
+    dir_c = codes(frames["direction"])
+    name_c = codes(frames["instruction_name"])
+    event = take(event_c.codes)
+    to_server = take(dir_c.codes) == dir_c.code_of("to_server")
+    message = event == event_c.code_of("message")
     name_codes = take(name_c.codes)
     ack_code = name_c.code_of("ACK")
-    hello_code = name_c.code_of("HELLO")
     decoded = name_codes >= 0
     if "instruction" in frames.columns:
         decoded &= take(notna(frames["instruction"]))
     refresh = message & to_server & decoded & (name_codes != ack_code)
-    hello = message & to_server & (name_codes == hello_code)
+    hello = message & to_server & (name_codes == name_c.code_of("HELLO"))
     ack = message & ~to_server & (name_codes == ack_code)
 
-    conn_instance = _per_conn(conn, inst_row, n_conn)
-    conn_outpost = _per_conn(conn, outpost, n_conn)
-    instance = np.where(inst_row >= 0, inst_row, conn_instance[np.maximum(conn, 0)])
-    instance[conn < 0] = inst_row[conn < 0]
+    present = np.zeros(n_conn, dtype=bool)
+    if n_conn:
+        present |= np.bincount(conn[conn >= 0], minlength=n_conn).astype(bool)
+    conn_instance = _per_conn(conn, inst_row, n_conn, ~message, present)
+    conn_outpost = _per_conn(conn, outpost, n_conn, ~message, present)
+    unknown = inst_row < 0
+    if unknown.any():
+        instance = inst_row.astype(np.int64)
+        fix = unknown & (conn >= 0)
+        instance[fix] = conn_instance[conn[fix]]
+    else:
+        instance = inst_row
 
     # how and when each connection ended: its first close / error row
-    is_close = take(is_value(event, "close"))
-    is_error = take(is_value(event, "error"))
+    is_close = event == event_c.code_of("close")
+    is_error = event == event_c.code_of("error")
     ends = np.flatnonzero((is_close | is_error) & (conn >= 0))
     conn_end = np.full(n_conn, NO_TIME, dtype=np.int64)
     conn_end_kind = np.full(n_conn, END_NONE, dtype=np.int8)
     if len(ends):
         kind = np.full(len(ends), END_DISCONNECT, dtype=np.int8)
         if "close_code" in frames.columns:
-            code = take(frames["close_code"].to_numpy(dtype="float64", na_value=np.nan))[ends]
+            pos = ends if sel is None else sel[ends]
+            code = frames["close_code"].to_numpy(dtype="float64", na_value=np.nan)[pos]
         else:
             code = np.full(len(ends), np.nan)
         closed = is_close[ends]
@@ -155,8 +167,6 @@ def outpost_rows(frames: pd.DataFrame, *, need_version: bool = False) -> Outpost
         first = ends[::-1]
         conn_end[conn[first]] = ts[first]
         conn_end_kind[conn[first]] = kind[::-1]
-
-    from ._common import parse_error_count
 
     return OutpostRows(
         ts=ts,
@@ -173,6 +183,6 @@ def outpost_rows(frames: pd.DataFrame, *, need_version: bool = False) -> Outpost
         conn_end_kind=conn_end_kind,
         conn_instance=conn_instance,
         conn_outpost=conn_outpost,
-        selection=None if isinstance(sel_slice, slice) else sel,
+        selection=sel,
         parse_errors=parse_error_count(frames),
     )

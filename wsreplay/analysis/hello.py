@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import NS, require, utc
+from ._group import group_order
 from ._rows import OutpostRows, outpost_rows
 
 __all__ = ["hello_intervals", "expected_intervals", "HELLO_COLUMNS"]
@@ -36,7 +37,7 @@ def _hello_gaps(rows: OutpostRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """HELLO row positions (sorted by instance, then time), gap to the previous HELLO (ns), same-connection flag."""
     idx = np.flatnonzero(rows.hello & (rows.instance >= 0))
     inst = rows.instance[idx]
-    order = np.argsort(inst, kind="stable")
+    order = group_order(inst)
     idx, inst = idx[order], inst[order]
     ts = rows.ts[idx]
     conn = rows.conn[idx]

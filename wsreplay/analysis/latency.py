@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
-from ._common import NS, codes, require, utc
+from ._common import NO_TIME, NS, categorical, codes, require, utc
+from ._group import group_cummax, group_order, run_starts, scatter_order
 from ._rows import outpost_rows
 from .hello import HELLO_COLUMNS
 
@@ -40,18 +41,6 @@ __all__ = ["ack_latency", "latency_percentiles", "LATENCY_COLUMNS"]
 #: Columns :func:`ack_latency` reads (``instruction`` is optional).
 LATENCY_COLUMNS: Final = (*HELLO_COLUMNS, "instruction")
 _LATENCY_RESULT: Final = ("sent_ts", "latency_s")
-
-
-def _group_cumsum(values: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Cumulative sum of *values* restarting where *first* is true (rows sorted by group)."""
-    c = np.cumsum(values, dtype=np.int64)
-    starts = np.flatnonzero(first)
-    base = np.zeros(len(values), dtype=np.int64)
-    if len(starts):
-        before = np.where(starts > 0, c[starts - 1], 0)
-        seg = np.cumsum(first) - 1
-        base = before[seg]
-    return c - base
 
 
 def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["fifo", "next"] = "fifo") -> pd.DataFrame:
@@ -70,8 +59,8 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["fifo", "next"] = "
     pandas.DataFrame
         Sorted by ``sent_ts``, with columns
 
-        ``conn_id``, ``outpost_uuid``, ``instance_uuid`` : str
-        ``instruction_name`` : str, ``HELLO`` mostly
+        ``conn_id``, ``outpost_uuid``, ``instance_uuid`` : category
+        ``instruction_name`` : category, ``HELLO`` mostly
         ``sent_ts`` : datetime64[ns, UTC], when the frame was seen
         ``ack_ts`` : datetime64[ns, UTC], when its ACK was seen (NaT: none)
         ``latency_s`` : float, seconds (NaN: never answered)
@@ -88,62 +77,67 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["fifo", "next"] = "
     if pairing not in ("fifo", "next"):
         raise ConfigurationError(f"pairing must be 'fifo' or 'next', not {pairing!r}")
     rows = outpost_rows(frames)
-    sel = np.flatnonzero((rows.refresh | rows.ack) & (rows.conn >= 0))
+    pair_rows = (rows.refresh | rows.ack) & (rows.conn >= 0)
+    sel = np.flatnonzero(pair_rows)
     conn = rows.conn[sel]
-    order = np.argsort(conn, kind="stable")
+    order = group_order(conn)
     sel, conn = sel[order], conn[order]
     is_req = rows.refresh[sel]
-    n = len(sel)
-    first = np.ones(n, dtype=bool)
-    if n > 1:
-        first[1:] = conn[1:] != conn[:-1]
-    c_req = _group_cumsum(is_req.astype(np.int64), first)
-    c_ack = _group_cumsum((~is_req).astype(np.int64), first)
     is_ack = ~is_req
+    n = len(sel)
+    first = run_starts(conn)
+    # global running counts; per-connection counts are these minus their value before the run
+    g_req = np.cumsum(is_req, dtype=np.int64)
+    g_ack = np.arange(1, n + 1, dtype=np.int64) - g_req
+    starts = np.flatnonzero(first)
+    lengths = np.diff(np.append(starts, n))
     if pairing == "fifo":
-        # duplicates: ACKs beyond the frames sent so far (a running maximum of the excess, per connection)
-        excess = np.maximum(c_ack - c_req, 0)
-        dup_total = pd.Series(excess).groupby(conn, sort=False).cummax().to_numpy(dtype=np.int64) if n else excess
-        prev = np.zeros(n, dtype=np.int64)
-        if n > 1:
-            prev[1:] = dup_total[:-1]
-        prev[first] = 0
-        matched = is_ack & (dup_total == prev)
-        number = c_ack - dup_total  # the frame (1-based, per connection) a matched ACK answers
+        # excess: ACKs beyond the frames sent so far on this connection; its running maximum
+        # counts the duplicates, which answer nothing
+        d = g_ack - g_req
+        d_before = np.repeat(np.where(starts > 0, d[np.maximum(starts - 1, 0)], 0), lengths)
+        excess = d - d_before
+        if n and int(excess.max()) > 0:
+            dup = group_cummax(np.maximum(excess, 0), first)
+            prev = np.zeros(n, dtype=np.int64)
+            prev[1:] = dup[:-1]
+            prev[first] = 0
+            matched = is_ack & (dup == prev)
+        else:
+            dup = np.zeros(n, dtype=np.int64)
+            matched = is_ack
+        # the n-th matched ACK of a connection answers its n-th frame: its index among all
+        # frames in connection order
+        target = g_ack - 1 - dup - d_before
     else:
         # the first ACK after each frame, before the next frame
-        # ACKs already seen in this round = c_ack - c_ack at the round's frame
-        req_pos = np.where(is_req, np.arange(n), 0)
-        last_req = np.maximum.accumulate(req_pos)
-        round_start_acks = c_ack[last_req]
-        same_conn_round = (c_req > 0) & (conn[last_req] == conn)
-        matched = is_ack & same_conn_round & (c_ack - round_start_acks == 1)
-        number = c_req
-    width = int(c_req.max()) + 2 if n else 1
-    req_key = conn[is_req] * width + c_req[is_req]
-    ack_key = conn[matched] * width + number[matched]
-    ack_time = rows.ts[sel[matched]]
-    pos = np.searchsorted(req_key, ack_key)
-    req_idx = sel[is_req]
-    ack_ts = np.full(len(req_idx), np.iinfo(np.int64).max, dtype=np.int64)
-    hit = pos < len(req_key)
-    hit[hit] &= req_key[pos[hit]] == ack_key[hit]
-    ack_ts[pos[hit]] = ack_time[hit]
+        last_req = np.maximum.accumulate(np.where(is_req, np.arange(n), 0)) if n else np.zeros(0, dtype=np.int64)
+        same_round = is_req[last_req] & (conn[last_req] == conn)
+        matched = is_ack & same_round & (g_ack - g_ack[last_req] == 1)
+        target = g_req - 1
+    req_sorted = sel[is_req]
+    ack_ts_g = np.full(len(req_sorted), NO_TIME, dtype=np.int64)
+    ack_ts_g[target[matched]] = rows.ts[sel[matched]]
+    hit = matched
+
+    # back to time order without sorting: the rank of each frame among the requests
+    req_mask = rows.refresh & pair_rows
+    dest = scatter_order(req_mask, req_sorted)
+    req_idx = np.flatnonzero(req_mask)
+    ack_ts = np.empty(len(req_idx), dtype=np.int64)
+    ack_ts[dest] = ack_ts_g
     sent = rows.ts[req_idx]
-    answered = ack_ts != np.iinfo(np.int64).max
+    answered = ack_ts != NO_TIME
     latency = np.where(answered, (ack_ts - sent) / NS, np.nan)
 
-    by_time = np.argsort(sent, kind="stable")
-    req_idx, sent, ack_ts, latency = req_idx[by_time], sent[by_time], ack_ts[by_time], latency[by_time]
     name_c = codes(frames["instruction_name"])
     fpos = req_idx if rows.selection is None else rows.selection[req_idx]
-    names_by_time = name_c.values(name_c.codes[fpos])
     out = pd.DataFrame(
         {
-            "conn_id": pd.Series(rows.conn_codes.values(rows.conn[req_idx]), dtype="str"),
-            "outpost_uuid": pd.Series(rows.outpost_codes.values(rows.outpost[req_idx]), dtype="str"),
-            "instance_uuid": pd.Series(rows.instance_codes.values(rows.instance[req_idx]), dtype="str"),
-            "instruction_name": pd.Series(names_by_time, dtype="str"),
+            "conn_id": categorical(rows.conn[req_idx], rows.conn_codes.categories),
+            "outpost_uuid": categorical(rows.outpost[req_idx], rows.outpost_codes.categories),
+            "instance_uuid": categorical(rows.instance[req_idx], rows.instance_codes.categories),
+            "instruction_name": categorical(name_c.codes[fpos], name_c.categories),
             "sent_ts": utc(sent),
             "ack_ts": utc(ack_ts),
             "latency_s": latency,

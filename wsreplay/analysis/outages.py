@@ -99,6 +99,7 @@ from ._common import (
     utc,
     window,
 )
+from ._group import group_cummax, group_order, run_starts
 from ._rows import END_CLEAN, END_DISCONNECT, END_UPSTREAM, OutpostRows, outpost_rows
 from .hello import HELLO_COLUMNS, expected_intervals
 
@@ -208,7 +209,7 @@ def coverage(
     t = rows.ts[r]
     conn = rows.conn[r]
     g = inst if level == "instance" else rows.outpost[r]
-    order = np.argsort(g, kind="stable")
+    order = group_order(g)
     r, inst, t, conn, g = r[order], inst[order], t[order], conn[order], g[order]
 
     exp_end = t + expiry[inst]
@@ -222,12 +223,11 @@ def coverage(
     kind = np.where(by_conn, ckind, _SILENT).astype(np.int64)
 
     n = len(r)
-    cm = pd.Series(e).groupby(g, sort=False).cummax().to_numpy(dtype=np.int64) if n else e
-    first = np.ones(n, dtype=bool)
+    first = run_starts(g)
     last = np.ones(n, dtype=bool)
     if n > 1:
-        first[1:] = g[1:] != g[:-1]
         last[:-1] = first[1:]
+    cm = group_cummax(e, first)
     newmax = e == cm
     holder = np.maximum.accumulate(np.where(newmax, np.arange(n), 0)) if n else np.zeros(0, dtype=np.int64)
 
@@ -271,7 +271,12 @@ def coverage(
     g_start = np.maximum(t[first], w0)
     g_end = np.where(retired, np.minimum(l_cm, w1), w1)
     g_keep = g_end > g_start
-    g_inst = pd.Series(inst).groupby(g, sort=False).nunique().reindex(g_code).to_numpy() if n else np.zeros(0)
+    if level == "instance":
+        g_inst = np.ones(len(g_code), dtype=np.int64)
+    else:
+        seen = np.flatnonzero(np.bincount(inst, minlength=n_inst))
+        per_outpost = np.bincount(_instance_outpost(rows)[seen], minlength=len(rows.outpost_codes.categories))
+        g_inst = per_outpost[g_code]
     g_outpost = rows.outpost[r[first]]
 
     cause_idx = _CAUSE_OF_KIND[o_kind]

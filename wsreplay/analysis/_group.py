@@ -1,0 +1,76 @@
+"""Fast group-wise primitives over numpy arrays (no Python loop per row).
+
+Rows are grouped by small integer codes (connection, instance, outpost). A
+stable sort by code gathers each group's rows, in time order, into one
+contiguous run; running sums and maxima then restart at each run's first row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["group_order", "run_starts", "group_cumsum", "group_cummax", "scatter_order"]
+
+_U16 = 1 << 16
+
+
+def group_order(codes: np.ndarray) -> np.ndarray:
+    """Indices that stably sort *codes* (non-negative ints): a radix sort on 16-bit keys."""
+    codes = np.asarray(codes)
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.intp)
+    top = int(codes.max())
+    if top < _U16:
+        return np.argsort(codes.astype(np.uint16), kind="stable")
+    if top < _U16 * _U16:
+        c = codes.astype(np.int64)
+        low = np.argsort((c & 0xFFFF).astype(np.uint16), kind="stable")
+        high = np.argsort((c[low] >> 16).astype(np.uint16), kind="stable")
+        return low[high]
+    return np.argsort(codes, kind="stable")
+
+
+def run_starts(sorted_codes: np.ndarray) -> np.ndarray:
+    """Boolean mask of the first row of each run of equal codes."""
+    first = np.ones(len(sorted_codes), dtype=bool)
+    if len(sorted_codes) > 1:
+        np.not_equal(sorted_codes[1:], sorted_codes[:-1], out=first[1:])
+    return first
+
+
+def group_cumsum(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Running sum of int *values* restarting at each run (``first`` from :func:`run_starts`)."""
+    c = np.cumsum(values, dtype=np.int64)
+    starts = np.flatnonzero(first)
+    if len(starts) <= 1:
+        return c
+    before = np.zeros(len(starts), dtype=np.int64)
+    before[1:] = c[starts[1:] - 1]
+    lengths = np.diff(np.append(starts, len(values)))
+    return c - np.repeat(before, lengths)
+
+
+def group_cummax(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Running maximum of int64 *values* restarting at each run."""
+    n = len(values)
+    if n == 0:
+        return values.copy()
+    rank = np.cumsum(first, dtype=np.int64) - 1
+    lo = int(values.min())
+    span = int(values.max()) - lo + 1
+    if int(rank[-1]) * span < (1 << 62):
+        shift = rank * span
+        return np.maximum.accumulate((values - lo) + shift) - shift + lo
+    out = pd.Series(values).groupby(rank, sort=False).cummax().to_numpy(dtype=np.int64)
+    return out
+
+
+def scatter_order(mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """For rows at *positions* (all within *mask*), their rank among the true rows of *mask*.
+
+    Lets results computed in group order be written back in row (time) order
+    without sorting.
+    """
+    rank = np.cumsum(mask, dtype=np.int64) - 1
+    return rank[positions]
