@@ -18,7 +18,7 @@ from ..exceptions import WSReplayError
 __all__ = ["main", "COMMANDS"]
 
 #: Sub-command modules, in the order ``wsreplay --help`` lists them.
-COMMANDS: list[str] = ["info", "recover", "import_", "export"]
+COMMANDS: list[str] = ["info", "recover", "import_", "export", "replay", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
