@@ -11,10 +11,8 @@ Figures, all taken in one run on the same files:
 * how both grow from about 1 M to about 17 M frames.
 
 The captures are made by the simulator in virtual time (``simulate_virtual``,
-10 s HELLO interval, faults on, one replica per outpost) and cached in
-``--cache``; the 1,000-outpost day is simulated as four 250-outpost batches
-written into one capture directory (the simulator holds a whole run in
-memory). Rerun: ``.venv/bin/python -m bench.bench_analysis``.
+one day, 10 s HELLO interval, faults on, one replica per outpost) and cached
+in ``--cache``. Rerun: ``.venv/bin/python -m bench.bench_analysis``.
 """
 
 from __future__ import annotations
@@ -35,7 +33,6 @@ from bench._report import write_section
 
 HERE = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / "wsreplay-bench-analysis"
-BATCH = 250
 DAY = 86_400.0
 FUNCTIONS = ("outages", "uptime", "ack_latency")
 
@@ -46,12 +43,9 @@ def _columns() -> list[str]:
     return columns_for(*FUNCTIONS)
 
 
-def _batch_dir(cache: Path, outposts: int, seed: int) -> Path:
-    return cache / f"batch-{outposts}-{seed}"
-
-
-def _make_batch(cache: Path, outposts: int, seed: int) -> Path:
-    out = _batch_dir(cache, outposts, seed)
+def make_capture(cache: Path, outposts: int, seed: int = 7) -> Path:
+    """A capture directory of one simulated day of *outposts* outposts (cached)."""
+    out = cache / f"day-{outposts}-seed{seed}"
     if (out / "done").exists():
         return out
     code = (
@@ -63,29 +57,6 @@ def _make_batch(cache: Path, outposts: int, seed: int) -> Path:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=HERE)
     (out / "done").touch()
     return out
-
-
-def make_capture(cache: Path, outposts: int) -> Path:
-    """A capture directory of one simulated day of *outposts* outposts (links to cached batch segments)."""
-    target = cache / f"day-{outposts}"
-    if target.exists():
-        return target
-    batches = []
-    left, seed = outposts, 100
-    while left > 0:
-        n = min(BATCH, left)
-        batches.append(_make_batch(cache, n, seed))
-        left -= n
-        seed += 1
-    tmp = cache / f".day-{outposts}"
-    tmp.mkdir(parents=True, exist_ok=True)
-    for b in batches:
-        for f in sorted(b.glob("*.parquet")):
-            link = tmp / f"{b.name}-{f.name}"
-            if not link.exists():
-                link.symlink_to(f)
-    tmp.rename(target)
-    return target
 
 
 def _files(path: Path) -> list[str]:

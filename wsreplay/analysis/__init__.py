@@ -7,6 +7,11 @@ DataFrame with documented columns, so they compose with ``df.pipe``::
     frames = wsreplay.load("capture/", columns=wsreplay.analysis.columns_for("outages", "ack_latency"))
     frames.pipe(wsreplay.outages, level="outpost")
 
+Results with one row per frame (:func:`hello_intervals`, :func:`ack_latency`)
+keep the id columns (``conn_id``, ``outpost_uuid``, ``instance_uuid``)
+categorical, as in the frames; summary tables (outages, uptime, fleet...) use
+plain strings. Group categoricals with ``observed=True``.
+
 The definitions (expected interval, up/down, policies, causes, levels, window)
 are in :mod:`wsreplay.analysis.outages`; ACK pairing in
 :mod:`wsreplay.analysis.latency`.

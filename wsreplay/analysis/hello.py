@@ -15,7 +15,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from ._common import NS, require, utc
+from ._common import NS, categorical, require, utc
 from ._group import group_order
 from ._rows import OutpostRows, outpost_rows
 
@@ -97,7 +97,7 @@ def hello_intervals(frames: pd.DataFrame, /) -> pd.DataFrame:
     pandas.DataFrame
         Sorted by ``outpost_uuid``, ``instance_uuid``, ``ts``, with columns
 
-        ``outpost_uuid``, ``instance_uuid``, ``conn_id`` : str
+        ``outpost_uuid``, ``instance_uuid``, ``conn_id`` : category
         ``ts`` : datetime64[ns, UTC], when the recorder saw the HELLO
         ``interval_s`` : float, seconds since the instance's previous HELLO
             (NaN for its first)
@@ -117,12 +117,15 @@ def hello_intervals(frames: pd.DataFrame, /) -> pd.DataFrame:
     first = gap < 0
     out = pd.DataFrame(
         {
-            "outpost_uuid": pd.Series(rows.outpost_codes.values(rows.outpost[idx]), dtype="str"),
-            "instance_uuid": pd.Series(rows.instance_codes.values(rows.instance[idx]), dtype="str"),
-            "conn_id": pd.Series(rows.conn_codes.values(rows.conn[idx]), dtype="str"),
+            "outpost_uuid": categorical(rows.outpost[idx], rows.outpost_codes.categories),
+            "instance_uuid": categorical(rows.instance[idx], rows.instance_codes.categories),
+            "conn_id": categorical(rows.conn[idx], rows.conn_codes.categories),
             "ts": utc(rows.ts[idx]),
             "interval_s": np.where(first, np.nan, gap / NS),
             "reconnected": ~first & ~same_conn,
         }
     )
-    return out.sort_values(["outpost_uuid", "instance_uuid", "ts"], kind="stable", ignore_index=True)
+    # rows are grouped by instance in time order; order the instances by (outpost, instance)
+    key = pd.MultiIndex.from_arrays([out["outpost_uuid"].astype("str"), out["instance_uuid"].astype("str")])
+    order = np.lexsort((np.arange(len(out)), key.codes[1], key.codes[0])) if len(out) else np.zeros(0, dtype=int)
+    return out.take(order).reset_index(drop=True)
