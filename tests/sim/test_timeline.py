@@ -1,0 +1,126 @@
+"""The fleet model shared by both clocks: plan, backoff, HELLO schedule, the replica program."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from wsreplay.protocol import decode, encode_hello, hello_args
+from wsreplay.sim import Fault, OutpostSpec, Scenario
+from wsreplay.sim.timeline import (
+    Begin,
+    Connect,
+    Connected,
+    End,
+    Held,
+    Hold,
+    Sleep,
+    Window,
+    backoff_delay,
+    browser_backoff,
+    hello_schedule,
+    make_plan,
+    replica_program,
+)
+
+PK = "11111111-1111-4111-8111-111111111111"
+
+
+def test_backoff_doubles_from_one_second_and_caps_at_five_minutes() -> None:
+    assert [backoff_delay(n) for n in range(1, 6)] == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert backoff_delay(20) == 300.0
+    assert backoff_delay(3, scale=0.02) == pytest.approx(0.08)
+    assert [browser_backoff(n) for n in (1, 2, 3)] == pytest.approx([0.2, 0.4, 0.8])
+
+
+def test_hello_schedule_skips_a_hang_and_resumes_when_it_ends() -> None:
+    gaps = np.ones(20)
+    plain = hello_schedule(0.0, 5.0, gaps)
+    assert plain.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    hung = hello_schedule(0.0, 8.0, gaps, [Window(1.5, 4.2, "silent")])
+    assert hung.tolist() == pytest.approx([0.0, 1.0, 4.2, 5.2, 6.2, 7.2])
+    assert hello_schedule(0.0, 3.0, gaps, [Window(0.0, 10.0, "silent")]).size == 0
+
+
+def test_plan_splits_restarts_into_processes_with_new_instance_uuids() -> None:
+    sc = Scenario(
+        outposts=[OutpostSpec(PK, "t", version="2023.10.0")],
+        duration=100,
+        interval=1,
+        faults=[Fault("restart", PK, 30, 2), Fault("upgrade", PK, 60, 1)],
+        seed=5,
+    )
+    plan = make_plan(sc)
+    lives = plan.lives
+    assert [(lf.start, lf.end, lf.end_cause) for lf in lives][1:] == [(32, 60, "upgrade"), (61, 100, "end")]
+    assert lives[0].end == 30 and lives[0].end_cause == "restart" and 0 <= lives[0].start < 1
+    assert len({lf.instance_uuid for lf in lives}) == 3
+    assert [lf.version for lf in lives] == ["2023.10.0", "2023.10.0", "2023.10.4"]
+    assert make_plan(sc) == plan  # deterministic
+
+
+def test_hello_frame_and_handshake_come_from_the_protocol_module() -> None:
+    life = make_plan(Scenario(outposts=[OutpostSpec(PK, "t", version="2024.2.1")], seed=2)).lives[0]
+    expected = encode_hello(
+        hello_args(uuid=life.instance_uuid, version="2024.2.1", build_hash=life.build_hash, hostname=life.hostname)
+    )
+    assert life.hello == expected
+    assert "," in life.hello and ", " not in life.hello  # Go's compact JSON
+    decoded = decode(life.hello, endpoint="outpost")
+    assert decoded["instance_uuid"] == life.instance_uuid and decoded["parse_error"] is None
+    assert life.user_agent == "goauthentik.io/outpost/2024.2.1"
+    assert life.query(3) == f"instance_uuid={life.instance_uuid}&attempt=3"
+
+
+def _play(program: Any, server_down: tuple[float, float] | None = None) -> list[Any]:
+    """Drive a program with a trivial predicted server; return the commands seen."""
+    seen: list[Any] = []
+    value: Any = None
+    now = 0.0
+    while True:
+        try:
+            cmd = program.send(value)
+        except StopIteration:
+            return seen
+        seen.append(cmd)
+        if isinstance(cmd, Sleep):
+            now = max(now, cmd.until)
+            value = now
+        elif isinstance(cmd, (Begin, End)):
+            value = now
+        elif isinstance(cmd, Connect):
+            down = server_down is not None and server_down[0] <= cmd.at < server_down[1]
+            value = Connected(not (cmd.blocked or down), cmd.at)
+        elif isinstance(cmd, Hold):
+            now = cmd.until
+            value = Held(cmd.until, False)
+
+
+def test_replica_reconnects_with_backoff_while_its_network_is_down() -> None:
+    sc = Scenario(
+        outposts=[OutpostSpec(PK, "t")], duration=60, interval=10, faults=[Fault("disconnect", PK, 10, 6)], seed=1
+    )
+    plan = make_plan(sc)
+    cmds = _play(replica_program(plan, plan.replicas[0]))
+    connects = [c for c in cmds if isinstance(c, Connect)]
+    holds = [c for c in cmds if isinstance(c, Hold)]
+    assert holds[0].abort and holds[0].until == 10
+    # retries 1 s, then 2 s, 4 s later: 11 and 13 fail (network down until 16), 17 succeeds
+    assert [(c.at, c.attempt, c.blocked) for c in connects[1:]] == [(11, 1, True), (13, 2, True), (17, 3, False)]
+    assert holds[1].opened == 17 and holds[1].until == 60 and not holds[1].abort
+    assert isinstance(cmds[-1], End)
+
+
+def test_a_hung_process_waits_before_reconnecting() -> None:
+    sc = Scenario(
+        outposts=[OutpostSpec(PK, "t")],
+        duration=60,
+        interval=10,
+        faults=[Fault("disconnect", PK, 10, 0.5), Fault("silent", PK, 10.5, 20)],
+        seed=1,
+    )
+    plan = make_plan(sc)
+    connects = [c for c in _play(replica_program(plan, plan.replicas[0])) if isinstance(c, Connect)]
+    assert connects[1].at == 30.5 and connects[1].attempt == 1

@@ -1,0 +1,441 @@
+"""What a simulated fleet is made of: outposts, replicas, browsers and scripted faults.
+
+A :class:`Scenario` is a plain description (no I/O, no clock): which outposts
+exist, how many replicas (processes) each runs, which version they start with,
+the HELLO interval and its jitter, the server's ACK latency, and a list of
+:class:`Fault` at given times (seconds from the start of the run). The same
+scenario drives both clocks: :func:`wsreplay.sim.run_fleet` (real time, over
+sockets) and :func:`wsreplay.sim.simulate_virtual` (virtual time, a capture
+generated directly). :meth:`Scenario.generate` builds a random but
+deterministic one from a seed.
+
+Fault kinds
+-----------
+``disconnect``
+    The replica's network drops at ``at``: its socket dies without a close
+    frame (the server sees 1006) and connection attempts fail until
+    ``at + duration``; the outpost retries with exponential backoff.
+``silent``
+    The process hangs from ``at`` for ``duration``: the socket stays open but
+    no HELLO is sent; HELLOs resume when it wakes up.
+``restart``
+    The process exits at ``at`` (close 1000) and a new process, with a new
+    instance uuid, starts ``duration`` seconds later.
+``upgrade``
+    A restart whose new process runs ``version`` (the next release when not given).
+``slow_network``
+    From ``at`` for ``duration``, each frame of the replica takes ``delay``
+    extra seconds each way.
+``server_restart``
+    authentik restarts at ``at``: every connection is closed with 1012 and new
+    ones are refused for ``duration`` seconds (``outpost`` is ignored).
+``latency_spike``
+    authentik answers with ``delay`` extra seconds of ACK latency from ``at``
+    for ``duration`` (``outpost`` is ignored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import ConfigurationError
+from ..protocol import HELLO_INTERVAL_S
+
+__all__ = [
+    "FAULT_KINDS",
+    "SERVER_FAULTS",
+    "DEFAULT_START",
+    "OutpostSpec",
+    "Fault",
+    "Notice",
+    "Scenario",
+    "next_version",
+    "random_uuid",
+]
+
+#: Every fault kind a scenario may script.
+FAULT_KINDS: Final = (
+    "disconnect",
+    "silent",
+    "restart",
+    "upgrade",
+    "slow_network",
+    "server_restart",
+    "latency_spike",
+)
+#: Faults that happen to authentik itself rather than to one outpost replica.
+SERVER_FAULTS: Final = frozenset({"server_restart", "latency_spike"})
+#: Start of a virtual-time run when the scenario names none (deterministic captures).
+DEFAULT_START: Final = pd.Timestamp("2026-01-01T00:00:00Z")
+
+_VERSIONS: Final = ("2023.8.3", "2023.10.0", "2023.10.4", "2024.2.1", "2024.4.2")
+
+
+def next_version(version: str) -> str:
+    """The release after *version* in the simulator's list (or a patch bump)."""
+    if version in _VERSIONS[:-1]:
+        return _VERSIONS[_VERSIONS.index(version) + 1]
+    head, _, patch = version.rpartition(".")
+    return f"{head}.{int(patch) + 1}" if head and patch.isdigit() else version + ".1"
+
+
+def random_uuid(rng: np.random.Generator) -> str:
+    """A uuid4 string drawn from *rng* (deterministic for a seeded generator)."""
+    b = bytearray(rng.bytes(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@dataclass(frozen=True)
+class OutpostSpec:
+    """One outpost of the fleet.
+
+    Parameters
+    ----------
+    pk : str
+        The outpost's uuid (``/ws/outpost/<pk>/``).
+    token : str
+        Its API token (sent as ``Authorization: Bearer``; never written to a capture or truth).
+    replicas : int
+        Processes running this outpost at the same time (each its own instance uuid).
+    version : str
+        authentik version the processes start with.
+    name : str, optional
+        Human name, used in hostnames (defaults to the pk's first 8 characters).
+    """
+
+    pk: str
+    token: str = field(default="", repr=False)
+    replicas: int = 1
+    version: str = "2023.10.0"
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``name``, or the pk's first 8 characters."""
+        return self.name or self.pk[:8]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted fault (see the module docstring for what each kind does).
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`FAULT_KINDS`.
+    outpost : str or None
+        pk of the outpost it hits (``None`` for server faults).
+    at : float
+        Seconds from the start of the run.
+    duration : float
+        Seconds the fault lasts (network down, hang, restart downtime, ...).
+    replica : int
+        Which replica of the outpost.
+    version : str, optional
+        ``upgrade``: the version the new process runs.
+    delay : float, optional
+        ``slow_network``: extra one-way delay; ``latency_spike``: extra ACK
+        latency (seconds). Defaults to a fifth of the HELLO interval.
+    """
+
+    kind: str
+    outpost: str | None = None
+    at: float = 0.0
+    duration: float = 0.0
+    replica: int = 0
+    version: str | None = None
+    delay: float | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A ``/ws/client/`` notice authentik pushes to every browser at ``at`` seconds."""
+
+    at: float
+    message: str
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A simulated fleet and what happens to it.
+
+    Parameters
+    ----------
+    outposts : sequence of OutpostSpec
+    duration : float
+        Length of the run, seconds.
+    interval : float
+        HELLO interval, seconds (authentik's is 10; tests use 0.2). Reconnect
+        backoff (1 s doubling, capped at 300 s) is scaled by ``interval / 10``.
+    jitter : float
+        Each gap between HELLOs is ``interval * (1 + U(-jitter, +jitter))``.
+    ack_latency : float
+        Seconds authentik takes to ACK a frame (plus ``latency_spike`` faults).
+    faults : sequence of Fault
+    browsers : int
+        Browsers holding ``/ws/client/`` for the whole run.
+    notices : sequence of Notice
+        Notices pushed to the browsers.
+    seed : int
+        Seeds everything random (instance uuids, jitter, connection ids).
+    start : pandas.Timestamp, optional
+        Wall-clock start of a virtual-time run (default :data:`DEFAULT_START`);
+        a real-time run starts now.
+
+    Examples
+    --------
+    >>> sc = Scenario.generate(outposts=3, duration=10, interval=0.2, seed=1)
+    >>> len(sc.outposts)
+    3
+    """
+
+    outposts: Sequence[OutpostSpec]
+    duration: float = 60.0
+    interval: float = HELLO_INTERVAL_S
+    jitter: float = 0.05
+    ack_latency: float = 0.003
+    faults: Sequence[Fault] = ()
+    browsers: int = 0
+    notices: Sequence[Notice] = ()
+    seed: int = 0
+    start: pd.Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outposts", tuple(self.outposts))
+        object.__setattr__(self, "faults", tuple(sorted(self.faults, key=lambda f: f.at)))
+        object.__setattr__(self, "notices", tuple(sorted(self.notices, key=lambda n: n.at)))
+        if self.start is not None:
+            start = pd.Timestamp(self.start)
+            object.__setattr__(self, "start", start.tz_localize("UTC") if start.tzinfo is None else start)
+        self._validate()
+
+    # ---------------------------------------------------------------- checks
+
+    def _validate(self) -> None:
+        def bad(msg: str) -> ConfigurationError:
+            return ConfigurationError(f"scenario: {msg}")
+
+        for name in ("duration", "interval"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise bad(f"{name} must be a positive number of seconds, not {value!r}")
+        if not 0 <= self.jitter < 0.5:
+            raise bad(f"jitter must be a fraction in [0, 0.5), not {self.jitter!r}")
+        if self.ack_latency < 0:
+            raise bad("ack_latency must be >= 0 seconds")
+        if self.browsers < 0:
+            raise bad("browsers must be >= 0")
+        pks: dict[str, OutpostSpec] = {}
+        for spec in self.outposts:
+            if not isinstance(spec, OutpostSpec):
+                raise bad(f"outposts must be OutpostSpec objects, not {type(spec).__name__}")
+            if spec.pk in pks:
+                raise bad(f"outpost {spec.pk} is listed twice")
+            if spec.replicas < 1:
+                raise bad(f"outpost {spec.pk} needs at least one replica")
+            pks[spec.pk] = spec
+        for f in self.faults:
+            if f.kind not in FAULT_KINDS:
+                raise bad(f"unknown fault kind {f.kind!r} (one of {', '.join(FAULT_KINDS)})")
+            if f.at < 0 or f.duration < 0 or (f.delay is not None and f.delay < 0):
+                raise bad(f"{f.kind} fault: at, duration and delay must be >= 0")
+            if f.kind in SERVER_FAULTS:
+                continue
+            if f.outpost not in pks:
+                raise bad(f"{f.kind} fault at {f.at}s names unknown outpost {f.outpost!r}")
+            if not 0 <= f.replica < pks[f.outpost].replicas:
+                raise bad(f"{f.kind} fault at {f.at}s: outpost {f.outpost} has no replica {f.replica}")
+
+    # ---------------------------------------------------------------- derived
+
+    @property
+    def scale(self) -> float:
+        """Factor applied to authentik's real-world delays (``interval / 10``)."""
+        return self.interval / HELLO_INTERVAL_S
+
+    def outpost_index(self, pk: str) -> int:
+        """Position of outpost *pk* in :attr:`outposts`."""
+        for i, spec in enumerate(self.outposts):
+            if spec.pk == pk:
+                return i
+        raise ConfigurationError(f"scenario: no outpost {pk!r}")
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        """pk -> token, as :class:`~wsreplay.sim.MockAuthentik` takes them."""
+        return {s.pk: s.token for s in self.outposts}
+
+    def fault_delay(self, fault: Fault) -> float:
+        """The ``delay`` of *fault*, defaulting to a fifth of the interval."""
+        return fault.delay if fault.delay is not None else self.interval / 5
+
+    def with_start(self, start: pd.Timestamp | str | None) -> Scenario:
+        """A copy starting at *start*."""
+        return replace(self, start=None if start is None else pd.Timestamp(start))
+
+    # ---------------------------------------------------------------- (de)serialise
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description (tokens left out: they are secrets)."""
+        d: dict[str, Any] = {
+            "duration": self.duration,
+            "interval": self.interval,
+            "jitter": self.jitter,
+            "ack_latency": self.ack_latency,
+            "browsers": self.browsers,
+            "seed": self.seed,
+            "start": None if self.start is None else self.start.isoformat(),
+            "outposts": [{k: v for k, v in asdict(s).items() if k != "token"} for s in self.outposts],
+            "faults": [asdict(f) for f in self.faults],
+            "notices": [asdict(n) for n in self.notices],
+        }
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
+        """Rebuild a scenario from :meth:`to_dict` (tokens are derived from the pk when missing)."""
+        try:
+            outposts = [
+                OutpostSpec(**{"token": _token_for(o["pk"], int(data.get("seed", 0))), **o}) for o in data["outposts"]
+            ]
+            return cls(
+                outposts=outposts,
+                duration=float(data["duration"]),
+                interval=float(data["interval"]),
+                jitter=float(data.get("jitter", 0.05)),
+                ack_latency=float(data.get("ack_latency", 0.003)),
+                faults=[Fault(**f) for f in data.get("faults", [])],
+                browsers=int(data.get("browsers", 0)),
+                notices=[Notice(**n) for n in data.get("notices", [])],
+                seed=int(data.get("seed", 0)),
+                start=data.get("start"),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ConfigurationError(f"scenario description is incomplete or malformed: {exc}") from exc
+
+    # ---------------------------------------------------------------- generator
+
+    @classmethod
+    def generate(
+        cls,
+        outposts: int = 24,
+        duration: float = 120.0,
+        interval: float = HELLO_INTERVAL_S,
+        seed: int = 0,
+        *,
+        faults: bool = True,
+        browsers: int = 0,
+        jitter: float = 0.05,
+        ack_latency: float | None = None,
+        replica_share: float = 0.2,
+        fault_every: float = 600.0,
+        start: pd.Timestamp | str | None = None,
+    ) -> Scenario:
+        """A random, deterministic fleet and fault script.
+
+        Parameters
+        ----------
+        outposts : int
+            Number of outposts; about ``replica_share`` of them run two replicas.
+        duration, interval : float
+            Seconds.
+        seed : int
+            Same seed, same scenario.
+        faults : bool
+            Script faults: per replica about one every ``fault_every`` intervals
+            (disconnects, hangs, restarts, upgrades, slow network), plus one
+            server restart and one ACK latency spike when the run is at least
+            100 intervals long.
+        browsers : int
+            Browsers on ``/ws/client/``; a notice is pushed about every 50 intervals.
+        ack_latency : float, optional
+            Defaults to 3 ms scaled by ``interval / 10`` (at least 1 ms).
+        """
+        if outposts < 1:
+            raise ConfigurationError("scenario: at least one outpost is needed")
+        rng = np.random.default_rng([seed, 0x5CE7A])
+        specs = []
+        for i in range(outposts):
+            pk = random_uuid(rng)
+            replicas = 2 if rng.random() < replica_share else 1
+            version = _VERSIONS[int(rng.choice(len(_VERSIONS), p=[0.1, 0.3, 0.3, 0.2, 0.1]))]
+            specs.append(OutpostSpec(pk, _token_for(pk, seed), replicas, version, name=f"outpost-{i:04d}"))
+        scripted: list[Fault] = []
+        notices: list[Notice] = []
+        if faults:
+            scripted = _random_faults(rng, specs, duration, interval)
+        if browsers:
+            levels = ("info", "success", "warning", "error", "debug")
+            t = float(rng.uniform(5, 50)) * interval
+            k = 0
+            while t < duration - interval:
+                notices.append(Notice(round(t, 6), f"simulated notice {k}", levels[k % len(levels)]))
+                k += 1
+                t += float(rng.uniform(25, 75)) * interval
+        latency = ack_latency if ack_latency is not None else max(0.001, 0.003 * interval / HELLO_INTERVAL_S)
+        return cls(
+            outposts=specs,
+            duration=float(duration),
+            interval=float(interval),
+            jitter=jitter,
+            ack_latency=latency,
+            faults=scripted,
+            browsers=browsers,
+            notices=notices,
+            seed=seed,
+            start=None if start is None else pd.Timestamp(start),
+        )
+
+
+def _token_for(pk: str, seed: int) -> str:
+    return hashlib.sha256(f"wsreplay-sim:{seed}:{pk}".encode()).hexdigest()[:60]
+
+
+def _random_faults(
+    rng: np.random.Generator, specs: Sequence[OutpostSpec], duration: float, interval: float
+) -> list[Fault]:
+    """Per replica, non-overlapping faults about every 600 intervals; one server restart and spike."""
+    out: list[Fault] = []
+    n_intervals = duration / interval
+    kinds = ("disconnect", "silent", "restart", "upgrade", "slow_network")
+    weights = np.array([0.35, 0.2, 0.25, 0.05, 0.15])
+    lo = 5 * interval  # nothing in the first intervals: let the fleet connect
+    for spec in specs:
+        for r in range(spec.replicas):
+            version = spec.version
+            t = lo + float(rng.exponential(600 * interval))
+            while t < duration - 5 * interval:
+                kind = kinds[int(rng.choice(len(kinds), p=weights))]
+                if kind == "disconnect":
+                    length = float(rng.uniform(1, 30)) * interval
+                elif kind == "silent":
+                    length = float(rng.uniform(2, 10)) * interval
+                elif kind in ("restart", "upgrade"):
+                    length = float(rng.uniform(0.2, 3)) * interval
+                else:
+                    length = float(rng.uniform(5, 30)) * interval
+                extra: dict[str, Any] = {}
+                if kind == "upgrade":
+                    version = next_version(version)
+                    extra["version"] = version
+                if kind == "slow_network":
+                    extra["delay"] = round(float(rng.uniform(0.05, 0.3)) * interval, 6)
+                out.append(Fault(kind, spec.pk, round(t, 6), round(length, 6), replica=r, **extra))
+                t += length + 3 * interval + float(rng.exponential(600 * interval))
+    if n_intervals >= 100:
+        at = float(rng.uniform(0.3, 0.7)) * duration
+        out.append(Fault("server_restart", None, round(at, 6), round(float(rng.uniform(1, 3)) * interval, 6)))
+        at = float(rng.uniform(0.1, 0.9)) * duration
+        out.append(Fault("latency_spike", None, round(at, 6), round(10 * interval, 6), delay=round(interval / 5, 6)))
+    return out

@@ -1,0 +1,493 @@
+"""The fleet model both clocks share: scenario -> plan -> what each process does.
+
+Nothing here does I/O or reads a clock. :func:`make_plan` expands a
+:class:`~wsreplay.sim.scenario.Scenario` into, per outpost replica, its
+processes (:class:`Life`: instance uuid, version, start, end) and its fault
+windows, and globally the server's restarts and latency spikes. The behaviour
+of one Go outpost replica is written once, as the generator
+:func:`replica_program`: it yields commands (:class:`Sleep`, :class:`Begin`,
+:class:`Connect`, :class:`Hold`, :class:`End`) and receives what happened.
+The real-time driver (:mod:`wsreplay.sim.fleet`) carries the commands out over
+sockets; the virtual-time driver (:mod:`wsreplay.sim.virtual`) predicts their
+outcome from the plan. Both get HELLO send times from :func:`hello_schedule`
+and the jitter of each connection from :meth:`Plan.gaps`, so the two clocks
+cannot drift apart. Browsers follow :func:`browser_program` the same way.
+
+Times are float seconds from the start of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Final
+
+import numpy as np
+
+from ..protocol import encode_hello, hello_args
+from .scenario import Fault, Scenario, next_version, random_uuid
+
+__all__ = [
+    "BACKOFF_BASE_S",
+    "BACKOFF_CAP_S",
+    "BROWSER_BACKOFF_S",
+    "GOLANG_VERSION",
+    "Life",
+    "Window",
+    "ReplicaPlan",
+    "BrowserPlan",
+    "Plan",
+    "make_plan",
+    "backoff_delay",
+    "browser_backoff",
+    "hello_schedule",
+    "Sleep",
+    "Begin",
+    "Connect",
+    "Connected",
+    "Hold",
+    "Held",
+    "End",
+    "replica_program",
+    "browser_program",
+    "Command",
+]
+
+#: Go outposts wait 1 s before the first reconnect attempt, doubling each time ...
+BACKOFF_BASE_S: Final = 1.0
+#: ... up to 5 minutes (both scaled by ``interval / 10`` in a scenario).
+BACKOFF_CAP_S: Final = 300.0
+#: The web UI retries after 200 ms, doubling, without a cap.
+BROWSER_BACKOFF_S: Final = 0.2
+#: ``golangVersion`` the simulated Go outposts report.
+GOLANG_VERSION: Final = "go1.21.3"
+
+
+def backoff_delay(attempt: int, scale: float = 1.0) -> float:
+    """Seconds a Go outpost waits before reconnect attempt *attempt* (1, 2, ...).
+
+    >>> [backoff_delay(n) for n in (1, 2, 3, 10)]
+    [1.0, 2.0, 4.0, 300.0]
+    """
+    return min(BACKOFF_BASE_S * 2.0 ** max(attempt - 1, 0), BACKOFF_CAP_S) * scale
+
+
+def browser_backoff(attempt: int, scale: float = 1.0) -> float:
+    """Seconds the web UI waits before reconnect attempt *attempt* (200 ms doubling, no cap)."""
+    return BROWSER_BACKOFF_S * 2.0 ** min(max(attempt - 1, 0), 30) * min(scale, 1.0)
+
+
+@dataclass(frozen=True)
+class Life:
+    """One outpost process: from start to exit it keeps one instance uuid."""
+
+    outpost: int
+    replica: int
+    index: int
+    pk: str
+    instance_uuid: str
+    version: str
+    hostname: str
+    start: float
+    end: float
+    end_cause: str  # "restart", "upgrade" or "end" (the run ended)
+
+    @property
+    def build_hash(self) -> str:
+        """The build hash Go outposts of this version report."""
+        return hashlib.sha1(f"authentik-{self.version}".encode()).hexdigest()
+
+    @property
+    def user_agent(self) -> str:
+        """``goauthentik.io/outpost/<version>``, the Go outposts' User-Agent."""
+        return f"goauthentik.io/outpost/{self.version}"
+
+    @cached_property
+    def hello(self) -> str:
+        """The HELLO frame this process sends (the same every time: its args do not change)."""
+        args = hello_args(
+            uuid=self.instance_uuid,
+            version=self.version,
+            build_hash=self.build_hash,
+            hostname=self.hostname,
+            golang_version=GOLANG_VERSION,
+        )
+        return encode_hello(args)
+
+    def query(self, attempt: int) -> str:
+        """The handshake's query string for connection attempt *attempt*."""
+        return f"instance_uuid={self.instance_uuid}&attempt={attempt}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A time window ``[start, end)`` with a cause and, for slow networks and spikes, a delay."""
+
+    start: float
+    end: float
+    cause: str
+    delay: float = 0.0
+
+    def covers(self, t: float) -> bool:
+        """True if ``start <= t < end``."""
+        return self.start <= t < self.end
+
+
+def _covering(windows: Sequence[Window], t: float) -> Window | None:
+    for w in windows:
+        if w.covers(t):
+            return w
+    return None
+
+
+@dataclass(frozen=True)
+class ReplicaPlan:
+    """The processes and fault windows of one outpost replica."""
+
+    outpost: int
+    replica: int
+    pk: str
+    lives: tuple[Life, ...]
+    drops: tuple[Window, ...]  # disconnect: socket dies at start, network down until end
+    hangs: tuple[Window, ...]  # silent: no HELLO in [start, end)
+    slow: tuple[Window, ...]  # slow_network: frames take `delay` extra seconds each way
+
+    def network_down(self, t: float) -> bool:
+        """True if the replica's network is down at *t* (connection attempts fail)."""
+        return _covering(self.drops, t) is not None
+
+    def awake_at(self, t: float) -> float:
+        """*t*, or the end of the hang covering it: when a hung process can act again."""
+        w = _covering(self.hangs, t)
+        while w is not None:
+            t = w.end
+            w = _covering(self.hangs, t)
+        return t
+
+    def next_drop(self, after: float, before: float) -> Window | None:
+        """The first network drop starting in ``(after, before)``."""
+        for w in self.drops:
+            if after < w.start < before:
+                return w
+        return None
+
+    def delay_at(self, t: float) -> float:
+        """Extra one-way network delay at *t*."""
+        w = _covering(self.slow, t)
+        return w.delay if w is not None else 0.0
+
+    def delays(self, t: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`delay_at`."""
+        out = np.zeros(len(t))
+        for w in self.slow:
+            out[(t >= w.start) & (t < w.end)] = w.delay
+        return out
+
+
+@dataclass(frozen=True)
+class BrowserPlan:
+    """One browser holding ``/ws/client/``."""
+
+    index: int
+    start: float
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A scenario expanded into processes and windows (see :func:`make_plan`)."""
+
+    scenario: Scenario
+    replicas: tuple[ReplicaPlan, ...]
+    browsers: tuple[BrowserPlan, ...]
+    server_down: tuple[Window, ...]  # server_restart: connections closed at start, refused until end
+    spikes: tuple[Window, ...]  # latency_spike: ACKs `delay` later
+    capture_id: str
+
+    @property
+    def lives(self) -> list[Life]:
+        """Every process of the fleet, replica by replica."""
+        return [life for rp in self.replicas for life in rp.lives]
+
+    def server_refuses(self, t: float) -> bool:
+        """True if authentik refuses connections at *t* (restarting)."""
+        return _covering(self.server_down, t) is not None
+
+    def next_server_close(self, after: float, before: float) -> Window | None:
+        """The first server restart in ``(after, before)`` (it closes open connections)."""
+        for w in self.server_down:
+            if after < w.start < before:
+                return w
+        return None
+
+    def ack_latency(self, t: np.ndarray) -> np.ndarray:
+        """Seconds authentik takes to ACK a frame that arrived at *t* (vectorised)."""
+        out = np.full(len(t), self.scenario.ack_latency)
+        for w in self.spikes:
+            out[(t >= w.start) & (t < w.end)] += w.delay
+        return out
+
+    def gaps(self, life: Life, hold_no: int, seconds: float, hangs: int = 0) -> np.ndarray:
+        """Jittered gaps between HELLOs for connection *hold_no* of *life*.
+
+        Enough for *seconds* of connection; drawn from a generator seeded by
+        (seed, outpost, replica, life, connection) so that both clocks get the
+        same gaps for the same connection whatever happened elsewhere.
+        """
+        sc = self.scenario
+        rng = np.random.default_rng([sc.seed, 2, life.outpost, life.replica, life.index, hold_no])
+        n = int(max(seconds, 0.0) / (sc.interval * (1 - sc.jitter))) + 2 + hangs
+        return sc.interval * (1.0 + sc.jitter * rng.uniform(-1.0, 1.0, n))
+
+
+def make_plan(scenario: Scenario) -> Plan:
+    """Expand *scenario* into processes, fault windows and server events.
+
+    Every replica's first process starts at a random moment of the first
+    interval; a ``restart``/``upgrade`` fault ends a process at ``at`` and starts
+    the next one (new instance uuid, maybe a new version) at ``at + duration``.
+    """
+    sc = scenario
+    by_replica: dict[tuple[str, int], list[Fault]] = {}
+    server_down: list[Window] = []
+    spikes: list[Window] = []
+    for f in sc.faults:
+        if f.kind == "server_restart":
+            server_down.append(Window(f.at, f.at + f.duration, "server_restart"))
+        elif f.kind == "latency_spike":
+            spikes.append(Window(f.at, f.at + f.duration, "latency_spike", sc.fault_delay(f)))
+        else:
+            assert f.outpost is not None
+            by_replica.setdefault((f.outpost, f.replica), []).append(f)
+    replicas = []
+    for oi, spec in enumerate(sc.outposts):
+        for r in range(spec.replicas):
+            rng = np.random.default_rng([sc.seed, 1, oi, r])
+            faults = by_replica.get((spec.pk, r), [])
+            lives: list[Life] = []
+            start = float(rng.uniform(0.0, min(sc.interval, sc.duration / 4)))
+            version = spec.version
+            drops, hangs, slow = [], [], []
+            for f in faults:
+                if f.kind == "disconnect":
+                    drops.append(Window(f.at, f.at + f.duration, "disconnect"))
+                elif f.kind == "silent":
+                    hangs.append(Window(f.at, f.at + f.duration, "silent"))
+                elif f.kind == "slow_network":
+                    slow.append(Window(f.at, f.at + f.duration, "slow_network", sc.fault_delay(f)))
+            for f in faults:
+                if f.kind not in ("restart", "upgrade") or f.at < start or f.at >= sc.duration:
+                    continue
+                lives.append(_life(rng, spec.pk, spec.label, oi, r, len(lives), version, start, f.at, f.kind))
+                if f.kind == "upgrade":
+                    version = f.version or next_version(version)
+                start = f.at + f.duration
+            if start < sc.duration:
+                lives.append(_life(rng, spec.pk, spec.label, oi, r, len(lives), version, start, sc.duration, "end"))
+            replicas.append(ReplicaPlan(oi, r, spec.pk, tuple(lives), tuple(drops), tuple(hangs), tuple(slow)))
+    brng = np.random.default_rng([sc.seed, 3])
+    browsers = tuple(
+        BrowserPlan(
+            i,
+            float(brng.uniform(0.0, min(sc.interval, sc.duration / 4))),
+            "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+        )
+        for i in range(sc.browsers)
+    )
+    capture_id = np.random.default_rng([sc.seed, 4]).bytes(16).hex()
+    return Plan(sc, tuple(replicas), browsers, tuple(server_down), tuple(spikes), capture_id)
+
+
+def _life(
+    rng: np.random.Generator,
+    pk: str,
+    label: str,
+    oi: int,
+    r: int,
+    index: int,
+    version: str,
+    start: float,
+    end: float,
+    cause: str,
+) -> Life:
+    suffix = rng.bytes(4).hex()[:5]
+    return Life(oi, r, index, pk, random_uuid(rng), version, f"ak-outpost-{label}-{suffix}", start, end, cause)
+
+
+def hello_schedule(opened: float, until: float, gaps: np.ndarray, hangs: Sequence[Window] = ()) -> np.ndarray:
+    """Send times of the HELLOs of one connection.
+
+    A HELLO right after connecting, then one after each gap, none while the
+    process hangs; when it wakes up it sends one at once and the cadence goes
+    on from there. Only times before *until* are kept.
+
+    >>> hello_schedule(0.0, 3.5, np.array([1.0, 1.0, 1.0, 1.0]))
+    array([0., 1., 2., 3.])
+    """
+    pieces = []
+    t = opened
+    used = 0
+    for h in sorted(hangs, key=lambda w: w.start):
+        if h.end <= t or h.start >= until:
+            continue
+        if h.start > t:
+            piece = _cadence(t, min(h.start, until), gaps[used:])
+            pieces.append(piece)
+            used += len(piece)
+        t = max(t, h.end)
+        if t >= until:
+            break
+    if t < until:
+        pieces.append(_cadence(t, until, gaps[used:]))
+    return np.concatenate(pieces) if pieces else np.empty(0)
+
+
+def _cadence(t0: float, stop: float, gaps: np.ndarray) -> np.ndarray:
+    times = np.empty(len(gaps) + 1)
+    times[0] = t0
+    np.cumsum(gaps, out=times[1:])
+    times[1:] += t0
+    return times[: int(np.searchsorted(times, stop, side="left"))]
+
+
+# ------------------------------------------------------------------ the programs
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Wait until *until*; the driver sends back the time it woke up."""
+
+    until: float
+
+
+@dataclass(frozen=True)
+class Begin:
+    """Process *life* starts now (driver sends back the time)."""
+
+    life: Life
+
+
+@dataclass(frozen=True)
+class Connect:
+    """Open the WebSocket now; ``blocked``: the replica's network is down, the attempt fails locally.
+
+    The driver sends back :class:`Connected`.
+    """
+
+    life: Life | None
+    attempt: int
+    at: float
+    blocked: bool
+    browser: BrowserPlan | None = None
+
+
+@dataclass(frozen=True)
+class Connected:
+    """Outcome of a :class:`Connect`: ``ok`` and when; ``status`` of a refused handshake."""
+
+    ok: bool
+    at: float
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Keep the connection: HELLOs at :func:`hello_schedule` times, until *until* or a server close.
+
+    At *until* the connection is aborted without a close frame if ``abort``
+    (network drop), else closed cleanly with 1000 (process exit). The driver
+    sends back :class:`Held`. For browsers ``life`` is ``None``.
+    """
+
+    life: Life | None
+    attempt: int
+    opened: float
+    until: float
+    abort: bool
+    gaps: np.ndarray
+    hangs: tuple[Window, ...] = ()
+    browser: BrowserPlan | None = None
+
+
+@dataclass(frozen=True)
+class Held:
+    """How a :class:`Hold` ended: when, and whether the server closed it (``code``)."""
+
+    at: float
+    by_server: bool
+    code: int | None = None
+
+
+@dataclass(frozen=True)
+class End:
+    """Process *life* exits now (its connection, if any, was closed by the :class:`Hold`)."""
+
+    life: Life
+
+
+Command = Sleep | Begin | Connect | Hold | End
+Program = Generator[Command, Any, None]
+
+
+def replica_program(plan: Plan, rp: ReplicaPlan) -> Program:
+    """What one Go outpost replica does, process after process.
+
+    Each process connects at start (``attempt=0``), holds the connection
+    (HELLO at once, then every interval) until its network drops, the server
+    closes it, or the process exits; after a drop or a server close it
+    retries after :func:`backoff_delay` (1 s doubling, capped), each failure
+    doubling the wait. A hung process does nothing until it wakes.
+    """
+    sc = plan.scenario
+    for life in rp.lives:
+        t = yield Sleep(life.start)
+        t = yield Begin(life)
+        attempt = 0
+        hold_no = 0
+        while True:
+            t = rp.awake_at(t)
+            if t >= life.end:
+                break
+            t = yield Sleep(t)
+            res: Connected = yield Connect(life, attempt, t, blocked=rp.network_down(t))
+            t = res.at
+            if not res.ok:
+                attempt += 1
+                t += backoff_delay(attempt, sc.scale)
+                continue
+            drop = rp.next_drop(t, life.end)
+            until = drop.start if drop is not None else life.end
+            hangs = tuple(h for h in rp.hangs if h.end > t and h.start < until)
+            gaps = plan.gaps(life, hold_no, until - t, len(hangs))
+            hold_no += 1
+            held: Held = yield Hold(life, attempt, t, until, drop is not None, gaps, hangs)
+            t = held.at
+            if not held.by_server and drop is None:
+                break  # the process exits
+            attempt = 1
+            t += backoff_delay(attempt, sc.scale)
+        t = yield Sleep(max(t, life.end))
+        yield End(life)
+
+
+def browser_program(plan: Plan, bp: BrowserPlan) -> Program:
+    """A browser tab on ``/ws/client/`` for the whole run, reconnecting like the web UI."""
+    sc = plan.scenario
+    t = yield Sleep(bp.start)
+    attempt = 0
+    while t < sc.duration:
+        t = yield Sleep(t)
+        res: Connected = yield Connect(None, attempt, t, blocked=False, browser=bp)
+        t = res.at
+        if not res.ok:
+            attempt += 1
+            t += browser_backoff(attempt, sc.scale)
+            continue
+        held: Held = yield Hold(None, attempt, t, sc.duration, False, np.empty(0), browser=bp)
+        t = held.at
+        if not held.by_server:
+            break
+        attempt = 1
+        t += browser_backoff(attempt, sc.scale)
