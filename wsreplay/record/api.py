@@ -1,0 +1,301 @@
+"""The recorder's Python API: ``async with Recorder(...)`` and the blocking ``start_recording``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..exceptions import ConfigurationError
+from ..store import CaptureWriter, load
+from .clock import WallClock
+from .proxy import DEFAULT_MAX_SIZE, RecordingProxy
+from .sink import RowSink
+from .stats import RecorderStats
+from .upstream import Upstream, parse_listen
+
+__all__ = ["Recorder", "RecordingHandle", "start_recording"]
+
+
+class Recorder:
+    """A recording proxy in front of authentik (async context manager).
+
+    Point outposts (``AUTHENTIK_HOST``) and browsers at :attr:`url`: WebSocket
+    connections are relayed to *upstream* and every frame is recorded into
+    *out*; plain HTTP requests are passed through.
+
+    Parameters
+    ----------
+    upstream : str
+        Base URL of authentik, ``http(s)://`` or ``ws(s)://``.
+    out : path
+        Capture directory (created if missing).
+    listen : str or (host, port), optional
+        Where to listen; ``"127.0.0.1:0"`` (a free port on loopback) by default.
+    flush_interval : float
+        Seconds; a crash loses at most this much of the capture.
+    insecure : bool
+        Do not verify an https upstream's certificate.
+    ca_file : str, optional
+        CA bundle to verify the upstream with.
+    max_size : int
+        Largest frame or message relayed (bytes); a bigger one is refused
+        (close 1009 both ways) and recorded as an ``error`` row.
+    capture_id : str, optional
+        Id of this recording run (segment files are named after it).
+
+    Examples
+    --------
+    >>> async def main():  # doctest: +SKIP
+    ...     async with wsreplay.Recorder(upstream="https://authentik.example", out="cap") as rec:
+    ...         print(rec.url)  # give this to outposts as AUTHENTIK_HOST
+    ...         await asyncio.sleep(3600)
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        out: str | os.PathLike[str],
+        listen: str | tuple[str, int] | None = None,
+        flush_interval: float = 1.0,
+        insecure: bool = False,
+        ca_file: str | None = None,
+        max_size: int = DEFAULT_MAX_SIZE,
+        capture_id: str | None = None,
+    ) -> None:
+        if flush_interval <= 0:
+            raise ConfigurationError("flush_interval must be > 0 seconds")
+        if max_size <= 0:
+            raise ConfigurationError("max_size must be > 0 bytes")
+        self.upstream = Upstream(str(upstream), insecure=insecure, ca_file=ca_file)
+        self.out = Path(out)
+        self.flush_interval = flush_interval
+        self._listen = parse_listen(listen)
+        self._max_size = max_size
+        self._capture_id = capture_id
+        self._proxy: RecordingProxy | None = None
+        self._sink: RowSink | None = None
+        self.clock = WallClock()
+
+    # --------------------------------------------------------------- lifecycle
+
+    async def start(self) -> Recorder:
+        """Open the capture and start listening."""
+        if self._proxy is not None:
+            return self
+        writer = CaptureWriter(
+            self.out, capture_id=self._capture_id, flush_interval=self.flush_interval, autoflush=False
+        )
+        self._sink = RowSink(writer, flush_interval=self.flush_interval)
+        proxy = RecordingProxy(
+            self.upstream, put=self._sink.put, capture_id=writer.capture_id, clock=self.clock, max_size=self._max_size
+        )
+        try:
+            await proxy.start(*self._listen)
+        except OSError as exc:
+            await asyncio.to_thread(self._sink.close)
+            self._sink = None
+            raise ConfigurationError(f"cannot listen on {self._listen[0]}:{self._listen[1]}: {exc.strerror}") from exc
+        self._proxy = proxy
+        return self
+
+    async def stop(self) -> None:
+        """Stop accepting, close connections with 1001, seal the capture."""
+        if self._proxy is not None:
+            await self._proxy.close()
+        if self._sink is not None:
+            await asyncio.to_thread(self._sink.close)
+        self._proxy = None
+
+    async def __aenter__(self) -> Recorder:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -------------------------------------------------------------- inspection
+
+    @property
+    def capture_id(self) -> str:
+        """Id of this recording run."""
+        if self._sink is None:
+            raise RuntimeError("the recorder has not started")
+        return self._sink.writer.capture_id
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` listened on."""
+        if self._proxy is None:
+            raise RuntimeError("the recorder is not running")
+        return self._proxy.address
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the listening side (what outposts use as AUTHENTIK_HOST)."""
+        host, port = self.address
+        return f"http://{_url_host(host)}:{port}"
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://host:port`` of the listening side."""
+        host, port = self.address
+        return f"ws://{_url_host(host)}:{port}"
+
+    @property
+    def stats(self) -> RecorderStats:
+        """Live counters (connections, frames, bytes, errors)."""
+        if self._proxy is None:
+            raise RuntimeError("the recorder is not running")
+        return self._proxy.stats
+
+    @property
+    def sink(self) -> RowSink:
+        """The row buffer in front of the capture writer (pending rows, flush lag)."""
+        if self._sink is None:
+            raise RuntimeError("the recorder has not started")
+        return self._sink
+
+    def flush(self) -> bool:
+        """Write everything recorded so far to the in-progress segment (blocking, any thread)."""
+        return self.sink.flush()
+
+    def frames(self, **load_kwargs: Any) -> pd.DataFrame:
+        """Everything captured so far, in-progress segment included (flushes first; blocking)."""
+        self.flush()
+        return load(self.out, **load_kwargs)
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+class RecordingHandle:
+    """A :class:`Recorder` running on its own event loop in a background thread.
+
+    Returned by :func:`start_recording`; works the same from a script and
+    inside a Jupyter kernel (whose loop is never touched).
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self._loop = asyncio.new_event_loop()
+        self._stopped = False
+        self._stop_event: asyncio.Event | None = None
+        started: Future[None] = Future()
+        self._thread = threading.Thread(target=self._run, args=(started,), name="wsreplay-recorder", daemon=True)
+        self._thread.start()
+        started.result()
+
+    def _run(self, started: Future[None]) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def main() -> None:
+            self._stop_event = asyncio.Event()
+            try:
+                await self.recorder.start()
+            except BaseException as exc:
+                started.set_exception(exc)
+                return
+            started.set_result(None)
+            await self._stop_event.wait()
+            await self.recorder.stop()
+
+        try:
+            self._loop.run_until_complete(main())
+        finally:
+            self._loop.close()
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` to give outposts and browsers."""
+        return self.recorder.url
+
+    @property
+    def ws_url(self) -> str:
+        return self.recorder.ws_url
+
+    @property
+    def out(self) -> Path:
+        """The capture directory."""
+        return self.recorder.out
+
+    @property
+    def stats(self) -> RecorderStats:
+        return self.recorder.stats
+
+    def frames(self, **load_kwargs: Any) -> pd.DataFrame:
+        """A live DataFrame of everything captured so far (in-progress segment included)."""
+        if self._stopped:
+            return load(self.recorder.out, **load_kwargs)
+        return self.recorder.frames(**load_kwargs)
+
+    def stop(self) -> pd.DataFrame:
+        """Stop recording (connections closed with 1001, segments sealed); return the frames."""
+        if not self._stopped:
+            self._stopped = True
+            assert self._stop_event is not None
+            self._loop.call_soon_threadsafe(self._stop_event.set)
+            self._thread.join()
+        return load(self.recorder.out)
+
+    def __enter__(self) -> RecordingHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else f"recording at {self.recorder.url}"
+        return f"<RecordingHandle {state} -> {self.recorder.out}>"
+
+
+def start_recording(
+    upstream: str,
+    *,
+    out: str | os.PathLike[str],
+    listen: str | tuple[str, int] | None = None,
+    flush_interval: float = 1.0,
+    insecure: bool = False,
+    ca_file: str | None = None,
+    max_size: int = DEFAULT_MAX_SIZE,
+    capture_id: str | None = None,
+) -> RecordingHandle:
+    """Start a recording proxy in the background and return at once (blocking twin of :class:`Recorder`).
+
+    The recorder runs on its own event loop in a daemon thread, so this works
+    in a plain script and inside a running Jupyter kernel alike. Parameters
+    are those of :class:`Recorder`.
+
+    Returns
+    -------
+    RecordingHandle
+        ``.url`` to point outposts at, ``.frames()`` for a live DataFrame,
+        ``.stop()`` to finish (also a context manager).
+
+    Examples
+    --------
+    >>> rec = wsreplay.start_recording("https://authentik.example", out="cap")  # doctest: +SKIP
+    >>> rec.url  # doctest: +SKIP
+    'http://127.0.0.1:40123'
+    >>> rec.frames().tail()  # doctest: +SKIP
+    >>> rec.stop()  # doctest: +SKIP
+    """
+    recorder = Recorder(
+        upstream,
+        out=out,
+        listen=listen,
+        flush_interval=flush_interval,
+        insecure=insecure,
+        ca_file=ca_file,
+        max_size=max_size,
+        capture_id=capture_id,
+    )
+    return RecordingHandle(recorder)
