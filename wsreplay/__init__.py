@@ -64,6 +64,11 @@ from .replay import (
 )
 from .replay import replay as replay  # the function; the sub-package stays importable as wsreplay.replay.*
 
+# --- recording: the recording proxy and the probe (wsreplay/record)
+# isort: split
+from .exceptions import RelayHTTPError
+from .record import Probe, ProbeStats, Recorder, RecorderStats, RecordingHandle, probe, probe_async, start_recording
+
 __all__ = [
     "__version__",
     # analysis
@@ -109,6 +114,16 @@ __all__ = [
     "ReplayServer",
     "ServeHandle",
     "serve",
+    # recording
+    "Recorder",
+    "RecorderStats",
+    "RecordingHandle",
+    "start_recording",
+    "Probe",
+    "ProbeStats",
+    "probe",
+    "probe_async",
+    "RelayHTTPError",
     # exceptions
     "WSReplayError",
     "CaptureError",

@@ -18,7 +18,7 @@ from ..exceptions import WSReplayError
 __all__ = ["main", "COMMANDS"]
 
 #: Sub-command modules, in the order ``wsreplay --help`` lists them.
-COMMANDS: list[str] = ["info", "recover", "import_", "export", "replay", "serve"]
+COMMANDS: list[str] = ["info", "recover", "import_", "export", "replay", "serve", "simulate", "record", "probe"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from .api import Recorder, RecordingHandle, start_recording
+from .probe import Probe, ProbeStats, probe, probe_async
 from .stats import RecorderStats
 
-__all__ = ["Recorder", "RecordingHandle", "RecorderStats", "start_recording"]
+__all__ = [
+    "Recorder",
+    "RecordingHandle",
+    "RecorderStats",
+    "start_recording",
+    "Probe",
+    "ProbeStats",
+    "probe",
+    "probe_async",
+]
