@@ -21,12 +21,12 @@ class Clock:
     """Wall-clock nanoseconds anchored at creation, advanced by the monotonic clock."""
 
     def __init__(self) -> None:
-        self._wall0 = time.time_ns()
-        self._mono0 = time.monotonic_ns()
+        #: Epoch ns = this + ``time.monotonic_ns()``.
+        self.wall0_minus_mono0 = time.time_ns() - time.monotonic_ns()
 
     def ns(self) -> int:
         """Now, as epoch nanoseconds (UTC)."""
-        return self._wall0 + (time.monotonic_ns() - self._mono0)
+        return self.wall0_minus_mono0 + time.monotonic_ns()
 
     @staticmethod
     def now() -> float:

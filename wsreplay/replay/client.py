@@ -20,6 +20,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from time import monotonic_ns
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,10 +31,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from .. import __version__
 from ..events import ConnectionLog, new_id
 from ..exceptions import ConfigurationError
-from ..schema import rows_to_table, table_to_frames
+from ..schema import table_to_frames
 from ..store import CaptureWriter, load
 from ._blocking import run_blocking
 from ._clock import Clock, Timer
+from ._log import DecodeCache, MemoLog, rows_table
 from .credentials import Credentials
 from .match import Matcher, ObservedConnection, observe
 from .result import ReplayResult
@@ -109,6 +111,7 @@ class _Replay:
         self.aborted: str | None = None
         self.progress: Any = None
         self.peer = urlsplit(base).netloc
+        self.cache: DecodeCache = {}
 
     # ------------------------------------------------------------------ rows
 
@@ -152,7 +155,7 @@ class _Replay:
                 self.limit.release()
 
     async def _connection_inner(self, script: ConnectionScript) -> None:
-        log = ConnectionLog(self.capture_id, script.path, script.query)
+        log = MemoLog(self.capture_id, script.path, script.query, cache=self.cache)
         url = self.base + script.target
         headers = self.credentials.headers(script.endpoint, script.outpost_uuid, script.recorded_outpost)
         try:
@@ -287,6 +290,8 @@ class _Conn:
     async def _send_all(self) -> None:
         r, script, ws, log = self.r, self.script, self.ws, self.log
         timed = r.speed != math.inf
+        timing, rows, writer, conn_id = r.timing, r.rows.setdefault(script.conn_id, []), r.writer, script.conn_id
+        wall0 = r.clock.wall0_minus_mono0  # capture ts = wall0 + monotonic ns
         for frame in script.sends:
             if r.lockstep and self.replies < frame.replies_before:
                 if not await self._wait_replies(frame.replies_before, r.reply_timeout):
@@ -300,16 +305,17 @@ class _Conn:
             if timed:
                 scheduled = scale(frame.offset_ns, r.speed)
                 await r.timer.sleep_until(self.t_open + scheduled)
-            actual = r.clock.now() - self.t_open
-            text = frame.opcode == "text"
-            ts = r.clock.ns()
+            mono = monotonic_ns()
             try:
-                await ws.send(frame.data, text=text)
+                await ws.send(frame.data, text=frame.opcode == "text")
             except ConnectionClosed:
                 return
             self.sent += 1
-            r.timing.append((script.conn_id, frame.index, scheduled, actual))
-            r._write(script, log.message(ts, "to_server", frame.data, opcode=frame.opcode))
+            timing.append((conn_id, frame.index, scheduled, mono / 1e9 - self.t_open))
+            row = log.message(wall0 + mono, "to_server", frame.data, opcode=frame.opcode)
+            rows.append(row)
+            if writer is not None:
+                writer.write(row)
             if r.progress is not None:
                 r.progress.update(1)
 
@@ -494,7 +500,7 @@ async def replay_async(
 
 def _result(state: _Replay, plan: ReplayPlan, out: Any, check: bool | Matcher, elapsed: float) -> ReplayResult:
     all_rows = [row for rows in state.rows.values() for row in rows]
-    frames = table_to_frames(rows_to_table(all_rows))
+    frames = table_to_frames(rows_table(all_rows))
     if len(frames):
         frames = frames.sort_values(["ts", "conn_id", "seq"], kind="stable").reset_index(drop=True)
     observed: dict[str, ObservedConnection] = {cid: observe(rows) for cid, rows in state.rows.items()}

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
@@ -474,7 +475,10 @@ def _columns(frames: pd.DataFrame) -> dict[str, list[Any]]:
                 ts = pd.to_datetime(ts, utc=True)
             out[name] = ts.astype("int64").tolist()
         else:
-            out[name] = [_none(v) for v in col.astype(object).tolist()]
+            values = col.astype(object).tolist()
+            for k in np.flatnonzero(col.isna().to_numpy()):
+                values[k] = None
+            out[name] = values
     return out
 
 
