@@ -25,6 +25,7 @@ __all__ = [
     "END_UPSTREAM",
     "END_CLEAN",
     "CLEAN_CLOSE_CODES",
+    "instance_outposts",
 ]
 
 #: How a connection ended.
@@ -186,3 +187,11 @@ def outpost_rows(frames: pd.DataFrame) -> OutpostRows:
         selection=sel,
         parse_errors=parse_error_count(frames),
     )
+
+
+def instance_outposts(rows: OutpostRows) -> np.ndarray:
+    """Outpost code per instance code (``-1``: unknown), from the connections."""
+    out = np.full(len(rows.instance_codes.categories), -1, dtype=np.int64)
+    ok = (rows.conn_instance >= 0) & (rows.conn_outpost >= 0)
+    out[rows.conn_instance[ok]] = rows.conn_outpost[ok]
+    return out

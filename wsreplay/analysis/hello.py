@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ._common import NS, categorical, require, utc
-from ._group import group_order
-from ._rows import OutpostRows, outpost_rows
+from ._group import group_order, run_starts
+from ._rows import OutpostRows, instance_outposts, outpost_rows
 
 __all__ = ["hello_intervals", "expected_intervals", "HELLO_COLUMNS"]
 
@@ -68,17 +68,19 @@ def expected_intervals(rows: OutpostRows, default_s: float) -> np.ndarray:
         out[:] = default_s
         return out
     inst = rows.instance[idx][ok]
-    gaps_s = gap[ok] / NS
-    med = pd.Series(gaps_s).groupby(inst, sort=False).median()
-    out[med.index.to_numpy()] = med.to_numpy()
-    # fallbacks: the outpost's median, then everyone's
-    inst_outpost = np.full(n_inst, -1, dtype=np.int64)
-    inst_outpost[rows.instance[rows.instance >= 0]] = rows.outpost[rows.instance >= 0]
+    gaps = gap[ok]
+    # HELLO rows are grouped by instance: one median per run (a loop per instance, not per frame)
+    starts = np.flatnonzero(run_starts(inst))
+    ends = np.append(starts[1:], len(inst))
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        out[inst[s]] = float(np.median(gaps[s:e])) / NS
     missing = np.isnan(out)
     if missing.any():
-        by_outpost = pd.Series(gaps_s).groupby(rows.outpost[idx][ok], sort=False).median()
-        fill = by_outpost.reindex(inst_outpost[missing]).to_numpy()
-        out[missing] = fill
+        # fallbacks: the outpost's median, then everyone's
+        inst_outpost = instance_outposts(rows)
+        gaps_s = gaps / NS
+        by_outpost = pd.Series(gaps_s).groupby(inst_outpost[inst], sort=False).median()
+        out[missing] = by_outpost.reindex(inst_outpost[missing]).to_numpy()
         out[np.isnan(out)] = float(np.median(gaps_s))
     return out
 

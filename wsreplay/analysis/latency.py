@@ -33,7 +33,7 @@ import pandas as pd
 from ..exceptions import ConfigurationError
 from ._common import NO_TIME, NS, categorical, codes, require, utc
 from ._group import group_cummax, group_order, run_starts, scatter_order
-from ._rows import outpost_rows
+from ._rows import OutpostRows, outpost_rows
 from .hello import HELLO_COLUMNS
 
 __all__ = ["ack_latency", "latency_percentiles", "LATENCY_COLUMNS"]
@@ -41,6 +41,85 @@ __all__ = ["ack_latency", "latency_percentiles", "LATENCY_COLUMNS"]
 #: Columns :func:`ack_latency` reads (``instruction`` is optional).
 LATENCY_COLUMNS: Final = (*HELLO_COLUMNS, "instruction")
 _LATENCY_RESULT: Final = ("sent_ts", "latency_s")
+
+
+def _fifo_fast(rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FIFO pairing when each connection's k-th ACK came after its k-th frame (authentik's normal case).
+
+    Returns the ACK time of each frame of *req_idx* (:data:`NO_TIME`: none) and a
+    mask of the connections where that assumption failed (to redo in general).
+    """
+    n_conn = len(rows.conn_codes.categories)
+    conn_r, conn_a = rows.conn[req_idx], rows.conn[ack_idx]
+    o_r, o_a = group_order(conn_r), group_order(conn_a)
+    n_r = np.bincount(conn_r, minlength=n_conn)
+    n_a = np.bincount(conn_a, minlength=n_conn)
+    start_r = np.cumsum(n_r) - n_r
+    start_a = np.cumsum(n_a) - n_a
+    ts_r = rows.ts[req_idx][o_r]
+    ts_a = rows.ts[ack_idx][o_a]
+    # the ACK at sorted position j of connection c is its k-th (k = j - start_a[c]) and answers
+    # the connection's k-th frame, at sorted position start_r[c] + k
+    k = np.arange(len(ack_idx), dtype=np.int64) - np.repeat(start_a, n_a)
+    conn_sorted = np.repeat(np.arange(n_conn), n_a)
+    valid = k < n_r[conn_sorted]
+    target = start_r[conn_sorted[valid]] + k[valid]
+    ack_sorted = ts_a[valid]
+    early = ack_sorted < ts_r[target]
+    bad = np.zeros(n_conn, dtype=bool)
+    bad[conn_sorted[valid][early]] = True
+    out_sorted = np.full(len(req_idx), NO_TIME, dtype=np.int64)
+    out_sorted[target] = ack_sorted
+    out = np.empty(len(req_idx), dtype=np.int64)
+    out[o_r] = out_sorted
+    return out, bad
+
+
+def _pair_general(rows: OutpostRows, pair_rows: np.ndarray, pairing: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Pair the frames and ACKs of *pair_rows* (any connections); returns frame rows, ACK times, ACKs used."""
+    sel = np.flatnonzero(pair_rows)
+    conn = rows.conn[sel]
+    order = group_order(conn)
+    sel, conn = sel[order], conn[order]
+    is_req = rows.refresh[sel]
+    is_ack = ~is_req
+    n = len(sel)
+    first = run_starts(conn)
+    # global running counts; per-connection counts are these minus their value before the run
+    g_req = np.cumsum(is_req, dtype=np.int64)
+    g_ack = np.arange(1, n + 1, dtype=np.int64) - g_req
+    starts = np.flatnonzero(first)
+    lengths = np.diff(np.append(starts, n))
+    if pairing == "fifo":
+        # excess: ACKs beyond the frames sent so far on this connection; its running maximum
+        # counts the duplicates, which answer nothing
+        d = g_ack - g_req
+        d_before = np.repeat(np.where(starts > 0, d[np.maximum(starts - 1, 0)], 0), lengths)
+        dup = group_cummax(np.maximum(d - d_before, 0), first)
+        prev = np.zeros(n, dtype=np.int64)
+        if n > 1:
+            prev[1:] = dup[:-1]
+        prev[first] = 0
+        matched = is_ack & (dup == prev)
+        # the n-th matched ACK of a connection answers its n-th frame: its index among all
+        # frames in connection order
+        target = g_ack - 1 - dup - d_before
+    else:
+        # the first ACK after each frame, before the next frame
+        last_req = np.maximum.accumulate(np.where(is_req, np.arange(n), 0)) if n else np.zeros(0, dtype=np.int64)
+        same_round = is_req[last_req] & (conn[last_req] == conn)
+        matched = is_ack & same_round & (g_ack - g_ack[last_req] == 1)
+        target = g_req - 1
+    req_sorted = sel[is_req]
+    ack_ts_g = np.full(len(req_sorted), NO_TIME, dtype=np.int64)
+    ack_ts_g[target[matched]] = rows.ts[sel[matched]]
+    # back to time order without sorting: the rank of each frame among the requests
+    req_mask = np.zeros(len(rows.ts), dtype=bool)
+    req_mask[req_sorted] = True
+    dest = scatter_order(req_mask, req_sorted)
+    ack_ts = np.empty(len(req_sorted), dtype=np.int64)
+    ack_ts[dest] = ack_ts_g
+    return np.flatnonzero(req_mask), ack_ts, int(matched.sum())
 
 
 def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["fifo", "next"] = "fifo") -> pd.DataFrame:
@@ -77,58 +156,26 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["fifo", "next"] = "
     if pairing not in ("fifo", "next"):
         raise ConfigurationError(f"pairing must be 'fifo' or 'next', not {pairing!r}")
     rows = outpost_rows(frames)
-    pair_rows = (rows.refresh | rows.ack) & (rows.conn >= 0)
-    sel = np.flatnonzero(pair_rows)
-    conn = rows.conn[sel]
-    order = group_order(conn)
-    sel, conn = sel[order], conn[order]
-    is_req = rows.refresh[sel]
-    is_ack = ~is_req
-    n = len(sel)
-    first = run_starts(conn)
-    # global running counts; per-connection counts are these minus their value before the run
-    g_req = np.cumsum(is_req, dtype=np.int64)
-    g_ack = np.arange(1, n + 1, dtype=np.int64) - g_req
-    starts = np.flatnonzero(first)
-    lengths = np.diff(np.append(starts, n))
-    if pairing == "fifo":
-        # excess: ACKs beyond the frames sent so far on this connection; its running maximum
-        # counts the duplicates, which answer nothing
-        d = g_ack - g_req
-        d_before = np.repeat(np.where(starts > 0, d[np.maximum(starts - 1, 0)], 0), lengths)
-        excess = d - d_before
-        if n and int(excess.max()) > 0:
-            dup = group_cummax(np.maximum(excess, 0), first)
-            prev = np.zeros(n, dtype=np.int64)
-            prev[1:] = dup[:-1]
-            prev[first] = 0
-            matched = is_ack & (dup == prev)
-        else:
-            dup = np.zeros(n, dtype=np.int64)
-            matched = is_ack
-        # the n-th matched ACK of a connection answers its n-th frame: its index among all
-        # frames in connection order
-        target = g_ack - 1 - dup - d_before
-    else:
-        # the first ACK after each frame, before the next frame
-        last_req = np.maximum.accumulate(np.where(is_req, np.arange(n), 0)) if n else np.zeros(0, dtype=np.int64)
-        same_round = is_req[last_req] & (conn[last_req] == conn)
-        matched = is_ack & same_round & (g_ack - g_ack[last_req] == 1)
-        target = g_req - 1
-    req_sorted = sel[is_req]
-    ack_ts_g = np.full(len(req_sorted), NO_TIME, dtype=np.int64)
-    ack_ts_g[target[matched]] = rows.ts[sel[matched]]
-    hit = matched
-
-    # back to time order without sorting: the rank of each frame among the requests
-    req_mask = rows.refresh & pair_rows
-    dest = scatter_order(req_mask, req_sorted)
+    req_mask = rows.refresh & (rows.conn >= 0)
+    ack_mask = rows.ack & (rows.conn >= 0)
     req_idx = np.flatnonzero(req_mask)
-    ack_ts = np.empty(len(req_idx), dtype=np.int64)
-    ack_ts[dest] = ack_ts_g
+    if pairing == "fifo":
+        ack_ts, bad = _fifo_fast(rows, req_idx, np.flatnonzero(ack_mask))
+        matched_acks = int((ack_ts != NO_TIME).sum())
+        if bad.any():
+            # connections where an ACK came before the frame it would answer (a duplicate or a
+            # stray ACK): pair them with the general algorithm
+            in_bad = bad[np.where(rows.conn >= 0, rows.conn, 0)]
+            sub_req, sub_ack, sub_matched = _pair_general(rows, (req_mask | ack_mask) & in_bad, "fifo")
+            at = np.searchsorted(req_idx, sub_req)
+            matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
+            ack_ts[at] = sub_ack
+    else:
+        _, ack_ts, matched_acks = _pair_general(rows, req_mask | ack_mask, "next")
     sent = rows.ts[req_idx]
     answered = ack_ts != NO_TIME
     latency = np.where(answered, (ack_ts - sent) / NS, np.nan)
+    n_acks = int(ack_mask.sum())
 
     name_c = codes(frames["instruction_name"])
     fpos = req_idx if rows.selection is None else rows.selection[req_idx]
@@ -146,7 +193,7 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["fifo", "next"] = "
     out.attrs.update(
         {
             "unanswered": int((~answered).sum()),
-            "unmatched_acks": int(is_ack.sum() - hit.sum()),
+            "unmatched_acks": n_acks - matched_acks,
             "parse_errors": rows.parse_errors,
         }
     )

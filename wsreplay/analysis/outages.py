@@ -57,7 +57,9 @@ refresh before the gap behaved:
     both policies.
 
 Outages still running when the window ends are reported up to the window's
-end with ``ongoing=True`` (their duration is a lower bound).
+end with ``ongoing=True`` (their duration is a lower bound). There is no
+``capture_end`` cause: the end of a capture ends the observation, not the
+outpost, so such an outage keeps the cause that started it.
 
 **Levels.**
 
@@ -100,7 +102,7 @@ from ._common import (
     window,
 )
 from ._group import group_cummax, group_order, run_starts
-from ._rows import END_CLEAN, END_DISCONNECT, END_UPSTREAM, OutpostRows, outpost_rows
+from ._rows import END_CLEAN, END_DISCONNECT, END_UPSTREAM, OutpostRows, instance_outposts, outpost_rows
 from .hello import HELLO_COLUMNS, expected_intervals
 
 __all__ = ["outages", "coverage", "Coverage", "CAUSES", "LEVELS", "POLICIES", "OUTAGE_COLUMNS"]
@@ -312,8 +314,8 @@ def outages(
 ) -> pd.DataFrame:
     """One row per outage of an outpost instance (or a whole outpost).
 
-    The precise definitions (up, down, policies, causes, levels, window) are in
-    the docstring of :mod:`wsreplay.analysis.outages`.
+    The precise definitions (up, down, policies, causes, levels, window) are
+    under Notes.
 
     Parameters
     ----------
@@ -389,7 +391,16 @@ def _outage_frame(cov: Coverage, factor: float) -> pd.DataFrame:
 
 def _instance_outpost(rows: OutpostRows) -> np.ndarray:
     """Outpost code per instance code."""
-    out = np.full(len(rows.instance_codes.categories), -1, dtype=np.int64)
-    ok = rows.instance >= 0
-    out[rows.instance[ok]] = rows.outpost[ok]
-    return out
+    return instance_outposts(rows)
+
+
+def _with_definitions(doc: str | None) -> str:
+    """*doc* with the module's definitions as its Notes section (so ``wsreplay.outages?`` shows them)."""
+    text = __doc__ or ""
+    defs = text[text.index("Definitions\n-----------\n") + len("Definitions\n-----------\n") :]
+    notes = "    Notes\n    -----\n" + "\n".join(("    " + line) if line else "" for line in defs.splitlines())
+    doc = doc or ""
+    return doc.replace("    Examples\n", notes.rstrip() + "\n\n    Examples\n", 1)
+
+
+outages.__doc__ = _with_definitions(outages.__doc__)
