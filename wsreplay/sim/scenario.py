@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
 import numpy as np
@@ -296,9 +296,9 @@ class Scenario:
             "browsers": self.browsers,
             "seed": self.seed,
             "start": None if self.start is None else self.start.isoformat(),
-            "outposts": [{k: v for k, v in asdict(s).items() if k != "token"} for s in self.outposts],
-            "faults": [asdict(f) for f in self.faults],
-            "notices": [asdict(n) for n in self.notices],
+            "outposts": [_fields(s, exclude=("token",)) for s in self.outposts],
+            "faults": [_fields(f) for f in self.faults],
+            "notices": [_fields(n) for n in self.notices],
         }
         return d
 
@@ -396,6 +396,11 @@ class Scenario:
             seed=seed,
             start=None if start is None else pd.Timestamp(start),
         )
+
+
+def _fields(obj: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A flat dataclass as a dict (``dataclasses.asdict`` deep-copies: 10x slower on big scripts)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in exclude}
 
 
 def _token_for(pk: str, seed: int) -> str:

@@ -41,6 +41,8 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ..exceptions import CaptureNotFoundError, ConfigurationError
 from .timeline import Life
@@ -74,10 +76,11 @@ class Truth:
         (null for outposts), ``start``, ``end``, ``duration_s``, ``cause``.
     hellos : DataFrame
         Every HELLO sent: ``outpost_uuid``, ``instance_uuid``, ``ts`` (sent),
-        ``arrived`` (reached the server; NaT if it never did).
+        ``arrived`` (reached the server; NaT if it never did). Grouped by
+        connection, in time order within each (sort by ``ts`` for a global order).
     acks : DataFrame
         Every ACK an outpost received: ``outpost_uuid``, ``instance_uuid``,
-        ``sent_ts`` (its HELLO), ``ack_ts``, ``latency_s``.
+        ``sent_ts`` (its HELLO), ``ack_ts``, ``latency_s``; ordered like ``hellos``.
     instances : DataFrame
         One row per process: ``outpost_uuid``, ``instance_uuid``, ``replica``,
         ``version``, ``hostname``, ``start``, ``end``, ``end_cause``.
@@ -138,10 +141,18 @@ class Truth:
         }
         for name in _JSON_TABLES:
             doc[name] = _records(getattr(self, name))
-        (out / "truth.json").write_text(json.dumps(doc, indent=1))
+        (out / "truth.json").write_text(json.dumps(doc))
         for name in _TABLES:
             if name not in _JSON_TABLES:
-                getattr(self, name).to_parquet(out / f"{name}.parquet", index=False)
+                table = pa.Table.from_pandas(getattr(self, name), preserve_index=False)
+                delta = {c: "DELTA_BINARY_PACKED" for c in table.column_names if c in _TS_COLUMNS}
+                pq.write_table(
+                    table,
+                    out / f"{name}.parquet",
+                    compression="lz4",
+                    use_dictionary=[c for c in table.column_names if c not in _TS_COLUMNS],
+                    column_encoding=delta or None,
+                )
         return out
 
     @classmethod
@@ -194,7 +205,7 @@ def _from_records(records: list[dict[str, Any]], empty: pd.DataFrame) -> pd.Data
     df = pd.DataFrame.from_records(records, columns=list(empty.columns))
     for col in df.columns:
         if col in _TS_COLUMNS:
-            df[col] = pd.to_datetime(df[col], utc=True)
+            df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
     return df.astype({c: empty[c].dtype for c in df.columns if c not in _TS_COLUMNS})
 
 
@@ -409,29 +420,25 @@ class TruthBuilder:
                 "instance_uuid": pd.Categorical.from_codes(idx, categories=iid_cats),
             }
 
+        # grouped by instance (in the order the driver fed them), in time order within each
         inst, sent, arrived = cat(self._hello_inst), cat(self._hello_sent), cat(self._hello_arrived)
-        order = np.argsort(sent, kind="stable")
-        hellos = pd.DataFrame({**ids(inst[order]), "ts": self._ts(sent[order]), "arrived": self._ts(arrived[order])})
+        hellos = pd.DataFrame({**ids(inst), "ts": self._ts(sent), "arrived": self._ts(arrived)})
         a_inst, a_sent, a_at = cat(self._ack_inst), cat(self._ack_sent), cat(self._ack_at)
-        order = np.argsort(a_sent, kind="stable")
         acks = pd.DataFrame(
-            {
-                **ids(a_inst[order]),
-                "sent_ts": self._ts(a_sent[order]),
-                "ack_ts": self._ts(a_at[order]),
-                "latency_s": (a_at - a_sent)[order],
-            }
+            {**ids(a_inst), "sent_ts": self._ts(a_sent), "ack_ts": self._ts(a_at), "latency_s": a_at - a_sent}
         )
 
         # arrivals per instance, sorted, for the outage computation
         arrivals: dict[str, np.ndarray] = {}
         ok = ~np.isnan(arrived)
         inst_ok, arr_ok = inst[ok].astype(np.int64), arrived[ok]
-        order = np.argsort(inst_ok, kind="stable")
-        inst_ok, arr_ok = inst_ok[order], arr_ok[order]
+        if len(inst_ok) and not bool((inst_ok[1:] >= inst_ok[:-1]).all()):
+            order = np.argsort(inst_ok, kind="stable")
+            inst_ok, arr_ok = inst_ok[order], arr_ok[order]
         bounds = np.searchsorted(inst_ok, np.arange(len(self.lives) + 1))
         for i, life in enumerate(self.lives):
-            arrivals[life.instance_uuid] = np.sort(arr_ok[bounds[i] : bounds[i + 1]])
+            arr = arr_ok[bounds[i] : bounds[i + 1]]
+            arrivals[life.instance_uuid] = arr if bool((arr[1:] >= arr[:-1]).all()) else np.sort(arr)
         spans = {k: (v[0], v[1]) for k, v in self._spans.items()}
         lives = [life for life in self.lives if life.instance_uuid in spans]
         rows = compute_outages(lives, arrivals, self._downs, life_spans=spans, duration=self.duration)

@@ -10,9 +10,12 @@ decoded columns, and a ``close`` row (1000 when the process exits, 1006 when
 its network drops, 1012 when authentik restarts). A handshake refused while
 authentik restarts is an ``error`` row. Row values come from
 :class:`wsreplay.events.ConnectionLog` itself (one template row per process
-and kind of event); only timestamps, sequence numbers and connection ids are
-filled in, column by column with numpy and pyarrow, and written through
-:meth:`wsreplay.store.CaptureWriter.write_table` in time order.
+and kind of event); only timestamps, sequence numbers, connection ids, query
+strings and peers are filled in, column by column with numpy and pyarrow, in
+time order. The rows are sealed straight into Parquet segments with the
+store's own :func:`~wsreplay.store.segments.seal_table` (or, with
+``via_writer=True``, go through :meth:`wsreplay.store.CaptureWriter.write_table`
+like a live recording: same rows, about twice the time).
 
 Timestamps are the times events reach the server: a HELLO's send time plus
 any slow-network delay, an ACK's arrival plus the server's ACK latency.
@@ -21,7 +24,7 @@ any slow-network delay, an ACK's arrival plus the server's ACK latency.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -352,8 +355,8 @@ def _drive(scenario: Scenario) -> tuple[_VirtualDriver, pd.Timestamp]:
     return driver, start
 
 
-def _write_segments(cols: _Columns, out: Path, segment_rows: int, workers: int) -> int:
-    """Seal the capture straight into Parquet segments, *workers* at a time; returns the count."""
+def _write_segments(cols: _Columns, out: Path, segment_rows: int, pool: ThreadPoolExecutor) -> list[Future[None]]:
+    """Seal the capture straight into Parquet segments on *pool*; returns the pending writes."""
     out.mkdir(parents=True, exist_ok=True)
     bounds = list(range(0, len(cols), segment_rows))
 
@@ -362,10 +365,7 @@ def _write_segments(cols: _Columns, out: Path, segment_rows: int, workers: int) 
         table = cols.table(lo, min(lo + segment_rows, len(cols)))
         seal_table(table, out / f"{cols.capture_id}-{no:05d}{PARQUET_SUFFIX}")
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for future in [pool.submit(work, no) for no in range(len(bounds))]:
-            future.result()
-    return len(bounds)
+    return [pool.submit(work, no) for no in range(len(bounds))]
 
 
 def _write_through_writer(cols: _Columns, out: Path) -> None:
@@ -423,20 +423,22 @@ def simulate_virtual(
     """
     driver, start = _drive(scenario)
     capture_id = driver.plan.capture_id
-    if out is not None:
-        target = Path(out)
-        if target.exists() and any(p.suffix in (PARQUET_SUFFIX, STREAM_SUFFIX) for p in target.iterdir()):
-            raise CaptureError(f"{target} already holds a capture; simulate into a new directory")
-        cols = _Columns(driver, start.value, capture_id)
+    if out is None:
+        return driver.truth.build(clock="virtual", scenario=scenario.to_dict())
+    target = Path(out)
+    if target.exists() and any(p.suffix in (PARQUET_SUFFIX, STREAM_SUFFIX) for p in target.iterdir()):
+        raise CaptureError(f"{target} already holds a capture; simulate into a new directory")
+    cols = _Columns(driver, start.value, capture_id)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        # the segments are written on the pool while this thread builds (and saves) the truth
+        pending = [] if via_writer else _write_segments(cols, target, segment_rows, pool)
         if via_writer:
             _write_through_writer(cols, target)
-        else:
-            _write_segments(cols, target, segment_rows, workers)
-    truth = driver.truth.build(
-        clock="virtual", scenario=scenario.to_dict(), capture_id=capture_id if out is not None else None
-    )
-    if out is not None and save_truth:
-        truth.save(Path(out) / TRUTH_DIR)
+        truth = driver.truth.build(clock="virtual", scenario=scenario.to_dict(), capture_id=capture_id)
+        if save_truth:
+            truth.save(target / TRUTH_DIR)
+        for future in pending:
+            future.result()
     return truth
 
 
