@@ -128,3 +128,11 @@ def test_mapping_and_filters(capture_file, tmp_path, capsys):
         )
     stdout = capsys.readouterr().out
     assert status == 0 and "replayed 2 connection(s)" in stdout
+
+
+def test_a_file_that_is_not_a_capture_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"this is not parquet")
+    assert main(["replay", str(bad), "--target", "http://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a readable Parquet file" in err and "Traceback" not in err

@@ -224,3 +224,21 @@ def test_hello_frames_reach_the_target_byte_for_byte(capture, mini):
             return server.received
 
     assert [m for _, m in asyncio.run(main())] == [HELLO, HELLO]
+
+
+def test_handshakes_recorded_as_refused_are_replayed_without_credentials(t0, mini):
+    from wsreplay.events import ConnectionLog
+    from wsreplay.schema import rows_to_table, table_to_frames
+
+    log = ConnectionLog("cap", f"/ws/outpost/{PK}/", conn_id="refused")
+    frames = table_to_frames(rows_to_table([log.error(t0, "handshake refused: HTTP 403", status=403)]))
+
+    async def main():
+        async with mini() as server:
+            result = await replay_async(frames, server.url, tokens=TOKENS, check=True)
+            return result, server.headers
+
+    result, headers = asyncio.run(main())
+    assert "Authorization" not in headers[0]
+    assert result.check.ok and result.exit_status() == 0
+    assert result.connections.loc[0, "outcome"] == "refused" and result.connections.loc[0, "as_recorded"]

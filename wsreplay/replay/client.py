@@ -157,7 +157,10 @@ class _Replay:
     async def _connection_inner(self, script: ConnectionScript) -> None:
         log = MemoLog(self.capture_id, script.path, script.query, cache=self.cache)
         url = self.base + script.target
-        headers = self.credentials.headers(script.endpoint, script.outpost_uuid, script.recorded_outpost)
+        headers = []
+        if not (script.status is not None and 400 <= script.status < 500):
+            # a handshake the capture saw refused for its credentials is replayed without any
+            headers = self.credentials.headers(script.endpoint, script.outpost_uuid, script.recorded_outpost)
         try:
             ws = await connect(
                 url,
