@@ -136,3 +136,25 @@ def test_a_file_that_is_not_a_capture_exits_2(tmp_path, capsys):
     assert main(["replay", str(bad), "--target", "http://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
     assert "is not a readable Parquet file" in err and "Traceback" not in err
+
+
+def test_a_connection_cut_in_the_capture_is_replayed_and_noted(tmp_path, t0, capsys):
+    from replay_support import HELLO
+
+    from wsreplay.events import ConnectionLog
+    from wsreplay.protocol import encode_ack
+    from wsreplay.schema import rows_to_table, table_to_frames
+
+    log = ConnectionLog("cap", f"/ws/outpost/{PK}/", conn_id="cut")
+    rows = [
+        log.open(t0),
+        log.message(t0 + 1_000_000, "to_server", HELLO),
+        log.message(t0 + 2_000_000, "to_peer", encode_ack()),
+    ]
+    path = wsreplay.save(table_to_frames(rows_to_table(rows)), tmp_path / "cut")
+    with ReplayServer(path).start_in_thread() as handle:
+        status = main(["replay", str(path), "--target", handle.url, "--check"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.out
+    assert "note: connection cut" in captured.err and "no close in the capture" in captured.err
+    assert "replay check passed: 1 connection(s), 1 recorded server frame(s)" in captured.out

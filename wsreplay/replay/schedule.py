@@ -657,34 +657,44 @@ def _script(cols: dict[str, list[Any]], a: int, b: int, start_ns: int, pk_map: M
     close: CloseInfo | None = None
     close_from_error = False
     end = 0
+    ts_col, status_col, seq_col, dir_col = cols["ts"], cols["status"], cols["seq"], cols["direction"]
+    opcode_col, payload_col, bytes_col = cols["opcode"], cols["payload"], cols["payload_bytes"]
+    error_col, name_col, type_col = cols["parse_error"], cols["instruction_name"], cols["message_type"]
+    labels: dict[tuple[Any, ...], str] = {}
     for k in range(a, b):
         event = events[k]
-        offset = cols["ts"][k] - t_open
-        end = max(end, offset)
-        if event == "open":
-            if cols["status"][k] is not None:
-                status = int(cols["status"][k])
-            user_agent = cols["user_agent"][k] or user_agent
-        elif event == "message":
-            opcode = cols["opcode"][k] or "text"
-            data = _frame_data(opcode, cols["payload"][k], cols["payload_bytes"][k])
-            parse_error = cols["parse_error"][k]
-            label = frame_label(endpoint, opcode, cols["instruction_name"][k], cols["message_type"][k], parse_error)
-            if cols["direction"][k] == "to_server":
+        offset = ts_col[k] - t_open
+        if offset > end:
+            end = offset
+        if event == "message":
+            opcode = opcode_col[k] or "text"
+            payload = payload_col[k]
+            data = payload if opcode == "text" and payload is not None else _frame_data(opcode, payload, bytes_col[k])
+            parse_error = error_col[k]
+            name = name_col[k]
+            key = (opcode, name, type_col[k], parse_error is None)
+            label = labels.get(key)
+            if label is None:
+                label = labels[key] = frame_label(endpoint, opcode, name, type_col[k], parse_error)
+            if dir_col[k] == "to_server":
                 index = len(sends)
                 sends.append(
-                    Send(index, int(cols["seq"][k]), offset, opcode, data, label, parse_error is not None, replies)
+                    Send(index, int(seq_col[k]), offset, opcode, data, label, parse_error is not None, replies)
                 )
                 if not (endpoint == "outpost" and label == "ACK"):
                     unanswered.append(index)
             else:
-                reply = is_reply(endpoint, cols["instruction_name"][k], after_peer_frame=bool(sends))
+                reply = is_reply(endpoint, name, after_peer_frame=bool(sends))
                 answers = latency = None
                 if reply:
                     replies += 1
                     answers = unanswered.popleft() if unanswered else sends[-1].index
                     latency = offset - sends[answers].offset_ns
-                received.append(Expected(int(cols["seq"][k]), offset, opcode, data, label, reply, answers, latency))
+                received.append(Expected(int(seq_col[k]), offset, opcode, data, label, reply, answers, latency))
+        elif event == "open":
+            if status_col[k] is not None:
+                status = int(status_col[k])
+            user_agent = cols["user_agent"][k] or user_agent
         elif event in ("close", "error"):
             if event == "error" and cols["status"][k] is not None:
                 if not sends:
