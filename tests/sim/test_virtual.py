@@ -73,7 +73,9 @@ def test_rows_are_exactly_what_connection_log_writes() -> None:
             elif row["event"] == "close":
                 want = log.close(ts, row["direction"], code=row["close_code"], reason=row["close_reason"])  # type: ignore[arg-type]
             else:
-                want = log.error(ts, row["close_reason"], status=row["status"])  # type: ignore[arg-type]
+                want = log.error(ts, row["close_reason"], status=row["status"], direction=row["direction"])  # type: ignore[arg-type]
+                if row["status"] is not None:  # a refused handshake: the recorder keeps who asked
+                    want.update(user_agent=row["user_agent"], peer=row["peer"])
             expected = pa.Table.from_pylist([want], schema=SCHEMA).to_pylist()[0]
             assert row == expected
             checked += 1
@@ -97,7 +99,12 @@ def test_what_the_recorder_sees_of_each_fault() -> None:
     assert codes[(1012, "to_peer")] == 4  # server restart: three replicas and the browser
     assert codes[(1000, "to_server")] >= 5  # restart, upgrade, end of run
     errors = f[f.event == "error"]
-    assert errors["status"].eq(502).all() and len(errors) > 0  # refused while restarting
+    refused = errors[errors["status"].notna()]
+    assert len(refused) > 0 and refused["status"].eq(502).all()  # refused while authentik restarts
+    assert refused["direction"].eq("to_peer").all() and refused["peer"].notna().all()
+    broken = errors[errors["status"].isna()]  # the drop: a close 1006 and an error row, like the recorder
+    assert broken["direction"].tolist() == ["to_server"]
+    assert broken["close_reason"].tolist() == closes[closes.close_code == 1006]["close_reason"].tolist()
     hellos = f[f.instruction_name == "HELLO"]
     acks = f[f.instruction_name == "ACK"]
     # every HELLO is answered, except one whose ACK would leave after its connection closed

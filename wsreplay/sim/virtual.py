@@ -73,10 +73,14 @@ SEGMENT_ROWS: Final = 1 << 21
 FLUSH_ROWS: Final = 1 << 20
 
 # template kinds of an outpost process / of the browsers
-_O_OPEN, _O_HELLO, _O_ACK, _O_CLOSE_EXIT, _O_CLOSE_DROP, _O_CLOSE_SERVER, _O_ERROR = range(7)
-_O_KINDS: Final = 7
+_O_OPEN, _O_HELLO, _O_ACK, _O_CLOSE_EXIT, _O_CLOSE_DROP, _O_DROP_ERROR, _O_CLOSE_SERVER, _O_ERROR = range(8)
+_O_KINDS: Final = 8
 _B_OPEN, _B_CLOSE_EXIT, _B_CLOSE_SERVER, _B_ERROR = range(4)
 _B_KINDS: Final = 4  # followed by one template per notice
+#: What the recorder writes when the peer's TCP connection dies without a close frame.
+DROP_REASON: Final = "peer closed the connection without a close frame"
+#: What the recorder writes when it cannot reach a restarting authentik.
+REFUSED_REASON: Final = "upstream unreachable: connection refused"
 
 
 @dataclass
@@ -218,8 +222,9 @@ class _VirtualDriver:
         )
         order = np.argsort(msg_ts, kind="stable")
         base = self._tmpl(life, 0)
-        ts = np.concatenate([[cmd.opened], msg_ts[order], [end]])
-        kind = np.concatenate([[_O_OPEN], msg_kind[order], [close_kind]]) + base
+        tail = [close_kind, _O_DROP_ERROR] if close_kind == _O_CLOSE_DROP else [close_kind]
+        ts = np.concatenate([[cmd.opened], msg_ts[order], [end] * len(tail)])
+        kind = np.concatenate([[_O_OPEN], msg_kind[order], tail]) + base
         self.rows.add(ts, kind, life.query(cmd.attempt), self._peer(life, None), self._conn_id())
         return held
 
@@ -254,6 +259,15 @@ def _templates(plan: Plan, capture_id: str) -> dict[str, pa.Array]:
     """One capture row per (process, kind of event) and per browser event, from ConnectionLog."""
     rows: list[dict[str, Any]] = []
     ack = encode_ack()
+
+    def refused(path: str, query: str | None, user_agent: str | None) -> dict[str, Any]:
+        # as the recorder writes a handshake it could not pass on (user agent and peer kept)
+        row = ConnectionLog(capture_id, path, query, conn_id="-").error(
+            0, REFUSED_REASON, status=REFUSED_STATUS, direction="to_peer"
+        )
+        row["user_agent"] = user_agent
+        return row
+
     for life in plan.lives:
         path = f"/ws/outpost/{life.pk}/"
         log = ConnectionLog(capture_id, path, life.query(0), conn_id="-")
@@ -261,20 +275,16 @@ def _templates(plan: Plan, capture_id: str) -> dict[str, pa.Array]:
         rows.append(log.message(0, "to_server", life.hello))
         rows.append(log.message(0, "to_peer", ack))
         rows.append(log.close(0, "to_server", code=1000))
-        rows.append(log.close(0, "to_server", code=1006))
+        rows.append(log.close(0, "to_server", code=1006, reason=DROP_REASON))
+        rows.append(log.error(0, DROP_REASON, direction="to_server"))
         rows.append(log.close(0, "to_peer", code=1012))
-        err = ConnectionLog(capture_id, path, life.query(0), conn_id="-")
-        rows.append(err.error(0, "authentik is restarting: upstream refused the connection", status=REFUSED_STATUS))
+        rows.append(refused(path, life.query(0), life.user_agent))
     ua = plan.browsers[0].user_agent if plan.browsers else None
     log = ConnectionLog(capture_id, "/ws/client/", conn_id="-")
     rows.append(log.open(0, status=101, user_agent=ua, peer=None))
     rows.append(log.close(0, "to_server", code=1001))
     rows.append(log.close(0, "to_peer", code=1012))
-    rows.append(
-        ConnectionLog(capture_id, "/ws/client/", conn_id="-").error(
-            0, "authentik is restarting: upstream refused the connection", status=REFUSED_STATUS
-        )
-    )
+    rows.append(refused("/ws/client/", None, ua))
     for n in plan.scenario.notices:
         rows.append(log.message(0, "to_peer", encode_notice(n.message, level=n.level)))
     return {name: pa.array([r.get(name) for r in rows], type=typ) for name, typ in zip(SCHEMA.names, SCHEMA.types)}
@@ -304,7 +314,12 @@ class _Columns:
         self.conn_ids = pa.array(r.conn_ids, type=pa.string())
         self.queries = pa.array(r.queries, type=pa.string())
         self.peers = pa.array(r.peers, type=pa.string())
-        self.is_open = np.asarray(pc.equal(self.templates["event"], "open").fill_null(False))
+        # the peer's address is on open rows and on refused handshakes (error rows with a status)
+        event = self.templates["event"]
+        with_peer = pc.or_(
+            pc.equal(event, "open"), pc.and_(pc.equal(event, "error"), pc.is_valid(self.templates["status"]))
+        )
+        self.has_peer = np.asarray(with_peer.fill_null(False))
 
     def __len__(self) -> int:
         return len(self.order)
@@ -330,7 +345,7 @@ class _Columns:
             "seq": pa.array(self.seq[idx]),
             "query": pc.take(self.queries, c, memory_pool=pool),
             "peer": pc.if_else(
-                pa.array(self.is_open[kind]), pc.take(self.peers, c, memory_pool=pool), null, memory_pool=pool
+                pa.array(self.has_peer[kind]), pc.take(self.peers, c, memory_pool=pool), null, memory_pool=pool
             ),
         }
         arrays = []
