@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..exceptions import ConfigurationError
+from ..exceptions import CaptureNotFoundError, ConfigurationError
+from ..schema import SCHEMA, table_to_frames
 from ..store import CaptureWriter, load
 from .clock import WallClock
 from .proxy import DEFAULT_MAX_SIZE, RecordingProxy
@@ -168,7 +169,17 @@ class Recorder:
     def frames(self, **load_kwargs: Any) -> pd.DataFrame:
         """Everything captured so far, in-progress segment included (flushes first; blocking)."""
         self.flush()
-        return load(self.out, **load_kwargs)
+        return load_or_empty(self.out, **load_kwargs)
+
+
+def load_or_empty(out: Path, **load_kwargs: Any) -> pd.DataFrame:
+    """``load(out)``, or an empty frames DataFrame while nothing has been captured yet."""
+    try:
+        return load(out, **load_kwargs)
+    except CaptureNotFoundError:
+        if out.exists():
+            return table_to_frames(SCHEMA.empty_table())
+        raise
 
 
 def _url_host(host: str) -> str:
@@ -234,7 +245,7 @@ class RecordingHandle:
     def frames(self, **load_kwargs: Any) -> pd.DataFrame:
         """A live DataFrame of everything captured so far (in-progress segment included)."""
         if self._stopped:
-            return load(self.recorder.out, **load_kwargs)
+            return load_or_empty(self.recorder.out, **load_kwargs)
         return self.recorder.frames(**load_kwargs)
 
     def stop(self) -> pd.DataFrame:
@@ -244,7 +255,7 @@ class RecordingHandle:
             assert self._stop_event is not None
             self._loop.call_soon_threadsafe(self._stop_event.set)
             self._thread.join()
-        return load(self.recorder.out)
+        return load_or_empty(self.recorder.out)
 
     def __enter__(self) -> RecordingHandle:
         return self

@@ -3,7 +3,7 @@
 After the upstream's ``101``, the bytes of each direction are forwarded as they
 arrive, unchanged (masking included); a :class:`~wsreplay.record.frames.FrameParser`
 watches a copy and turns whole messages and close frames into capture rows.
-Recording happens after forwarding, and rows only go to an in-memory queue,
+Frames are recorded just before they are forwarded, and rows only go to an in-memory queue,
 so the relay path does no disk I/O.
 """
 
@@ -122,10 +122,10 @@ class Relay:
                     break
                 ts = self._clock.now_ns()
                 forward, events = parser.feed(data)
+                if events:  # recorded before relayed: whatever a side has received is in the capture
+                    self._record(ts, direction, events)
                 if forward and not self.stopping:
                     dst.write(forward)
-                if events:
-                    self._record(ts, direction, events)
                 if parser.refused:
                     self._refuse(direction)
                     return
