@@ -71,7 +71,8 @@ def test_the_fleet_gets_acks_and_the_recorded_trigger_updates_from_a_served_capt
     t_trigger = triggers["ts"].to_numpy(dtype="datetime64[ns]")
     t_open = opened.reindex(triggers["conn_id"].astype(str)).to_numpy(dtype="datetime64[ns]")
     offsets = (t_trigger - t_open) / np.timedelta64(1, "s")
-    assert np.all(offsets >= TRIGGER_AT - 0.005)  # the open row is stamped after the handshake
+    # the fleet stamps its open row once its own loop sees the handshake done: allow for a busy machine
+    assert np.all(offsets >= TRIGGER_AT - 0.05)
 
 
 def test_simulate_record_replay_round_trip(virtual_capture, tmp_path):

@@ -371,18 +371,18 @@ def _compare_frames(script: ConnectionScript, obs: ObservedConnection, matcher: 
     ended = ""
     if obs.close is not None and obs.close.by == "server":
         ended = f" (the server closed the connection with {obs.close.code or 1006})"
+    unrecorded: list[ObservedFrame] = []
     if not matcher.server_events:
         # frames the server pushed that the capture does not have: often what it sent instead of a reply
+        # (the latest pushes are taken as the recorded ones)
         budget = Counter(e.label for e in script.received if not e.reply)
-        unrecorded = []
-        for o in obs.received:
+        for o in reversed(obs.received):
             if not o.reply:
                 if budget[o.label] > 0:
                     budget[o.label] -= 1
                 else:
-                    unrecorded.append(f"{o.label} at +{o.offset_ns / 1e9:.3f} s")
-        if unrecorded:
-            ended += f"; the server sent {', '.join(unrecorded[:3])}, which the capture does not have"
+                    unrecorded.append(o)
+        unrecorded.reverse()
     for tag, i1, i2, j1, j2 in ops:
         if tag == "equal":
             continue
@@ -393,7 +393,12 @@ def _compare_frames(script: ConnectionScript, obs: ObservedConnection, matcher: 
                 add("frame", i1 + k + 1, e.seq, f"{matcher.explain(e, o)} ({_context(script, e)})")
         for k in range(i1 + pairs, i2):
             e = expected[k]
-            add("missing", k + 1, e.seq, f"expected {e.label} ({_context(script, e)}), got nothing{ended}")
+            if unrecorded:
+                o = unrecorded.pop(0)
+                got_instead = f"got {o.label} at +{o.offset_ns / 1e9:.3f} s, which the capture does not have"
+                add("frame", k + 1, e.seq, f"expected {e.label} ({_context(script, e)}), {got_instead}")
+            else:
+                add("missing", k + 1, e.seq, f"expected {e.label} ({_context(script, e)}), got nothing{ended}")
         for k in range(j1 + pairs, j2):
             o = got[k]
             add("extra", i2 + 1, None, f"got {o.label} at +{o.offset_ns / 1e9:.3f} s, which the capture does not have")
