@@ -1,0 +1,61 @@
+"""``start_recording`` from a plain script and from inside a running event loop (a notebook)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from record_support import PK, bearer, mock
+from websockets.sync.client import connect
+
+from wsreplay import start_recording
+from wsreplay.protocol import encode_hello, hello_args
+
+HELLO = encode_hello(hello_args(uuid="nb-1", version="2023.10.0"))
+
+
+def _session(out):
+    ak = mock().start_in_thread()
+    try:
+        rec = start_recording(ak.url, out=out, flush_interval=0.2)
+        with connect(f"{rec.ws_url}/ws/outpost/{PK}/?instance_uuid=nb-1", additional_headers=bearer()) as ws:
+            ws.send(HELLO)
+            ack = ws.recv()
+            live = rec.frames()  # while recording: the in-progress segment is read too
+            in_progress = sorted(p.suffix for p in out.iterdir())
+        final = rec.stop()
+    finally:
+        ak.stop()
+    return ack, live, in_progress, final
+
+
+def _check(ack, live, in_progress, final):
+    assert ack == '{"instruction": 0, "args": {}}'
+    assert ".arrows" in in_progress
+    assert list(live[live.event == "message"].payload) == [HELLO, ack]
+    assert list(final.event) == ["open", "message", "message", "close"]
+    assert final.instance_uuid.eq("nb-1").all()
+
+
+def test_start_recording_in_a_plain_script(tmp_path):
+    _check(*_session(tmp_path / "cap"))
+    assert not list((tmp_path / "cap").glob("*.arrows"))
+
+
+def test_start_recording_inside_a_running_event_loop(tmp_path):
+    async def notebook_cell():
+        assert asyncio.get_running_loop().is_running()  # as in a Jupyter kernel
+        return _session(tmp_path / "cap")
+
+    _check(*asyncio.run(notebook_cell()))
+
+
+def test_handle_reports_where_it_records(tmp_path):
+    ak = mock().start_in_thread()
+    try:
+        with start_recording(ak.url, out=tmp_path / "cap") as rec:
+            assert rec.url.startswith("http://127.0.0.1:")
+            assert "recording at" in repr(rec)
+            assert rec.stats.connections_total == 0
+        assert "stopped" in repr(rec)
+    finally:
+        ak.stop()
