@@ -7,11 +7,23 @@ from __future__ import annotations
 
 # --- simulated fleet, virtual time and ground truth (scenario, timeline, fleet, virtual, truth)
 from .fleet import run_fleet, run_fleet_sync
+
+# --- mock authentik (mock, mock_thread, latency, http_routes, listener): owned by the mock engineer
+from .latency import LatencyModel, Spike
+from .mock import MockAuthentik
+from .mock_thread import MockHandle
+
+# --- (fleet, continued)
 from .scenario import Fault, Notice, OutpostSpec, Scenario
 from .truth import Truth
 from .virtual import simulate_virtual, virtual_table
 
 __all__ = [
+    # mock
+    "MockAuthentik",
+    "MockHandle",
+    "LatencyModel",
+    "Spike",
     # fleet
     "Scenario",
     "OutpostSpec",
