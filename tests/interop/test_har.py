@@ -218,12 +218,18 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path):
 
 def test_mitmproxy_har_export_fixture():
     """A HAR written by mitmproxy's own exporter (mitmdump --set hardump=...) in front of the mock authentik."""
-    path = FIXTURES / "mitmproxy-hardump.har"
-    if not path.exists():
-        pytest.skip("fixture not generated")
-    frames = wsreplay.import_har(path)
+    frames = wsreplay.import_har(FIXTURES / "mitmproxy-hardump.har")
     info = frames.attrs["import"]
-    assert info["connections"] >= 2
+    assert (info["entries"], info["connections"], info["messages"]) == (5, 5, 16)
+    # mitmproxy's HAR has no close information: opens, messages and the refused handshake
+    assert frames.groupby("event", observed=True).size().to_dict() == {"open": 4, "message": 16, "error": 1}
     messages = frames[frames["event"] == "message"]
-    assert set(messages["direction"]) == {"to_server", "to_peer"}
-    assert (messages[messages["direction"] == "to_peer"]["instruction_name"] == "ACK").any()
+    assert messages.groupby("direction", observed=True).size().to_dict() == {"to_server": 7, "to_peer": 9}
+    binary = messages[messages["opcode"] == "binary"]
+    assert list(binary["payload_bytes"]) == [b"\x01\x02"]
+    assert "SECRET" not in frames.astype(str).to_csv()
+    # same frames as the flow file mitmdump wrote in the same run
+    mitm = wsreplay.import_mitm(FIXTURES / "mitmdump-outposts.mitm")
+    mitm_messages = mitm[mitm["event"] == "message"]
+    assert list(messages["payload"].astype(str)) == list(mitm_messages["payload"].astype(str))
+    assert list(messages["ts"]) == list(mitm_messages["ts"])

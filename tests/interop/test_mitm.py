@@ -199,11 +199,24 @@ def test_files_that_are_not_flow_files(data: bytes, message: str):
 
 
 def test_real_mitmdump_fixture():
-    """A flow file written by mitmdump -w (mitmproxy 11) in reverse-proxy mode in front of the mock authentik."""
-    path = FIXTURES / "mitmdump-outposts.mitm"
-    if not path.exists():
-        pytest.skip("fixture not generated")
-    frames = wsreplay.import_mitm(path)
+    """A flow file written by mitmdump -w (mitmproxy 11, reverse proxy in front of the mock authentik)."""
+    frames = wsreplay.import_mitm(FIXTURES / "mitmdump-outposts.mitm")
     info = frames.attrs["import"]
-    assert info["connections"] >= 2
-    assert (frames["event"] == "error").any()
+    assert (info["flows"], info["connections"], info["messages"]) == (5, 5, 16)
+    assert frames.groupby("event", observed=True).size().to_dict() == {"open": 4, "message": 16, "close": 4, "error": 1}
+    messages = frames[frames["event"] == "message"]
+    assert messages.groupby("direction", observed=True).size().to_dict() == {"to_server": 7, "to_peer": 9}
+    assert messages["instruction_name"].value_counts()["TRIGGER_UPDATE"] == 1
+    opens = frames[frames["event"] == "open"]
+    assert opens["peer"].str.match(r"127\.0\.0\.1:\d+$").all()
+    assert set(opens["instance_uuid"].dropna()) == {"inst-a", "inst-b", "inst-c"}
+    dropped = frames[frames["instance_uuid"] == "inst-c"].iloc[-1]
+    assert (dropped["event"], dropped["close_code"], dropped["direction"]) == ("close", 1006, "to_peer")
+    assert frames[frames["event"] == "error"].iloc[0]["status"] == 403
+    assert "SECRET" not in frames.astype(str).to_csv()
+
+
+def test_the_mitmdump_fixture_is_sniffed_as_mitm(tmp_path):
+    frames = wsreplay.import_file(FIXTURES / "mitmdump-outposts.mitm", out=tmp_path / "cap")
+    assert frames.attrs["import"]["format"] == "mitm"
+    assert len(wsreplay.load(tmp_path / "cap")) == len(frames) == 25

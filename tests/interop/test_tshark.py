@@ -1,0 +1,140 @@
+"""Importing tshark -T json / -T ek exports of real loopback captures, and errors naming the packet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from interop_support import FIXTURES
+
+import wsreplay
+from wsreplay.exceptions import ImportFormatError
+from wsreplay.interop.tshark import UNKNOWN_PATH
+
+PK1 = "1ee03a64-69e4-4f1e-9f06-35cc8e6de56a"
+PK2 = "58a22b01-803b-4702-bab1-3cf49fd20321"
+SERVER_PORT = 42039  # the mock's port in the capture (see fixtures/README.md)
+JSON = FIXTURES / "tshark-outposts.json"
+EK = FIXTURES / "tshark-outposts.ndjson"
+NO_HANDSHAKE = FIXTURES / "tshark-no-handshake.ndjson"
+
+
+def _comparable(frames: pd.DataFrame) -> pd.DataFrame:
+    return frames.drop(columns=["conn_id", "capture_id"]).astype(str).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("path", [JSON, EK], ids=["json", "ek"])
+def test_a_real_capture_imports_with_the_right_counts(path: Path):
+    frames = wsreplay.import_tshark(path)
+    info = frames.attrs["import"]
+    assert (info["connections"], info["messages"], info["streams_without_handshake"]) == (5, 16, 0)
+    assert frames.groupby("event", observed=True).size().to_dict() == {"open": 4, "message": 16, "close": 4, "error": 1}
+    messages = frames[frames["event"] == "message"]
+    assert messages.groupby("direction", observed=True).size().to_dict() == {"to_server": 7, "to_peer": 9}
+    names = messages["instruction_name"].value_counts().to_dict()
+    assert (names["HELLO"], names["ACK"], names["TRIGGER_UPDATE"]) == (6, 6, 1)
+    assert list(messages[messages["endpoint"] == "client"]["message"]) == ["Successfully logged in!", "Outpost updated"]
+
+    opens = frames[frames["event"] == "open"]
+    assert set(opens["status"]) == {101}
+    assert set(opens["instance_uuid"].dropna()) == {"inst-a", "inst-b", "inst-c"}
+    assert set(opens["path"]) == {f"/ws/outpost/{PK1}/", "/ws/client/", f"/ws/outpost/{PK2}/"}
+    assert opens["peer"].str.match(r"127\.0\.0\.1:\d+$").all()
+    assert "goauthentik.io/outpost/2023.10.0" in set(opens["user_agent"])
+
+    refused = frames[frames["event"] == "error"].iloc[0]
+    assert (refused["status"], refused["close_reason"]) == (403, "handshake refused: HTTP 403 Forbidden")
+
+    # the binary frame authentik does not accept, then the connection dropped without a close frame
+    inst_c = frames[frames["instance_uuid"] == "inst-c"]
+    assert list(inst_c["event"]) == ["open", "message", "message", "message", "close"]
+    assert inst_c.iloc[3]["opcode"] == "binary" and inst_c.iloc[3]["payload_bytes"] == b"\x01\x02"
+    assert (inst_c.iloc[4]["close_code"], inst_c.iloc[4]["direction"]) == (1006, "to_peer")
+    closes = frames[(frames["event"] == "close") & (frames["close_code"] == 1000)]
+    assert set(closes["direction"]) == {"to_server"}
+
+    assert frames["ts"].dt.year.eq(2026).all() and frames["ts"].is_monotonic_increasing
+    assert (frames["ts"].astype("int64") % 1000 != 0).any()  # tshark's nanoseconds are kept
+    assert "SECRET" not in frames.astype(str).to_csv()
+
+
+def test_json_and_ek_exports_of_one_capture_give_the_same_rows():
+    assert _comparable(wsreplay.import_tshark(JSON)).equals(_comparable(wsreplay.import_tshark(EK)))
+
+
+def test_the_same_session_through_mitmproxy_and_tshark_has_the_same_frames():
+    """mitmdump and tshark saw the same scripted session: same connections, frames and directions."""
+    tshark = wsreplay.import_tshark(JSON)
+    mitm = wsreplay.import_mitm(FIXTURES / "mitmdump-outposts.mitm")
+    cols = ["event", "path", "query", "direction", "opcode", "payload", "payload_bytes", "status", "user_agent"]
+    msgs = [
+        f[f["event"].isin(["open", "message", "error"])][cols].astype(str).reset_index(drop=True)
+        for f in (tshark, mitm)
+    ]
+    assert msgs[0].equals(msgs[1])
+
+
+def test_frames_without_their_handshake_use_masking_or_the_server_port():
+    frames = wsreplay.import_tshark(NO_HANDSHAKE)
+    info = frames.attrs["import"]
+    assert (info["connections"], info["messages"], info["streams_without_handshake"]) == (4, 16, 4)
+    messages = frames[frames["event"] == "message"]
+    assert messages.groupby("direction", observed=True).size().to_dict() == {"to_server": 7, "to_peer": 9}
+    assert set(frames["path"]) == {UNKNOWN_PATH} and set(frames["endpoint"]) == {"other"}
+    assert set(frames[frames["event"] == "open"]["status"].dropna()) == set()
+
+    named = wsreplay.import_tshark(NO_HANDSHAKE, server_port=SERVER_PORT, path=f"/ws/outpost/{PK2}/")
+    assert set(named["endpoint"]) == {"outpost"} and set(named["outpost_uuid"]) == {PK2}
+    assert list(named["direction"]) == list(frames["direction"])
+
+
+def test_cli_hint_for_streams_without_handshake(tmp_path: Path, capsys):
+    from wsreplay.cli import main
+
+    assert main(["import", str(NO_HANDSHAKE), "--out", str(tmp_path / "cap")]) == 0
+    out = capsys.readouterr().out
+    assert "imported 4 connection(s), 16 message(s) (tshark)" in out and "--path /ws/outpost/<pk>/" in out
+
+
+def test_a_cut_off_json_export_names_the_packet(tmp_path: Path):
+    text = JSON.read_text()
+    cut = tmp_path / "cut.json"
+    cut.write_text(text[: len(text) // 2])
+    with pytest.raises(ImportFormatError, match=r"cut.json: packet \d+ \(line \d+\): the file ends inside this packet"):
+        wsreplay.import_tshark(cut)
+
+
+def test_a_bad_packet_names_packet_and_frame(tmp_path: Path):
+    packets = json.loads(JSON.read_text())
+    victim = next(i for i, p in enumerate(packets) if "websocket" in p["_source"]["layers"])
+    packets[victim]["_source"]["layers"]["websocket"]["websocket.opcode"] = "x"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(packets))
+    number = packets[victim]["_source"]["layers"]["frame"]["frame.number"]
+    with pytest.raises(ImportFormatError, match=rf"packet {victim} \(frame {number}\): websocket.opcode is 'x'"):
+        wsreplay.import_tshark(bad)
+    skipped = wsreplay.import_tshark(bad, on_error="skip")
+    assert len(skipped.attrs["import"]["errors"]) == 1
+    assert skipped.attrs["import"]["messages"] == 15
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"packets", "not tshark output"),
+        (b'[{"_source": {}}]', "packet 0: no '_source.layers'"),
+        (b'{"timestamp": "1", "nolayers": 1}\n', "line 1: no 'layers'"),
+        (b'[{"_source": {"layers": {"frame": {"frame.time_epoch": "soon"}}}}]', "is not a time"),
+    ],
+)
+def test_files_that_are_not_tshark_output(data: bytes, message: str):
+    with pytest.raises(ImportFormatError, match=message):
+        wsreplay.import_tshark(data)
+
+
+def test_import_file_sniffs_both_tshark_formats():
+    assert wsreplay.import_file(JSON).attrs["import"]["format"] == "tshark"
+    assert wsreplay.import_file(EK).attrs["import"]["format"] == "tshark"
