@@ -69,6 +69,11 @@ from .replay import replay as replay  # the function; the sub-package stays impo
 from .exceptions import RelayHTTPError
 from .record import Probe, ProbeStats, Recorder, RecorderStats, RecordingHandle, probe, probe_async, start_recording
 
+# --- presentation: plots, the HTML report, Jupyter glue (wsreplay/plot, wsreplay/report)
+# isort: split
+from .plot import plot_ack_latency, plot_hello_intervals, plot_notices, plot_trigger_fanout, plot_uptime
+from .report import Report, report, write_report
+
 __all__ = [
     "__version__",
     # analysis
@@ -124,6 +129,15 @@ __all__ = [
     "probe",
     "probe_async",
     "RelayHTTPError",
+    # presentation
+    "plot_uptime",
+    "plot_ack_latency",
+    "plot_notices",
+    "plot_hello_intervals",
+    "plot_trigger_fanout",
+    "Report",
+    "report",
+    "write_report",
     # exceptions
     "WSReplayError",
     "CaptureError",

@@ -18,7 +18,18 @@ from ..exceptions import WSReplayError
 __all__ = ["main", "COMMANDS"]
 
 #: Sub-command modules, in the order ``wsreplay --help`` lists them.
-COMMANDS: list[str] = ["info", "recover", "import_", "export", "replay", "serve", "simulate", "record", "probe"]
+COMMANDS: list[str] = [
+    "info",
+    "recover",
+    "import_",
+    "export",
+    "replay",
+    "serve",
+    "simulate",
+    "record",
+    "probe",
+    "report",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
