@@ -249,3 +249,41 @@ def test_usage_errors_are_one_line_configuration_errors() -> None:
 
     asyncio.run(main())
     assert decode(ACK_FRAME, endpoint="outpost")["instruction"] == 0
+
+
+def test_restart_refuses_connections_during_the_downtime() -> None:
+    async def main() -> tuple[int, bool, str, list[str]]:
+        async with MockAuthentik(outposts={PK: TOKEN}) as ak:
+            async with outpost(ak) as ws:
+                restart = asyncio.create_task(ak.restart(downtime=1.0))
+                with pytest.raises(ConnectionClosed):
+                    await ws.recv()
+            refused = False
+            try:
+                async with outpost(ak):
+                    pass
+            except OSError:
+                refused = True
+            closed = await restart
+            async with outpost(ak) as again:  # same port after the downtime
+                await again.send(HELLO)
+                ack = await again.recv()
+            return closed, refused, ack, [e["detail"] for e in ak.log if e["event"] == "restart"]
+
+    closed, refused, ack, details = asyncio.run(main())
+    assert closed == 1 and refused
+    assert ack == ACK_FRAME
+    assert details == ["begin", "done (1 closed)"]
+
+
+@pytest.mark.parametrize("frame", ["{not json", b"\x00"])
+def test_client_endpoint_ignores_json_and_drops_malformed_frames(frame: str | bytes) -> None:
+    async def main() -> tuple[int | None, int]:
+        async with MockAuthentik() as ak, connect(ak.ws_url + "/ws/client/") as browser:
+            await browser.send('{"hello": "from-client"}')
+            await browser.send(frame)
+            with pytest.raises(ConnectionClosedError):
+                await browser.recv()
+            return browser.close_code, sum(e["event"] == "send" for e in ak.log)
+
+    assert asyncio.run(main()) == (1006, 0)
