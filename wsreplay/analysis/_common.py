@@ -129,8 +129,11 @@ def ts_ns(frames: pd.DataFrame) -> np.ndarray:
 
 def utc(ns: np.ndarray) -> pd.DatetimeIndex:
     """int64 nanoseconds -> tz-aware UTC timestamps (``NaT`` for :data:`NO_TIME`)."""
-    arr = np.asarray(ns, dtype=np.int64).copy()
-    arr[arr == NO_TIME] = np.iinfo(np.int64).min  # NaT
+    arr = np.asarray(ns, dtype=np.int64)
+    missing = arr == NO_TIME
+    if missing.any():
+        arr = arr.copy()
+        arr[missing] = np.iinfo(np.int64).min  # NaT
     return pd.DatetimeIndex(arr.view("M8[ns]")).tz_localize("UTC")
 
 
@@ -195,12 +198,17 @@ def categorical(idx: np.ndarray, categories: pd.Index) -> pd.Categorical[Any]:
     """A Categorical of the codes *idx* (``-1``: null) keeping only the categories used."""
     idx = np.asarray(idx)
     n = len(categories)
+    if n == 0:
+        return pd.Categorical.from_codes(np.full(len(idx), -1, dtype=np.int8), dtype=pd.CategoricalDtype([]))
     valid = idx >= 0
-    used = np.bincount(idx[valid], minlength=n).astype(bool) if n else np.zeros(0, dtype=bool)
-    remap = np.cumsum(used) - 1
-    new = np.where(valid, remap[np.where(valid, idx, 0)] if n else -1, -1)
-    kept = categories[used] if n else pd.Index([], dtype="str")
-    return pd.Categorical.from_codes(new, dtype=pd.CategoricalDtype(kept))
+    used = np.bincount(idx[valid], minlength=n).astype(bool)
+    kept = int(used.sum())
+    small = np.int8 if kept < 127 else np.int16 if kept < 32_767 else np.int32
+    # new code of each old code; the extra last entry maps -1 (null) to -1
+    remap = np.empty(n + 1, dtype=small)
+    remap[:n] = np.cumsum(used) - 1
+    remap[n] = -1
+    return pd.Categorical.from_codes(remap[idx], dtype=pd.CategoricalDtype(categories[used]))
 
 
 def labels(values: np.ndarray) -> pd.Series:

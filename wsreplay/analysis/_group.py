@@ -56,14 +56,20 @@ def group_cummax(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     n = len(values)
     if n == 0:
         return values.copy()
-    rank = np.cumsum(first, dtype=np.int64) - 1
+    rank = np.cumsum(first, dtype=np.int64)
+    rank -= 1
     lo = int(values.min())
     span = int(values.max()) - lo + 1
     if int(rank[-1]) * span < (1 << 62):
-        shift = rank * span
-        return np.maximum.accumulate((values - lo) + shift) - shift + lo
-    out = pd.Series(values).groupby(rank, sort=False).cummax().to_numpy(dtype=np.int64)
-    return out
+        # offset each run above the previous one, then one running maximum (in place)
+        rank *= span
+        out = values - lo
+        out += rank
+        np.maximum.accumulate(out, out=out)
+        out -= rank
+        out += lo
+        return out
+    return pd.Series(values).groupby(rank, sort=False).cummax().to_numpy(dtype=np.int64)
 
 
 def scatter_order(mask: np.ndarray, positions: np.ndarray) -> np.ndarray:

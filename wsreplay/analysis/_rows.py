@@ -10,12 +10,13 @@ end of each connection with how it ended.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
 import numpy as np
 import pandas as pd
 
-from ._common import NO_TIME, Codes, codes, notna, parse_error_count, ts_ns
+from ._common import NO_TIME, Codes, codes, parse_error_count, ts_ns
 
 __all__ = [
     "OutpostRows",
@@ -26,6 +27,13 @@ __all__ = [
     "END_CLEAN",
     "CLEAN_CLOSE_CODES",
     "instance_outposts",
+    "C_HELLO",
+    "C_REQ",
+    "C_ACK",
+    "C_TRIGGER",
+    "C_OTHER",
+    "C_CLOSE",
+    "C_ERROR",
 ]
 
 #: How a connection ended.
@@ -37,6 +45,15 @@ END_CLEAN: Final = 3  # the outpost closed it cleanly (1000 / 1001): the process
 #: Close codes an outpost sends when its process shuts down.
 CLEAN_CLOSE_CODES: Final = (1000, 1001)
 
+# row classes (``OutpostRows.cls``); refreshes first so that ``cls <= C_REQ`` selects them
+C_HELLO: Final = 0  # HELLO sent to authentik
+C_REQ: Final = 1  # any other decoded non-ACK frame sent to authentik
+C_ACK: Final = 2  # ACK sent by authentik
+C_TRIGGER: Final = 3  # TRIGGER_UPDATE sent by authentik
+C_OTHER: Final = 4  # other messages, open rows
+C_CLOSE: Final = 5
+C_ERROR: Final = 6
+
 
 @dataclass(frozen=True)
 class OutpostRows:
@@ -47,8 +64,9 @@ class OutpostRows:
     ts : int64 ns per row
     conn, instance, outpost : int codes per row (``-1``: unknown)
     conn_codes, instance_codes, outpost_codes : Codes giving the values of the codes
+    cls : uint8 class per row (``C_HELLO``, ``C_REQ``, ``C_ACK``, ...)
     refresh : rows that refresh authentik's state: non-ACK frames sent to the server
-        whose instruction decoded
+        whose instruction decoded (computed on first use, like ``hello`` and ``ack``)
     hello : HELLO frames sent to the server
     ack : ACK frames sent by authentik
     conn_end, conn_end_kind : per connection code, when and how it ended
@@ -63,15 +81,28 @@ class OutpostRows:
     conn_codes: Codes
     instance_codes: Codes
     outpost_codes: Codes
-    refresh: np.ndarray
-    hello: np.ndarray
-    ack: np.ndarray
+    cls: np.ndarray
     conn_end: np.ndarray
     conn_end_kind: np.ndarray
     conn_instance: np.ndarray
     conn_outpost: np.ndarray
     selection: np.ndarray | None
     parse_errors: int
+
+    @cached_property
+    def refresh(self) -> np.ndarray:
+        """Rows that refresh authentik's state (HELLO and other decoded non-ACK frames to it)."""
+        return self.cls <= C_REQ
+
+    @cached_property
+    def hello(self) -> np.ndarray:
+        """HELLO frames sent to authentik."""
+        return self.cls == C_HELLO
+
+    @cached_property
+    def ack(self) -> np.ndarray:
+        """ACK frames sent by authentik."""
+        return self.cls == C_ACK
 
     def positions(self, mask: np.ndarray) -> np.ndarray:
         """Positions in the original frames of the rows where *mask* is true."""
@@ -122,22 +153,22 @@ def outpost_rows(frames: pd.DataFrame) -> OutpostRows:
     dir_c = codes(frames["direction"])
     name_c = codes(frames["instruction_name"])
     event = take(event_c.codes)
-    to_server = take(dir_c.codes) == dir_c.code_of("to_server")
-    message = event == event_c.code_of("message")
     name_codes = take(name_c.codes)
-    ack_code = name_c.code_of("ACK")
-    decoded = name_codes >= 0
-    if "instruction" in frames.columns:
-        decoded &= take(notna(frames["instruction"]))
-    refresh = message & to_server & decoded & (name_codes != ack_code)
-    hello = message & to_server & (name_codes == name_c.code_of("HELLO"))
-    ack = message & ~to_server & (name_codes == ack_code)
+    cls = _classify(event, take(dir_c.codes), name_codes, event_c, dir_c, name_c)
+    unknown_code = name_c.code_of("UNKNOWN")
+    if "instruction" in frames.columns and unknown_code >= 0:
+        # an instruction number out of range is named UNKNOWN but did not decode
+        odd = np.flatnonzero(name_codes == unknown_code)
+        pos = odd if sel is None else sel[odd]
+        bad = ~np.asarray(frames["instruction"].iloc[pos].notna(), dtype=bool)
+        cls[odd[bad & (cls[odd] <= C_REQ)]] = C_OTHER
+    not_message = event != event_c.code_of("message")
 
     present = np.zeros(n_conn, dtype=bool)
     if n_conn:
         present |= np.bincount(conn[conn >= 0], minlength=n_conn).astype(bool)
-    conn_instance = _per_conn(conn, inst_row, n_conn, ~message, present)
-    conn_outpost = _per_conn(conn, outpost, n_conn, ~message, present)
+    conn_instance = _per_conn(conn, inst_row, n_conn, not_message, present)
+    conn_outpost = _per_conn(conn, outpost, n_conn, not_message, present)
     unknown = inst_row < 0
     if unknown.any():
         instance = inst_row.astype(np.int64)
@@ -147,20 +178,19 @@ def outpost_rows(frames: pd.DataFrame) -> OutpostRows:
         instance = inst_row
 
     # how and when each connection ended: its first close / error row
-    is_close = event == event_c.code_of("close")
-    is_error = event == event_c.code_of("error")
-    ends = np.flatnonzero((is_close | is_error) & (conn >= 0))
+    ends = np.flatnonzero(cls >= C_CLOSE)
+    ends = ends[conn[ends] >= 0]
     conn_end = np.full(n_conn, NO_TIME, dtype=np.int64)
     conn_end_kind = np.full(n_conn, END_NONE, dtype=np.int8)
     if len(ends):
         kind = np.full(len(ends), END_DISCONNECT, dtype=np.int8)
         if "close_code" in frames.columns:
             pos = ends if sel is None else sel[ends]
-            code = frames["close_code"].to_numpy(dtype="float64", na_value=np.nan)[pos]
+            code = frames["close_code"].iloc[pos].to_numpy(dtype="float64", na_value=np.nan)
         else:
             code = np.full(len(ends), np.nan)
-        closed = is_close[ends]
-        by_peer = to_server[ends]
+        closed = cls[ends] == C_CLOSE
+        by_peer = take(dir_c.codes)[ends] == dir_c.code_of("to_server")
         upstream = closed & ~by_peer & ~np.isnan(code) & (code != 1006)
         clean = closed & by_peer & np.isin(code, CLEAN_CLOSE_CODES)
         kind[upstream] = END_UPSTREAM
@@ -177,9 +207,7 @@ def outpost_rows(frames: pd.DataFrame) -> OutpostRows:
         conn_codes=conn_c,
         instance_codes=inst_c,
         outpost_codes=outpost_all,
-        refresh=refresh,
-        hello=hello,
-        ack=ack,
+        cls=cls,
         conn_end=conn_end,
         conn_end_kind=conn_end_kind,
         conn_instance=conn_instance,
@@ -195,3 +223,37 @@ def instance_outposts(rows: OutpostRows) -> np.ndarray:
     ok = (rows.conn_instance >= 0) & (rows.conn_outpost >= 0)
     out[rows.conn_instance[ok]] = rows.conn_outpost[ok]
     return out
+
+
+def _classify(
+    event: np.ndarray, direction: np.ndarray, name: np.ndarray, event_c: Codes, dir_c: Codes, name_c: Codes
+) -> np.ndarray:
+    """The class of each row from its event, direction and instruction codes (one table lookup)."""
+    n_e, n_d, n_n = len(event_c.categories) + 1, len(dir_c.categories) + 1, len(name_c.categories) + 1
+    events = [None, *event_c.categories]
+    dirs = [None, *dir_c.categories]
+    names = [None, *name_c.categories]
+    table = np.full((n_e, n_d, n_n), C_OTHER, dtype=np.uint8)
+    for i, ev in enumerate(events):
+        if ev == "close":
+            table[i] = C_CLOSE
+        elif ev == "error":
+            table[i] = C_ERROR
+        elif ev == "message":
+            for j, d in enumerate(dirs):
+                for k, nm in enumerate(names):
+                    if d == "to_server" and nm is not None and nm != "ACK":
+                        table[i, j, k] = C_HELLO if nm == "HELLO" else C_REQ
+                    elif d == "to_peer" and nm == "ACK":
+                        table[i, j, k] = C_ACK
+                    elif d == "to_peer" and nm == "TRIGGER_UPDATE":
+                        table[i, j, k] = C_TRIGGER
+    idx = event.astype(np.int32)
+    idx += 1
+    idx *= n_d
+    idx += direction
+    idx += 1
+    idx *= n_n
+    idx += name
+    idx += 1
+    return table.reshape(-1)[idx]

@@ -19,7 +19,7 @@ from ._common import NS, categorical, require, utc
 from ._group import group_order, run_starts
 from ._rows import OutpostRows, instance_outposts, outpost_rows
 
-__all__ = ["hello_intervals", "expected_intervals", "HELLO_COLUMNS"]
+__all__ = ["hello_intervals", "expected_intervals", "intervals_from_sorted", "HELLO_COLUMNS"]
 
 #: Columns :func:`hello_intervals` reads.
 HELLO_COLUMNS: Final = (
@@ -33,43 +33,42 @@ HELLO_COLUMNS: Final = (
 )
 
 
+def _gaps(inst: np.ndarray, ts: np.ndarray, conn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For HELLOs sorted by instance then time: gap to the previous HELLO of the instance (ns, -1
+    for its first) and whether that one came over the same connection."""
+    n = len(inst)
+    gap = np.full(n, -1, dtype=np.int64)
+    same_conn = np.zeros(n, dtype=bool)
+    if n > 1:
+        same_inst = inst[1:] == inst[:-1]
+        np.subtract(ts[1:], ts[:-1], out=gap[1:])
+        gap[1:][~same_inst] = -1
+        same_conn[1:] = same_inst & (conn[1:] == conn[:-1])
+    return gap, same_conn
+
+
 def _hello_gaps(rows: OutpostRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """HELLO row positions (sorted by instance, then time), gap to the previous HELLO (ns), same-connection flag."""
     idx = np.flatnonzero(rows.hello & (rows.instance >= 0))
-    inst = rows.instance[idx]
-    order = group_order(inst)
-    idx, inst = idx[order], inst[order]
-    ts = rows.ts[idx]
-    conn = rows.conn[idx]
-    gap = np.full(len(idx), -1, dtype=np.int64)
-    same_inst = np.zeros(len(idx), dtype=bool)
-    if len(idx) > 1:
-        same_inst[1:] = inst[1:] == inst[:-1]
-        gap[1:] = ts[1:] - ts[:-1]
-    gap[~same_inst] = -1
-    same_conn = same_inst.copy()
-    if len(idx) > 1:
-        same_conn[1:] &= conn[1:] == conn[:-1]
+    idx = idx[group_order(rows.instance[idx])]
+    gap, same_conn = _gaps(rows.instance[idx], rows.ts[idx], rows.conn[idx])
     return idx, gap, same_conn
 
 
-def expected_intervals(rows: OutpostRows, default_s: float) -> np.ndarray:
-    """Expected HELLO interval (seconds) per instance code.
-
-    The median gap between consecutive HELLOs of the instance on one
-    connection; an instance with no such gap takes its outpost's median, then
-    the median over all instances, then *default_s*.
-    """
+def intervals_from_sorted(
+    rows: OutpostRows, inst: np.ndarray, ts: np.ndarray, conn: np.ndarray, default_s: float
+) -> np.ndarray:
+    """Expected interval per instance code from HELLOs sorted by instance then time (see below)."""
     n_inst = len(rows.instance_codes.categories)
     out = np.full(n_inst, np.nan)
-    idx, gap, same_conn = _hello_gaps(rows)
+    gap, same_conn = _gaps(inst, ts, conn)
     ok = same_conn & (gap > 0)
     if not ok.any():
         out[:] = default_s
         return out
-    inst = rows.instance[idx][ok]
+    inst = inst[ok]
     gaps = gap[ok]
-    # HELLO rows are grouped by instance: one median per run (a loop per instance, not per frame)
+    # HELLOs are grouped by instance: one median per run (a loop per instance, not per frame)
     starts = np.flatnonzero(run_starts(inst))
     ends = np.append(starts[1:], len(inst))
     for s, e in zip(starts.tolist(), ends.tolist()):
@@ -83,6 +82,18 @@ def expected_intervals(rows: OutpostRows, default_s: float) -> np.ndarray:
         out[missing] = by_outpost.reindex(inst_outpost[missing]).to_numpy()
         out[np.isnan(out)] = float(np.median(gaps_s))
     return out
+
+
+def expected_intervals(rows: OutpostRows, default_s: float) -> np.ndarray:
+    """Expected HELLO interval (seconds) per instance code.
+
+    The median gap between consecutive HELLOs of the instance on one
+    connection; an instance with no such gap takes its outpost's median, then
+    the median over all instances, then *default_s*.
+    """
+    idx = np.flatnonzero(rows.hello & (rows.instance >= 0))
+    idx = idx[group_order(rows.instance[idx])]
+    return intervals_from_sorted(rows, rows.instance[idx], rows.ts[idx], rows.conn[idx], default_s)
 
 
 def hello_intervals(frames: pd.DataFrame, /) -> pd.DataFrame:

@@ -51,27 +51,32 @@ def _fifo_fast(rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray) -> t
     """
     n_conn = len(rows.conn_codes.categories)
     conn_r, conn_a = rows.conn[req_idx], rows.conn[ack_idx]
-    o_r, o_a = group_order(conn_r), group_order(conn_a)
     n_r = np.bincount(conn_r, minlength=n_conn)
     n_a = np.bincount(conn_a, minlength=n_conn)
     start_r = np.cumsum(n_r) - n_r
     start_a = np.cumsum(n_a) - n_a
-    ts_r = rows.ts[req_idx][o_r]
-    ts_a = rows.ts[ack_idx][o_a]
-    # the ACK at sorted position j of connection c is its k-th (k = j - start_a[c]) and answers
-    # the connection's k-th frame, at sorted position start_r[c] + k
-    k = np.arange(len(ack_idx), dtype=np.int64) - np.repeat(start_a, n_a)
-    conn_sorted = np.repeat(np.arange(n_conn), n_a)
-    valid = k < n_r[conn_sorted]
-    target = start_r[conn_sorted[valid]] + k[valid]
-    ack_sorted = ts_a[valid]
-    early = ack_sorted < ts_r[target]
+    # ACKs grouped by connection, in time order within each
+    o_a = group_order(conn_a)
+    conn_sorted = conn_a[o_a]
+    ack_time = rows.ts[ack_idx[o_a]]
+    del o_a
+    # the ACK at sorted position j of connection c is its k-th (k = j - start_a[c]) and answers the
+    # connection's k-th frame, at position start_r[c] + k of the frames grouped by connection
+    target = np.arange(len(ack_idx), dtype=np.int64)
+    target += np.repeat(start_r - start_a, n_a)
+    if bool((n_a > n_r).any()):
+        valid = target < (start_r + n_r)[conn_sorted]
+        target, ack_time, conn_sorted = target[valid], ack_time[valid], conn_sorted[valid]
+    # frames grouped by connection -> their index in time order
+    o_r = group_order(conn_r)
+    req_pos = o_r[target]
+    del o_r, target
+    early = ack_time < rows.ts[req_idx[req_pos]]
     bad = np.zeros(n_conn, dtype=bool)
-    bad[conn_sorted[valid][early]] = True
-    out_sorted = np.full(len(req_idx), NO_TIME, dtype=np.int64)
-    out_sorted[target] = ack_sorted
-    out = np.empty(len(req_idx), dtype=np.int64)
-    out[o_r] = out_sorted
+    if early.any():
+        bad[conn_sorted[early]] = True
+    out = np.full(len(req_idx), NO_TIME, dtype=np.int64)
+    out[req_pos] = ack_time
     return out, bad
 
 
@@ -174,7 +179,11 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["fifo", "next"] = "
         _, ack_ts, matched_acks = _pair_general(rows, req_mask | ack_mask, "next")
     sent = rows.ts[req_idx]
     answered = ack_ts != NO_TIME
-    latency = np.where(answered, (ack_ts - sent) / NS, np.nan)
+    diff = ack_ts - sent  # int64 first: float64 cannot hold epoch nanoseconds exactly
+    latency = diff.astype(np.float64)
+    del diff
+    latency /= NS
+    latency[~answered] = np.nan
     n_acks = int(ack_mask.sum())
 
     name_c = codes(frames["instruction_name"])

@@ -102,8 +102,8 @@ from ._common import (
     window,
 )
 from ._group import group_cummax, group_order, run_starts
-from ._rows import END_CLEAN, END_DISCONNECT, END_UPSTREAM, OutpostRows, instance_outposts, outpost_rows
-from .hello import HELLO_COLUMNS, expected_intervals
+from ._rows import C_HELLO, END_CLEAN, END_DISCONNECT, END_UPSTREAM, OutpostRows, instance_outposts, outpost_rows
+from .hello import HELLO_COLUMNS, intervals_from_sorted
 
 __all__ = ["outages", "coverage", "Coverage", "CAUSES", "LEVELS", "POLICIES", "OUTAGE_COLUMNS"]
 
@@ -200,29 +200,34 @@ def coverage(
     w0, w1 = window(ts_ns(frames), start, end)
     rows = outpost_rows(frames)
     n_inst = len(rows.instance_codes.categories)
-    if interval_s is None:
-        inst_interval = expected_intervals(rows, _DEFAULT_INTERVAL_S)
-    else:
-        inst_interval = np.full(n_inst, interval_s)
-    expiry = np.round(inst_interval * factor * NS).astype(np.int64)
 
-    r = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0))
+    # refreshes grouped by instance (time order within), which also gives the HELLO intervals
+    r_time = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0))
+    r = r_time[group_order(rows.instance[r_time])]
     inst = rows.instance[r]
     t = rows.ts[r]
     conn = rows.conn[r]
-    g = inst if level == "instance" else rows.outpost[r]
-    order = group_order(g)
-    r, inst, t, conn, g = r[order], inst[order], t[order], conn[order], g[order]
-
-    exp_end = t + expiry[inst]
-    cend = rows.conn_end[conn]
-    ckind = rows.conn_end_kind[conn]
-    by_conn = cend <= exp_end
-    if policy == "observed":
-        e = np.where(by_conn, np.maximum(cend, t), exp_end)
+    if interval_s is None:
+        h = rows.cls[r] == C_HELLO
+        inst_interval = intervals_from_sorted(rows, inst[h], t[h], conn[h], _DEFAULT_INTERVAL_S)
     else:
-        e = exp_end
-    kind = np.where(by_conn, ckind, _SILENT).astype(np.int64)
+        inst_interval = np.full(n_inst, interval_s)
+    expiry = np.round(inst_interval * factor * NS).astype(np.int64)
+    g = inst
+    if level == "outpost":
+        # grouped by outpost instead, in time order within each
+        r = r_time[group_order(rows.outpost[r_time])]
+        inst, t, conn, g = rows.instance[r], rows.ts[r], rows.conn[r], rows.outpost[r]
+
+    # each refresh keeps the instance up until its state expires, or (observed) its connection ends
+    e = expiry[inst]
+    e += t
+    cend = rows.conn_end[conn]
+    by_conn = cend <= e  # the connection ended before the state expired
+    if policy == "observed":
+        np.maximum(cend, t, out=cend)
+        np.copyto(e, cend, where=by_conn)
+    del cend
 
     n = len(r)
     first = run_starts(g)
@@ -230,19 +235,29 @@ def coverage(
     if n > 1:
         last[:-1] = first[1:]
     cm = group_cummax(e, first)
-    newmax = e == cm
-    holder = np.maximum.accumulate(np.where(newmax, np.arange(n), 0)) if n else np.zeros(0, dtype=np.int64)
 
-    # gaps between up periods
-    prev_cm = np.empty(n, dtype=np.int64)
-    if n:
-        prev_cm[0] = 0
-        prev_cm[1:] = cm[:-1]
-    gap = ~first & (t > prev_cm)
+    def holder(pos: np.ndarray) -> np.ndarray:
+        """The refresh whose up period reaches furthest, among those up to *pos* in its group."""
+        out = pos.copy()
+        off = e[pos] != cm[pos]
+        if off.any():
+            newmax = np.flatnonzero(e == cm)
+            out[off] = newmax[np.searchsorted(newmax, pos[off], side="right") - 1]
+        return out
+
+    def kind(j: np.ndarray) -> np.ndarray:
+        """How the up period of refresh *j* ended (connection end kind, or silent)."""
+        return np.where(by_conn[j], rows.conn_end_kind[conn[j]], _SILENT).astype(np.int64)
+
+    # gaps between up periods: a refresh that comes after everything before it in its group expired
+    gap = np.zeros(n, dtype=bool)
+    if n > 1:
+        np.greater(t[1:], cm[:-1], out=gap[1:])
+        gap &= ~first
     k = np.flatnonzero(gap)
-    j = holder[k - 1]
-    o_group, o_inst, o_start, o_end = g[k], inst[j], prev_cm[k], t[k]
-    o_kind = kind[j]
+    j = holder(k - 1)
+    o_group, o_inst, o_start, o_end = g[k], inst[j], cm[k - 1], t[k]
+    o_kind = kind(j)
     if level == "outpost":
         versions = _instance_versions(frames, rows)
         v_before, v_after = versions[inst[j]], versions[inst[k]]
@@ -252,8 +267,8 @@ def coverage(
 
     # the end of each group: retired (instance shut down cleanly) or down until the window ends
     lk = np.flatnonzero(last)
-    lj = holder[lk]
-    l_cm, l_kind = cm[lk], kind[lj]
+    lj = holder(lk)
+    l_cm, l_kind = cm[lk], kind(lj)
     retired = (l_kind == END_CLEAN) if level == "instance" else np.zeros(len(lk), dtype=bool)
     trailing = ~retired & (l_cm < w1)
     tk = lk[trailing]

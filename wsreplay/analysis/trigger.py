@@ -15,8 +15,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from ._common import NO_TIME, NS, IntervalLike, codes, require, seconds, utc
-from ._rows import outpost_rows
+from ._common import NO_TIME, NS, IntervalLike, require, seconds, utc
+from ._rows import C_TRIGGER, outpost_rows
 from .hello import HELLO_COLUMNS
 
 __all__ = ["trigger_fanout", "TRIGGER_COLUMNS"]
@@ -50,10 +50,7 @@ def trigger_fanout(frames: pd.DataFrame, /, *, window: IntervalLike = 1.0) -> pd
     require(frames, TRIGGER_COLUMNS, "trigger_fanout")
     gap = round((seconds(window, "window") or 1.0) * NS)
     rows = outpost_rows(frames)
-    name_c = codes(frames["instruction_name"])
-    code = name_c.code_of("TRIGGER_UPDATE")
-    names = name_c.codes if rows.selection is None else name_c.codes[rows.selection]
-    trig = np.flatnonzero((names == code) & ~rows.refresh & ~rows.ack & (rows.conn >= 0))
+    trig = np.flatnonzero((rows.cls == C_TRIGGER) & (rows.conn >= 0))
     outpost = rows.outpost[trig]
     order = np.argsort(outpost, kind="stable")
     trig, outpost = trig[order], outpost[order]
