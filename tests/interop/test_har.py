@@ -233,3 +233,63 @@ def test_mitmproxy_har_export_fixture():
     mitm_messages = mitm[mitm["event"] == "message"]
     assert list(messages["payload"].astype(str)) == list(mitm_messages["payload"].astype(str))
     assert list(messages["ts"]) == list(mitm_messages["ts"])
+
+
+# ------------------------------------------------------------------ Playwright's HAR shapes
+
+
+def _playwright_entry(url: str, messages: list[dict[str, Any]] | None, **content: Any) -> dict[str, Any]:
+    """An entry as Playwright's harTracer writes it: times in epoch *milliseconds*."""
+    entry = chrome_entry(url, messages or [])
+    entry["startedDateTime"] = "2026-11-28T04:06:03.116Z"
+    entry["response"]["content"] = {"size": -1, "mimeType": "x-unknown", **content}
+    if messages is None:
+        del entry["_webSocketMessages"]
+    return entry
+
+
+def _ms_messages(n: int) -> list[dict[str, Any]]:
+    return [
+        {"type": "send" if k % 2 == 0 else "receive", "time": 1795838763116.899 + 10 * k, "opcode": 1, "data": data}
+        for k, data in enumerate([encode_hello({"uuid": "i1"}), encode_ack()] * n)
+    ]
+
+
+def test_playwright_embedded_messages_in_milliseconds():
+    frames = wsreplay.import_har(har(_playwright_entry(f"ws://h/ws/outpost/{PK}/", _ms_messages(2))))
+    messages = frames[frames["event"] == "message"]
+    assert messages["ts"].iloc[0] == pd.Timestamp("2026-11-28T04:06:03.116899Z")
+    assert messages["ts"].iloc[3] == pd.Timestamp("2026-11-28T04:06:03.146899Z")
+    assert list(messages["instruction_name"]) == ["HELLO", "ACK"] * 2
+
+
+def test_playwright_attached_messages_beside_the_har_and_in_a_zip(tmp_path: Path):
+    import zipfile
+
+    lines = "".join(json.dumps(m) + "\n" for m in _ms_messages(3)).encode()
+    doc = har(_playwright_entry(f"ws://h/ws/outpost/{PK}/", None, _file="0b1c2d.jsonl"))
+    (tmp_path / "pw.har").write_bytes(doc)
+    with pytest.raises(ImportFormatError, match=r"attached file '0b1c2d.jsonl', which is not here"):
+        wsreplay.import_har(tmp_path / "pw.har")
+    (tmp_path / "0b1c2d.jsonl").write_bytes(lines)
+    beside = wsreplay.import_har(tmp_path / "pw.har")
+    assert beside.attrs["import"]["messages"] == 6
+
+    with zipfile.ZipFile(tmp_path / "pw.zip", "w") as archive:
+        archive.writestr("har.har", doc)
+        archive.writestr("0b1c2d.jsonl", lines)
+    zipped = wsreplay.import_file(tmp_path / "pw.zip")
+    assert zipped.attrs["import"]["format"] == "har"
+    assert list(zipped["payload"].astype(str)) == list(beside["payload"].astype(str))
+
+
+def test_playwright_without_timing_and_a_socket_error():
+    untimed = [{**m, "time": -1} for m in _ms_messages(1)]
+    failed = _playwright_entry("ws://h/ws/client/", [])
+    failed["response"].update(status=0, statusText="", _failureText="net::ERR_CONNECTION_REFUSED")
+    frames = wsreplay.import_har(har(_playwright_entry(f"ws://h/ws/outpost/{PK}/", untimed), failed))
+    opened = frames[frames["endpoint"] == "outpost"]
+    assert list(opened["event"]) == ["open", "message", "message"]
+    assert opened["ts"].nunique() == 1  # no times: every frame at the handshake
+    refused = frames[frames["endpoint"] == "client"].iloc[0]
+    assert (refused["event"], refused["close_reason"]) == ("error", "net::ERR_CONNECTION_REFUSED")

@@ -40,13 +40,15 @@ FORMATS: tuple[str, ...] = ("har", "mitm", "tshark")
 def sniff_format(data: bytes, name: str = "") -> Format:
     """Tell the format of a file from its first bytes (and its name when that is not enough).
 
-    Returns ``"har"``, ``"mitm"`` or ``"tshark"``.
+    Returns ``"har"`` (also for a ``.zip`` as Playwright writes), ``"mitm"`` or ``"tshark"``.
 
     Raises
     ------
     ImportFormatError
         If the content is none of them.
     """
+    if data[:4] == b"PK\x03\x04":
+        return "har"  # a .zip: Playwright's HAR with attached files
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:1].isdigit():
         return "mitm"

@@ -8,7 +8,11 @@ whose ``_webSocketMessages`` list holds the frames::
 
     {"type": "send" | "receive", "time": <epoch seconds>, "opcode": 1 | 2, "data": "..."}
 
-``send`` is a frame the peer (browser, outpost) sent to the server
+``time`` is epoch seconds in DevTools' and mitmproxy's HARs and epoch
+milliseconds in Playwright's (told apart by magnitude); Playwright's
+``content: "attach"`` mode keeps the messages in a ``.jsonl`` file named by
+``response.content._file``, read from beside the ``.har`` or from the ``.zip``
+Playwright wrote. ``send`` is a frame the peer (browser, outpost) sent to the server
 (``to_server``), ``receive`` one it got (``to_peer``). Opcode 1 is text, 2 is
 binary with base64 ``data``. From the handshake only the path, the query
 string (without credential-like parameters), the status and the User-Agent
@@ -23,9 +27,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import re
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -52,6 +59,10 @@ __all__ = ["import_har", "har_rows", "is_websocket_entry"]
 
 OnError = Literal["raise", "skip"]
 _DIRECTIONS = {"send": "to_server", "receive": "to_peer"}
+#: Message times at or above this many seconds are read as milliseconds (Playwright writes ``wallTimeMs``).
+_MS_THRESHOLD_NS = 100_000_000_000 * 1_000_000_000
+#: Reads an attached file (Playwright's ``_file``) by name; ``None`` when it is not available.
+Resources = Callable[[str], bytes | None]
 _ENTRIES_RE = re.compile(r'"entries"\s*:\s*\[')
 _URL_RE = re.compile(r'"url"\s*:\s*"([^"]*)"')
 
@@ -100,11 +111,49 @@ def import_har(
     >>> frames.groupby(["endpoint", "direction"], observed=True).size()  # doctest: +SKIP
     """
     data, name = read_bytes(source)
+    resources: Resources
+    if data[:4] == b"PK\x03\x04":
+        data, resources = _from_zip(data, name)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        resources = _no_resources
+    else:
+        resources = _beside(Path(source).parent)
     har = _parse(data, name)
     stats: dict[str, Any] = {}
-    rows = har_rows(har, capture_id=capture_id, on_error=on_error, stats=stats, name=name)
+    rows = har_rows(har, capture_id=capture_id, on_error=on_error, stats=stats, name=name, resources=resources)
     cid = new_capture_id(capture_id or stats.pop("capture_id", None))
     return finish(rows, out=out, capture_id=cid, source=name, fmt="har", stats=stats)
+
+
+def _no_resources(_name: str) -> bytes | None:
+    return None
+
+
+def _beside(folder: Path) -> Resources:
+    def read(file: str) -> bytes | None:
+        path = folder / file
+        if Path(file).name != file or not path.is_file():  # only plain names next to the HAR
+            return None
+        return path.read_bytes()
+
+    return read
+
+
+def _from_zip(data: bytes, name: str) -> tuple[bytes, Resources]:
+    """The HAR inside a ``.zip`` (Playwright's ``recordHar`` to a .zip path) and its attached files."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.namelist()
+    except zipfile.BadZipFile as exc:
+        raise ImportFormatError(f"{name}: a broken .zip: {exc}") from None
+    hars = [m for m in members if m.lower().endswith(".har")]
+    if not hars:
+        raise ImportFormatError(f"{name}: the .zip holds no .har file")
+
+    def read(file: str) -> bytes | None:
+        return archive.read(file) if file in members else None
+
+    return archive.read(hars[0]), read
 
 
 def _parse(data: bytes, name: str) -> Mapping[str, Any]:
@@ -173,10 +222,12 @@ def har_rows(
     on_error: OnError = "raise",
     stats: dict[str, Any] | None = None,
     name: str = "HAR",
+    resources: Resources | None = None,
 ) -> list[Row]:
-    """Capture rows of the WebSocket entries of a parsed HAR (no I/O).
+    """Capture rows of the WebSocket entries of a parsed HAR (no I/O of its own).
 
-    See :func:`import_har` for the parameters; *stats* (a dict) receives the counts.
+    See :func:`import_har` for the parameters; *stats* (a dict) receives the
+    counts; *resources* reads attached files by name (Playwright's ``_file``).
     """
     stats = {} if stats is None else stats
     entries = har["log"]["entries"]
@@ -192,7 +243,7 @@ def har_rows(
             continue
         else:
             try:
-                entry_rows = _entry_rows(entry, capture_id, fallback_id)
+                entry_rows = _entry_rows(entry, capture_id, fallback_id, resources or _no_resources)
             except ImportFormatError as exc:
                 problem = ImportFormatError(f"{name}: entry {index}{describe(_entry_path(entry))}: {exc}")
             else:
@@ -219,7 +270,29 @@ def _log_capture_id(har: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _entry_rows(entry: Mapping[str, Any], capture_id: str | None, fallback_id: str) -> list[Row]:
+def _attached_messages(response: Mapping[str, Any], resources: Resources) -> list[Any] | None:
+    """Playwright's ``content: "attach"``: the messages as JSON lines in ``response.content._file``."""
+    content = response.get("content")
+    file = content.get("_file") if isinstance(content, Mapping) else None
+    if not isinstance(file, str) or not file.endswith(".jsonl"):
+        return None
+    data = resources(file)
+    if data is None:
+        raise ImportFormatError(
+            f"its messages are in the attached file {file!r}, which is not here: "
+            "import the .zip Playwright wrote, or put the file beside the .har"
+        )
+    messages = []
+    for lineno, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        if line.strip():
+            try:
+                messages.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ImportFormatError(f"{file} line {lineno}: not JSON: {exc.msg}") from None
+    return messages
+
+
+def _entry_rows(entry: Mapping[str, Any], capture_id: str | None, fallback_id: str, resources: Resources) -> list[Row]:
     request = entry.get("request")
     if not isinstance(request, Mapping) or not isinstance(request.get("url"), str):
         raise ImportFormatError("no 'request.url'")
@@ -243,12 +316,12 @@ def _entry_rows(entry: Mapping[str, Any], capture_id: str | None, fallback_id: s
     status = status if isinstance(status, int) and not isinstance(status, bool) else None
     user_agent = header_value(request.get("headers"), "User-Agent")
 
-    messages = entry.get("_webSocketMessages", [])
+    messages = entry.get("_webSocketMessages")
     if messages is None:
-        messages = []
+        messages = _attached_messages(response, resources) or []
     if not isinstance(messages, list):
         raise ImportFormatError("'_webSocketMessages' is not a list")
-    parsed = [_message(m, j) for j, m in enumerate(messages)]
+    parsed = [_message(m, j, started) for j, m in enumerate(messages)]
     parsed.sort(key=lambda m: m[0])
 
     events = ext.get("events")
@@ -260,7 +333,7 @@ def _entry_rows(entry: Mapping[str, Any], capture_id: str | None, fallback_id: s
     if status == 101 or (not status and parsed):
         rows.append(log.open(first, status=status or None, user_agent=user_agent))
     elif not status:
-        reason = response.get("_error") or "no response to the WebSocket handshake"
+        reason = response.get("_error") or response.get("_failureText") or "no response to the WebSocket handshake"
         rows.append(log.error(first, str(reason), status=None))
         return rows
     else:
@@ -278,7 +351,7 @@ def _entry_rows(entry: Mapping[str, Any], capture_id: str | None, fallback_id: s
 _Message = tuple[int, str, str | None, Any, str | None, int | None]
 
 
-def _message(msg: Any, j: int) -> _Message:
+def _message(msg: Any, j: int, started: int) -> _Message:
     if not isinstance(msg, Mapping):
         raise ImportFormatError(f"message {j} is not an object")
     kind = msg.get("type")
@@ -290,6 +363,10 @@ def _message(msg: Any, j: int) -> _Message:
         ts = seconds_to_ns(msg["time"])
     except ValueError:
         raise ImportFormatError(f"message {j}: 'time' {msg['time']!r} is not epoch seconds") from None
+    if ts == -1_000_000_000:  # Playwright with omitTiming: no time at all
+        ts = started
+    elif abs(ts) >= _MS_THRESHOLD_NS:  # Playwright: epoch milliseconds
+        ts //= 1000
     if "data" not in msg:
         raise ImportFormatError(f"message {j} has no 'data'")
     data = msg["data"]
