@@ -36,3 +36,19 @@ def test_refuses_an_existing_capture_and_bad_numbers(tmp_path: Path, capsys: pyt
     with pytest.raises(SystemExit):
         main(["simulate", "--virtual", "--out", str(tmp_path / "d"), "--interval", "0"])
     assert "must be > 0" in capsys.readouterr().err
+
+
+def test_real_time_simulation_goes_through_the_recorder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rt"
+    argv = ["simulate", "--out", str(out), "--outposts", "2", "--duration", "1.5", "--interval", "0.2", "--seed", "1"]
+    assert main([*argv, "--browsers", "1"]) == 0
+    assert "in real time" in capsys.readouterr().out
+    frames = load(out)
+    truth = Truth.load(out)
+    assert truth.clock == "real"
+    hellos = frames[frames["instruction_name"] == "HELLO"]
+    assert {str(k): v for k, v in hellos.groupby("instance_uuid", observed=True).size().items()} == {
+        str(k): v for k, v in truth.hello_counts().items()
+    }
+    assert (frames["endpoint"] == "client").any()
+    assert frames["user_agent"].dropna().astype(str).str.startswith(("goauthentik.io/outpost/", "Mozilla/")).all()

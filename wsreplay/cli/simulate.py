@@ -1,9 +1,10 @@
 """``wsreplay simulate --out DIR``: a simulated fleet's capture and its ground truth.
 
 With ``--virtual`` the capture is generated in virtual time (fast: a day of a
-thousand outposts takes seconds). Without it, a mock authentik is started on
-127.0.0.1 and the fleet runs against it in real time for ``--duration``
-seconds. Either way ``DIR`` becomes a capture (``wsreplay info DIR``,
+thousand outposts takes well under a minute). Without it, a mock authentik and
+a recorder in front of it are started on 127.0.0.1 and the fleet runs through
+the recorder in real time for ``--duration`` seconds (use a short
+``--interval`` such as 0.2). Either way ``DIR`` becomes a capture (``wsreplay info DIR``,
 ``wsreplay.load(DIR)``) and ``DIR/truth/`` holds what really happened
 (``truth.json`` plus Parquet tables, ``wsreplay.sim.Truth.load(DIR)``).
 """
@@ -17,7 +18,6 @@ from pathlib import Path
 from ..exceptions import CaptureError, ConfigurationError
 from ..sim import Scenario, Truth, run_fleet, simulate_virtual
 from ..sim.truth import TRUTH_DIR
-from ..store import CaptureWriter
 from ..store.segments import PARQUET_SUFFIX, STREAM_SUFFIX
 
 __all__ = ["register", "run"]
@@ -85,14 +85,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _real_time(scenario: Scenario, out: Path) -> Truth:
-    # Until `wsreplay record` stands between the fleet and authentik, the capture is
-    # what the fleet itself saw on its sockets (ConnectionLog rows, fleet-side timestamps).
-    from ..sim import MockAuthentik  # type: ignore[attr-defined]
+    # mock authentik <- the real recording proxy (writes the capture) <- the simulated fleet
+    from ..record import Recorder
+    from ..sim import MockAuthentik
 
-    ak = MockAuthentik(host="127.0.0.1", port=0, outposts=scenario.tokens, ack_latency=scenario.ack_latency)
-    async with ak:
-        writer = CaptureWriter(out)
-        try:
-            return await run_fleet(scenario, ak.url, mock=ak, capture=writer)
-        finally:
-            writer.close()
+    async with MockAuthentik(outposts=scenario.tokens, ack_latency=scenario.ack_latency) as ak:
+        async with Recorder(upstream=ak.url, out=out) as recorder:
+            return await run_fleet(scenario, recorder.url, mock=ak)

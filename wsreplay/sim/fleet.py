@@ -13,12 +13,12 @@ a slow network delays each frame. Server faults (``server_restart``,
 ``latency_spike``) and notices are carried out by the
 :class:`~wsreplay.sim.MockAuthentik` passed as ``mock``.
 
-Every run returns its :class:`~wsreplay.sim.Truth`; with ``capture=`` it also
-writes, through :class:`wsreplay.events.ConnectionLog`, the capture rows of
-what the fleet saw on its sockets (``open`` with status/User-Agent/query/peer,
-HELLOs sent, ACKs and pushes received, ``close``/``error``). Until traffic is
-recorded by ``wsreplay record`` in front of the server, that fleet-side capture
-is what ``wsreplay simulate`` writes in real-time mode.
+Every run returns its :class:`~wsreplay.sim.Truth`. To get a capture, point
+the fleet at a :class:`wsreplay.Recorder` in front of the mock (what
+``wsreplay simulate`` does); with ``capture=`` the fleet also writes, through
+:class:`wsreplay.events.ConnectionLog`, the rows of what it saw on its own
+sockets (``open`` with status/User-Agent/query/peer, HELLOs sent, ACKs and
+pushes received, ``close``/``error``), on its own clock.
 """
 
 from __future__ import annotations
