@@ -242,3 +242,13 @@ def test_handshakes_recorded_as_refused_are_replayed_without_credentials(t0, min
     assert "Authorization" not in headers[0]
     assert result.check.ok and result.exit_status() == 0
     assert result.connections.loc[0, "outcome"] == "refused" and result.connections.loc[0, "as_recorded"]
+
+
+def test_out_must_be_a_new_capture_directory(capture, capture_dir, tmp_path):
+    out = tmp_path / "out"
+    with ReplayServer(capture).start_in_thread() as handle:
+        first = replay(capture, handle.url, speed="max", tokens=TOKENS, out=out)
+        with pytest.raises(ConfigurationError, match="already holds a capture"):
+            replay(capture, handle.url, speed="max", tokens=TOKENS, out=out)
+    # with out=, result.frames is read back from the directory written
+    assert len(first.frames) == len(wsreplay.load(out)) > 0

@@ -37,68 +37,73 @@ class Clock:
 class Timer:
     """Wake coroutines at monotonic deadlines with sub-millisecond precision.
 
+    One heap of deadlines per replay. A loop timer fires *spin* seconds before
+    the earliest deadline; from then on a callback re-queues itself on every
+    loop iteration (the loop keeps serving I/O in between) and resolves each
+    deadline as it passes. No task is created per wait.
+
     Parameters
     ----------
     spin : float
-        Seconds before a deadline at which the timer stops sleeping and
-        starts yielding to the loop.
+        Seconds before a deadline at which the timer stops sleeping and polls.
     """
 
     def __init__(self, spin: float = 0.0015) -> None:
         self.spin = spin
         self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
         self._count = itertools.count()
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._spinning = False
 
     async def sleep_until(self, deadline: float) -> None:
         """Return at *deadline* (``time.monotonic()`` seconds), or right away if it has passed."""
         if deadline <= time.monotonic():
             return
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done():
-            self._wake = asyncio.Event()
-            self._task = loop.create_task(self._run())
+        loop = self._loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         heapq.heappush(self._heap, (deadline, next(self._count), fut))
-        if self._heap[0][2] is fut:
-            assert self._wake is not None
-            self._wake.set()
+        if self._heap[0][2] is fut and not self._spinning:
+            self._arm()
         await fut
 
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            while self._heap and self._heap[0][2].done():
-                heapq.heappop(self._heap)
-            if not self._heap:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            deadline = self._heap[0][0]
-            remaining = deadline - time.monotonic()
-            if remaining > self.spin:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), remaining - self.spin)
-                except TimeoutError:
-                    pass
-                continue
-            if remaining > 0:
-                await asyncio.sleep(0)
-                continue
-            now = time.monotonic()
-            while self._heap and self._heap[0][0] <= now:
-                _, _, fut = heapq.heappop(self._heap)
-                if not fut.done():
-                    fut.set_result(None)
+    def _arm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        heap = self._heap
+        while heap and heap[0][2].done():
+            heapq.heappop(heap)
+        if not heap or self._loop is None:
+            return
+        wake = heap[0][0] - self.spin
+        if wake <= time.monotonic():
+            self._spinning = True
+            self._loop.call_soon(self._tick)
+        else:
+            self._handle = self._loop.call_at(wake, self._tick)
+
+    def _tick(self) -> None:
+        self._handle = None
+        now = time.monotonic()
+        heap = self._heap
+        while heap and (heap[0][0] <= now or heap[0][2].done()):
+            _, _, fut = heapq.heappop(heap)
+            if not fut.done():
+                fut.set_result(None)
+        if heap and heap[0][0] - now <= self.spin and self._loop is not None:
+            self._spinning = True
+            self._loop.call_soon(self._tick)
+        else:
+            self._spinning = False
+            self._arm()
 
     async def aclose(self) -> None:
-        """Stop the timer task."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        """Stop waking anyone (pending waits are cancelled)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        for _, _, fut in self._heap:
+            fut.cancel()
+        self._heap.clear()
+        self._loop = None

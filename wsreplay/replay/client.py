@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from .. import __version__
 from ..events import ConnectionLog, new_id
@@ -37,7 +37,7 @@ from ._blocking import run_blocking
 from ._clock import Clock, Timer
 from ._log import DecodeCache, MemoLog, rows_table
 from .credentials import Credentials
-from .match import Matcher, ObservedConnection, observe
+from .match import Matcher, ObservedConnection, Observer
 from .result import ReplayResult
 from .schedule import ConnectionScript, ReplayPlan, build_plan, is_reply, parse_speed, scale
 
@@ -104,7 +104,9 @@ class _Replay:
         self.clock = Clock()
         self.timer = Timer()
         self.limit = asyncio.Semaphore(max_connections) if max_connections else None
-        self.rows: dict[str, list[dict[str, Any]]] = {}
+        #: rows kept in memory for ``result.frames`` (``None`` when they go to a capture directory)
+        self.rows: list[dict[str, Any]] | None = None if writer is not None else []
+        self.observers: dict[str, Observer] = {}
         self.outcomes: dict[str, tuple[str, str]] = {}
         self.timing: list[tuple[str, int, float, float]] = []
         self.notes: list[str] = []
@@ -116,7 +118,12 @@ class _Replay:
     # ------------------------------------------------------------------ rows
 
     def _write(self, script: ConnectionScript, row: dict[str, Any]) -> dict[str, Any]:
-        self.rows.setdefault(script.conn_id, []).append(row)
+        observer = self.observers.get(script.conn_id)
+        if observer is None:
+            observer = self.observers[script.conn_id] = Observer()
+        observer.add(row)
+        if self.rows is not None:
+            self.rows.append(row)
         if self.writer is not None:
             self.writer.write(row)
         return row
@@ -177,13 +184,13 @@ class _Replay:
             self._write(script, log.error(self.clock.ns(), f"handshake refused: HTTP {status}", status=status))
             self.outcomes[script.conn_id] = ("refused", f"the target refused the handshake with HTTP {status}")
             return
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+        except Exception as exc:  # refused TCP, timeout, a broken handshake: all 'could not connect'
             reason = _describe_connect_error(exc)
             self._write(script, log.error(self.clock.ns(), f"could not connect: {reason}"))
             self.outcomes[script.conn_id] = ("unreachable", f"could not connect to {self.peer}: {reason}")
             if isinstance(exc, OSError) and exc.errno == errno.EMFILE:
                 self.aborted = "too many open files: raise `ulimit -n` or limit max_connections"
-            elif self.stop_on_unreachable and not isinstance(exc, InvalidHandshake):
+            elif self.stop_on_unreachable and isinstance(exc, (OSError, TimeoutError, InvalidURI)):
                 self.aborted = f"target {self.base} is unreachable ({reason})"
             return
         self._write(
@@ -293,7 +300,8 @@ class _Conn:
     async def _send_all(self) -> None:
         r, script, ws, log = self.r, self.script, self.ws, self.log
         timed = r.speed != math.inf
-        timing, rows, writer, conn_id = r.timing, r.rows.setdefault(script.conn_id, []), r.writer, script.conn_id
+        timing, rows, writer, conn_id = r.timing, r.rows, r.writer, script.conn_id
+        observe_row = r.observers[conn_id].add  # the open row created it
         wall0 = r.clock.wall0_minus_mono0  # capture ts = wall0 + monotonic ns
         for frame in script.sends:
             if r.lockstep and self.replies < frame.replies_before:
@@ -311,12 +319,14 @@ class _Conn:
             mono = monotonic_ns()
             try:
                 await ws.send(frame.data, text=frame.opcode == "text")
-            except ConnectionClosed:
+            except (ConnectionClosed, OSError):
                 return
             self.sent += 1
             timing.append((conn_id, frame.index, scheduled, mono / 1e9 - self.t_open))
             row = log.message(wall0 + mono, "to_server", frame.data, opcode=frame.opcode)
-            rows.append(row)
+            observe_row(row)
+            if rows is not None:
+                rows.append(row)
             if writer is not None:
                 writer.write(row)
             if r.progress is not None:
@@ -471,6 +481,8 @@ async def replay_async(
                 + ": set AUTHENTIK_TOKEN or give a token file of <pk>=<token> lines"
             )
     capture_id = new_id()
+    if out is not None and Path(out).is_dir() and any(p.suffix in (".parquet", ".arrows") for p in Path(out).iterdir()):
+        raise ConfigurationError(f"{out} already holds a capture; write the replay into a new directory")
     writer = CaptureWriter(out, capture_id=capture_id) if out is not None else None
     state = _Replay(
         plan,
@@ -502,11 +514,15 @@ async def replay_async(
 
 
 def _result(state: _Replay, plan: ReplayPlan, out: Any, check: bool | Matcher, elapsed: float) -> ReplayResult:
-    all_rows = [row for rows in state.rows.values() for row in rows]
-    frames = table_to_frames(rows_table(all_rows))
+    if state.rows is not None:
+        frames = table_to_frames(rows_table(state.rows))
+    else:
+        frames = load(out)
     if len(frames):
         frames = frames.sort_values(["ts", "conn_id", "seq"], kind="stable").reset_index(drop=True)
-    observed: dict[str, ObservedConnection] = {cid: observe(rows) for cid, rows in state.rows.items()}
+    observed: dict[str, ObservedConnection] = {
+        cid: observer.obs for cid, observer in state.observers.items() if observer.obs is not None
+    }
     records = []
     for script in plan.scripts:
         obs = observed.get(script.conn_id)

@@ -35,6 +35,7 @@ __all__ = [
     "CheckReport",
     "compare",
     "observe",
+    "Observer",
 ]
 
 _POSITIONAL_ABOVE: Final = 20_000
@@ -79,6 +80,46 @@ class ObservedConnection:
     error: str | None = None
 
 
+class Observer:
+    """Builds an :class:`ObservedConnection` from capture rows, one at a time (see :func:`observe`)."""
+
+    __slots__ = ("_t_open", "obs")
+
+    def __init__(self) -> None:
+        self.obs: ObservedConnection | None = None
+        self._t_open = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        """Take one capture row of the connection."""
+        obs = self.obs
+        if obs is None:
+            obs = self.obs = ObservedConnection(conn_id=str(row["conn_id"]))
+            self._t_open = int(row["ts"])
+        event = row.get("event")
+        offset = int(row["ts"]) - self._t_open
+        endpoint = row.get("endpoint")
+        if event == "message":
+            if row.get("direction") == "to_server":
+                obs.sent += 1
+                return
+            opcode = row.get("opcode") or "text"
+            payload = row.get("payload")
+            data: str | bytes = payload if payload is not None else (row.get("payload_bytes") or b"")
+            name = row.get("instruction_name")
+            label = frame_label(endpoint, opcode, name, row.get("message_type"), row.get("parse_error"))
+            reply = is_reply(endpoint, name, after_peer_frame=obs.sent > 0)
+            obs.received.append(ObservedFrame(offset, opcode, data, label, reply))
+        elif event == "open":
+            obs.status = row.get("status")
+        elif event == "error":
+            if row.get("status") is not None:
+                obs.status = row.get("status")
+            obs.error = obs.error or row.get("close_reason")
+        elif event == "close" and obs.close is None:
+            by = "peer" if row.get("direction") == "to_server" else "server"
+            obs.close = CloseInfo(offset, row.get("close_code"), row.get("close_reason"), by)
+
+
 def observe(rows: Iterable[Mapping[str, Any]]) -> ObservedConnection:
     """Summarise the capture rows of one replayed connection (as :class:`~wsreplay.events.ConnectionLog` builds them).
 
@@ -91,39 +132,12 @@ def observe(rows: Iterable[Mapping[str, Any]]) -> ObservedConnection:
     >>> [f.label for f in observe(rows).received]
     ['ACK']
     """
-    obs: ObservedConnection | None = None
-    t_open: int | None = None
+    observer = Observer()
     for row in rows:
-        if obs is None:
-            obs = ObservedConnection(conn_id=str(row["conn_id"]))
-            t_open = int(row["ts"])
-        assert t_open is not None
-        event = row.get("event")
-        offset = int(row["ts"]) - t_open
-        endpoint = row.get("endpoint")
-        if event == "open":
-            obs.status = row.get("status")
-        elif event == "message":
-            if row.get("direction") == "to_server":
-                obs.sent += 1
-                continue
-            opcode = row.get("opcode") or "text"
-            payload = row.get("payload")
-            data: str | bytes = payload if payload is not None else (row.get("payload_bytes") or b"")
-            name = row.get("instruction_name")
-            label = frame_label(endpoint, opcode, name, row.get("message_type"), row.get("parse_error"))
-            reply = is_reply(endpoint, name, after_peer_frame=obs.sent > 0)
-            obs.received.append(ObservedFrame(offset, opcode, data, label, reply))
-        elif event == "error":
-            if row.get("status") is not None:
-                obs.status = row.get("status")
-            obs.error = obs.error or row.get("close_reason")
-        elif event == "close" and obs.close is None:
-            by = "peer" if row.get("direction") == "to_server" else "server"
-            obs.close = CloseInfo(offset, row.get("close_code"), row.get("close_reason"), by)
-    if obs is None:
+        observer.add(row)
+    if observer.obs is None:
         raise ValueError("observe() needs at least one row")
-    return obs
+    return observer.obs
 
 
 def _drop(value: Any, path: Sequence[str]) -> Any:
