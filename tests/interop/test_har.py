@@ -293,3 +293,26 @@ def test_playwright_without_timing_and_a_socket_error():
     assert opened["ts"].nunique() == 1  # no times: every frame at the handshake
     refused = frames[frames["endpoint"] == "client"].iloc[0]
     assert (refused["event"], refused["close_reason"]) == ("error", "net::ERR_CONNECTION_REFUSED")
+
+
+@pytest.mark.parametrize("name", ["playwright-client.har", "playwright-client.zip"])
+def test_real_playwright_hars(name: str):
+    """Written by Playwright 1.65 driving Chromium against the mock's /ws/client/ (fixtures/README.md)."""
+    frames = wsreplay.import_file(FIXTURES / name)
+    info = frames.attrs["import"]
+    assert (info["format"], info["entries"], info["connections"], info["messages"]) == ("har", 2, 1, 3)
+    assert list(frames["event"]) == ["open", "message", "message", "message"]
+    assert list(frames["message"].iloc[1:]) == ["notice 0", "notice 1", "notice 2"]
+    assert set(frames["direction"].dropna()) == {"to_peer"}
+    assert "HeadlessChrome" in frames.iloc[0]["user_agent"]
+    # epoch milliseconds read as such: the frames follow the handshake within a second
+    gap = frames["ts"].iloc[1] - frames["ts"].iloc[0]
+    assert pd.Timedelta(0) < gap < pd.Timedelta(seconds=1)
+
+
+def test_real_playwright_har_of_a_blocked_socket():
+    frames = wsreplay.import_har(FIXTURES / "playwright-blocked.har")
+    row = frames.iloc[0]
+    assert (len(frames), row["event"], row["endpoint"]) == (1, "error", "client")
+    assert pd.isna(row["status"])
+    assert row["close_reason"].endswith("net::ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS")

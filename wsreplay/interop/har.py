@@ -313,7 +313,7 @@ def _entry_rows(entry: Mapping[str, Any], capture_id: str | None, fallback_id: s
     response = entry.get("response") if isinstance(entry.get("response"), Mapping) else {}
     assert isinstance(response, Mapping)
     status = response.get("status")
-    status = status if isinstance(status, int) and not isinstance(status, bool) else None
+    status = status if isinstance(status, int) and not isinstance(status, bool) and status > 0 else None
     user_agent = header_value(request.get("headers"), "User-Agent")
 
     messages = entry.get("_webSocketMessages")
