@@ -7,13 +7,17 @@ import asyncio
 import numpy as np
 import pandas as pd
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 import wsreplay
 from wsreplay.events import ConnectionLog
 from wsreplay.protocol import encode_trigger_update
+from wsreplay.record import Recorder
 from wsreplay.replay import ReplayServer, replay_async
 from wsreplay.schema import frames_to_table, rows_to_table, table_to_frames
 from wsreplay.sim import Scenario, run_fleet, simulate_virtual
+from wsreplay.sim.mock import MockAuthentik
 from wsreplay.store import CaptureWriter
 
 TRIGGER_AT = 0.35  # seconds after each connection's open
@@ -81,8 +85,6 @@ def test_simulate_record_replay_round_trip(virtual_capture, tmp_path):
     with a diff naming the connection, the frame and the difference."""
     sc, frames = virtual_capture
 
-    from wsreplay.record import Recorder
-
     async def main():
         async with ReplayServer(frames) as upstream:
             recorder = Recorder(upstream.url, out=tmp_path / "recorded", flush_interval=0.2)
@@ -110,3 +112,39 @@ def test_simulate_record_replay_round_trip(virtual_capture, tmp_path):
     assert first.conn_id in set(recorded["conn_id"]) and first.frame == 1
     text = str(bad.check)
     assert f"connection {first.conn_id[:8]}" in text and "frame #1" in text and "expected ACK" in text
+
+
+def test_simulate_record_replay_against_the_mock_authentik(tmp_path):
+    """Fleet -> recorder -> MockAuthentik (plus a malformed frame the mock answers by dropping the
+    connection); replaying the recording against the mock passes --check, against a changed mock it
+    (one that stopped ACKing) fails naming the connection, the frame and the difference."""
+    sc = scenario()
+    tokens = {o.pk: o.token for o in sc.outposts}
+    pk = sc.outposts[0].pk
+
+    async def main():
+        async with MockAuthentik(outposts=tokens) as ak:
+            async with Recorder(ak.url, out=tmp_path / "recorded", flush_interval=0.2) as recorder:
+                await run_fleet(sc, recorder.url)
+                url = recorder.ws_url + f"/ws/outpost/{pk}/"
+                async with connect(url, additional_headers={"Authorization": f"Bearer {tokens[pk]}"}) as ws:
+                    await ws.send("this is not json")
+                    with pytest.raises(ConnectionClosed):
+                        await asyncio.wait_for(ws.recv(), 10)
+            recorded = wsreplay.load(tmp_path / "recorded")
+            good = await replay_async(recorded, ak.url, speed=4, tokens=tokens, check=True)
+        async with MockAuthentik(outposts=tokens) as changed:
+            changed.stall(600, drop=True)  # changed: it no longer answers HELLOs
+            bad = await replay_async(recorded, changed.url, speed="max", tokens=tokens, check=True, reply_timeout=0.3)
+        return recorded, good, bad
+
+    recorded, good, bad = asyncio.run(main())
+    closes = recorded[recorded["event"] == "close"]
+    assert 1006 in set(closes["close_code"].dropna())  # the recorder saw the mock drop the bad frame
+    assert good.check.ok, good.check
+    assert good.exit_status() == 0 and good.connections["as_recorded"].all()
+    assert not bad.check.ok and bad.exit_status() == 1
+    text = str(bad.check)
+    first = bad.check.mismatches[0]
+    assert f"connection {first.conn_id[:8]}" in text and "frame #1" in text
+    assert "expected ACK (reply to peer frame #1 HELLO" in text and "got nothing" in text
