@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     if args.flush_interval <= 0:
         raise ConfigurationError("--flush-interval must be > 0 seconds")
+    # The capture is encoded on a background thread; switch threads more often than
+    # every 5 ms so the relay's event loop never waits long for the GIL.
+    sys.setswitchinterval(0.0005)
     return asyncio.run(_record(args))
 
 

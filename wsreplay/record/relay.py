@@ -1,10 +1,14 @@
 """Relaying one accepted WebSocket connection, byte for byte, and recording it.
 
-After the upstream's ``101``, the bytes of each direction are forwarded as they
-arrive, unchanged (masking included); a :class:`~wsreplay.record.frames.FrameParser`
+After the upstream's ``101``, both sockets are switched from asyncio streams to
+a small :class:`asyncio.Protocol` each: bytes received on one side are written
+to the other straight from ``data_received`` (no task wake-up per frame),
+unchanged, masking included. A :class:`~wsreplay.record.frames.FrameParser`
 watches a copy and turns whole messages and close frames into capture rows.
-Frames are recorded just before they are forwarded, and rows only go to an in-memory queue,
-so the relay path does no disk I/O.
+Frames are recorded just before they are forwarded (so whatever a side has
+received is in the capture), and rows only go to an in-memory queue: the relay
+path does no disk I/O. Flow control is end to end: when one side's send
+buffer fills, the other side stops being read.
 """
 
 from __future__ import annotations
@@ -22,9 +26,35 @@ from .stats import RecorderStats
 __all__ = ["Relay", "TO_SERVER", "TO_PEER"]
 
 TO_SERVER, TO_PEER = "to_server", "to_peer"
-_READ_SIZE = 256 * 1024
-_HIGH_WATER = 1024 * 1024
 _CLOSE_WAIT = 1.0
+_OTHER = {TO_SERVER: TO_PEER, TO_PEER: TO_SERVER}
+
+
+class _Side(asyncio.Protocol):
+    """One socket of a relayed connection; *direction* is where the bytes it receives go."""
+
+    def __init__(self, relay: Relay, direction: str) -> None:
+        self.relay = relay
+        self.direction = direction
+
+    def data_received(self, data: bytes) -> None:
+        self.relay._on_data(self.direction, data)
+
+    def eof_received(self) -> bool:
+        self.relay._on_end(self.direction, None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.relay._on_end(self.direction, exc, lost=True)
+
+    def pause_writing(self) -> None:
+        # this socket's send buffer is full: stop reading what feeds it
+        self.relay._source(_OTHER[self.direction]).pause_reading()
+
+    def resume_writing(self) -> None:
+        source = self.relay._source(_OTHER[self.direction])
+        if not source.is_closing():
+            source.resume_reading()
 
 
 class Relay:
@@ -59,9 +89,12 @@ class Relay:
         self._stats = stats
         self.max_size = max_size
         self.stopping = False
-        self._writers: dict[str, asyncio.StreamWriter] = {}
+        # _dst[d]: the transport bytes of direction d are written to
+        self._dst: dict[str, asyncio.Transport] = {}
         self._parsers = {TO_SERVER: FrameParser(max_size=max_size), TO_PEER: FrameParser(max_size=max_size)}
         self._close_seen = {TO_SERVER: asyncio.Event(), TO_PEER: asyncio.Event()}
+        self._ended: set[str] = set()
+        self._lost: set[str] = set()
         self._done = asyncio.Event()
         self._oversize = 0
 
@@ -70,17 +103,25 @@ class Relay:
         peer: tuple[asyncio.StreamReader, asyncio.StreamWriter],
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
     ) -> None:
-        """Relay until both sides are closed."""
-        self._writers = {TO_SERVER: upstream[1], TO_PEER: peer[1]}
+        """Take over both connections (from the handshake's streams) and relay until both are closed."""
+        peer_t: Any = peer[1].transport
+        up_t: Any = upstream[1].transport
+        self._dst = {TO_SERVER: up_t, TO_PEER: peer_t}
+        for (reader, _), transport, direction in ((peer, peer_t, TO_SERVER), (upstream, up_t, TO_PEER)):
+            # bytes that arrived right behind the handshake are still in the stream's buffer
+            leftover = bytes(getattr(reader, "_buffer", b""))
+            transport.set_protocol(_Side(self, direction))
+            if leftover:
+                self._on_data(direction, leftover)
+            if reader.at_eof() or transport.is_closing():
+                self._on_end(direction, None)
+            with contextlib.suppress(RuntimeError):  # the stream protocol may have paused it
+                transport.resume_reading()
         try:
-            await asyncio.gather(
-                self._pump(peer[0], TO_SERVER),
-                self._pump(upstream[0], TO_PEER),
-            )
+            await self._done.wait()
         finally:
-            for w in self._writers.values():
-                w.close()
-            self._done.set()
+            for t in self._dst.values():
+                t.close()
 
     async def shutdown(self, code: int = 1001, reason: str = "wsreplay recorder shutting down") -> None:
         """Close both sides with *code* (the recorder is stopping), then wait briefly for the replies."""
@@ -93,11 +134,19 @@ class Relay:
             self._write(self.log.close(self._clock.now_ns(), TO_PEER, code=code, reason=reason))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._close_seen[TO_SERVER].wait(), _CLOSE_WAIT)
-        for w in self._writers.values():
-            w.close()
+        for t in self._dst.values():
+            t.close()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._done.wait(), _CLOSE_WAIT)
+        for t in self._dst.values():
+            t.abort()
         await self._done.wait()
 
     # ----------------------------------------------------------------- private
+
+    def _source(self, direction: str) -> asyncio.Transport:
+        """The transport bytes of *direction* are read from."""
+        return self._dst[_OTHER[direction]]
 
     def _write(self, row: dict[str, Any]) -> None:
         if row["event"] == "error":
@@ -106,36 +155,30 @@ class Relay:
 
     def _inject_close(self, code: int, to_peer_reason: str, to_server_reason: str) -> None:
         """Send close frames both ways, where the byte streams are between frames."""
-        if self._parsers[TO_PEER].at_boundary and not self._writers[TO_PEER].is_closing():
-            self._writers[TO_PEER].write(close_frame(code, to_peer_reason, mask=False))
-        if self._parsers[TO_SERVER].at_boundary and not self._writers[TO_SERVER].is_closing():
-            self._writers[TO_SERVER].write(close_frame(code, to_server_reason, mask=True))
+        peer_t, up_t = self._dst[TO_PEER], self._dst[TO_SERVER]
+        if self._parsers[TO_PEER].at_boundary and not peer_t.is_closing():
+            peer_t.write(close_frame(code, to_peer_reason, mask=False))
+        if self._parsers[TO_SERVER].at_boundary and not up_t.is_closing():
+            up_t.write(close_frame(code, to_server_reason, mask=True))
 
-    async def _pump(self, reader: asyncio.StreamReader, direction: str) -> None:
+    def _on_data(self, direction: str, data: bytes) -> None:
+        if direction in self._ended:
+            return
         parser = self._parsers[direction]
-        dst = self._writers[direction]
-        broken: str | None = None
-        try:
-            while True:
-                data = await reader.read(_READ_SIZE)
-                if not data:
-                    break
-                ts = self._clock.now_ns()
-                forward, events = parser.feed(data)
-                if events:  # recorded before relayed: whatever a side has received is in the capture
-                    self._record(ts, direction, events)
-                if forward and not self.stopping:
-                    dst.write(forward)
-                if parser.refused:
-                    self._refuse(direction)
-                    return
-                if self.stopping and self._close_seen[direction].is_set():
-                    break
-                if dst.transport.get_write_buffer_size() > _HIGH_WATER:
-                    await dst.drain()
-        except (ConnectionError, OSError) as exc:
-            broken = f"{type(exc).__name__}"
-        self._ended(direction, dst, broken)
+        forward, events = parser.feed(data)
+        if events:  # recorded before relayed: whatever a side has received is in the capture
+            self._record(self._clock.now_ns(), direction, events)
+        if parser.refused:
+            self._refuse(direction)
+            return
+        if self.stopping:
+            if self._close_seen[direction].is_set():
+                self._source(direction).close()
+            return
+        if forward:
+            dst = self._dst[direction]
+            if not dst.is_closing():
+                dst.write(forward)
 
     def _record(self, ts: int, direction: str, events: list[FrameEvent]) -> None:
         log = self.log
@@ -168,20 +211,27 @@ class Relay:
         self._inject_close(1009, reason, reason)
         if not self.log.closed:
             self._write(self.log.close(ts, direction, code=1009, reason=reason))
-        for w in self._writers.values():
-            w.close()
+        for t in self._dst.values():
+            t.close()
 
-    def _ended(self, direction: str, dst: asyncio.StreamWriter, broken: str | None) -> None:
-        """The *direction* source reached EOF (or broke): end the other side the same way."""
-        log = self.log
-        if not log.closed and not self.stopping:
-            ts = self._clock.now_ns()
-            who = "peer" if direction == TO_SERVER else "upstream"
-            how = f"connection broke ({broken})" if broken else "closed the connection"
-            reason = f"{who} {how} without a close frame"
-            self._write(log.close(ts, direction, code=1006, reason=reason))
-            self._write(log.error(ts, reason, direction=direction))
-        if broken:
-            dst.transport.abort()
-        else:
-            dst.close()
+    def _on_end(self, direction: str, exc: Exception | None, *, lost: bool = False) -> None:
+        """The *direction* source reached EOF, broke, or was closed: end the other side the same way."""
+        if lost:
+            self._lost.add(_OTHER[direction])  # the socket that reads `direction` is the other's destination
+        if direction not in self._ended:
+            self._ended.add(direction)
+            log = self.log
+            if not log.closed and not self.stopping:
+                ts = self._clock.now_ns()
+                who = "peer" if direction == TO_SERVER else "upstream"
+                how = f"connection broke ({type(exc).__name__})" if exc else "closed the connection"
+                reason = f"{who} {how} without a close frame"
+                self._write(log.close(ts, direction, code=1006, reason=reason))
+                self._write(log.error(ts, reason, direction=direction))
+            dst = self._dst[direction]
+            if exc is not None:
+                dst.abort()
+            else:
+                dst.close()
+        if len(self._lost) == 2:
+            self._done.set()

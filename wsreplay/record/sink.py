@@ -13,9 +13,14 @@ import threading
 import time
 from typing import Any
 
+from ..schema import rows_to_table
 from ..store import CaptureWriter
 
 __all__ = ["RowSink"]
+
+#: Rows converted to Arrow per call: each conversion holds the GIL, so small
+#: chunks keep the event loop's pauses short (about a millisecond each).
+_CHUNK = 256
 
 
 class RowSink:
@@ -64,8 +69,8 @@ class RowSink:
                     rows.append(popleft())
             except IndexError:
                 pass
-            if rows:
-                self.writer.write_many(rows)
+            for start in range(0, len(rows), _CHUNK):
+                self.writer.write_table(rows_to_table(rows[start : start + _CHUNK]))
             return self.writer.flush()
 
     def close(self) -> None:
