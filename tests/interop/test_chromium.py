@@ -211,3 +211,53 @@ def test_committed_chromium_har_fixture_imports(tmp_path: Path):
     if not FIXTURE.exists():
         pytest.skip("fixtures/chromium-client.har not generated (WSREPLAY_REGENERATE_FIXTURES=1)")
     _check_import(FIXTURE, 5, tmp_path)
+
+
+DEVTOOLS_IMPORT_JS = """
+(async (text) => {
+  const HAR = await import('./models/har/har.js');
+  const root = new HAR.HARFormat.HARRoot(JSON.parse(text));
+  const requests = HAR.Importer.Importer.requestsFromHARLog(root.log);
+  return requests.map(r => ({url: r.url(), type: r.resourceType().name(), status: r.statusCode,
+    frames: r.frames().map(f => [f.type, f.opCode, f.time, f.text])}));
+})
+"""
+
+
+async def devtools_import(binary: str, har_text: str) -> list[dict[str, Any]]:
+    """Run Chromium's own DevTools HAR importer (``models/har``, bundled with the browser) on *har_text*."""
+    from browser import CDP, Chromium
+
+    with Chromium(binary) as browser:
+        async with CDP.connect(browser.ws_url) as cdp:
+            target = await cdp.send("Target.createTarget", {"url": "devtools://devtools/bundled/devtools_app.html"})
+            attached = await cdp.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})
+            expression = f"({DEVTOOLS_IMPORT_JS})({json.dumps(har_text)})"
+            reply = await cdp.send(
+                "Runtime.evaluate",
+                {"expression": expression, "awaitPromise": True, "returnByValue": True},
+                session=attached["sessionId"],
+            )
+    if "exceptionDetails" in reply:
+        detail = reply["exceptionDetails"].get("exception", {}).get("description", reply["exceptionDetails"])
+        if "Failed to fetch dynamically imported module" in str(detail):
+            pytest.skip("this Chromium build does not bundle the DevTools front end")
+        raise AssertionError(f"DevTools refused the HAR: {detail}")
+    return reply["result"]["value"]
+
+
+def test_chrome_devtools_own_importer_opens_an_exported_har(chromium_binary: str, sample_capture: Path, tmp_path: Path):
+    path = wsreplay.export_har(sample_capture, tmp_path / "export.har", base_url="wss://auth.example.com")
+    requests = asyncio.run(devtools_import(chromium_binary, path.read_text(encoding="utf-8")))
+    frames = wsreplay.load(sample_capture)
+    assert len(requests) == frames["conn_id"].nunique() == 4
+    assert {r["type"] for r in requests} == {"websocket"}
+    assert sorted(r["status"] for r in requests) == [101, 101, 101, 403]
+    devtools_frames = [f for r in requests for f in r["frames"]]
+    messages = frames[frames["event"] == "message"]
+    assert len(devtools_frames) == len(messages) == 13
+    kinds = {(kind, op) for kind, op, _, _ in devtools_frames}
+    assert kinds == {("send", 1), ("receive", 1), ("send", 2)}
+    outpost = next(r for r in requests if r["url"].endswith("?instance_uuid=inst-1&attempt=0"))
+    assert outpost["frames"][0][3] == messages["payload"].iloc[0]
+    assert abs(outpost["frames"][0][2] - messages["ts"].iloc[0].value / 1e9) < 1e-3
