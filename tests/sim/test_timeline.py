@@ -124,3 +124,23 @@ def test_a_hung_process_waits_before_reconnecting() -> None:
     plan = make_plan(sc)
     connects = [c for c in _play(replica_program(plan, plan.replicas[0])) if isinstance(c, Connect)]
     assert connects[1].at == 30.5 and connects[1].attempt == 1
+
+
+def test_the_shared_model_does_no_io_and_writes_no_protocol_json() -> None:
+    import ast
+    from pathlib import Path
+
+    import wsreplay.sim
+
+    root = Path(wsreplay.sim.__file__).parent
+    for name in ("scenario.py", "timeline.py", "truth.py", "virtual.py"):
+        tree = ast.parse((root / name).read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+        assert not imported & {"asyncio", "websockets", "socket", "time"}, name
+    for name in ("scenario.py", "timeline.py", "fleet.py", "virtual.py"):
+        assert '{"instruction' not in (root / name).read_text(), name  # frames come from wsreplay.protocol
