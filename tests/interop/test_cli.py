@@ -89,3 +89,17 @@ def test_import_file_dispatches(sample_capture: Path, tmp_path: Path):
     assert wsreplay.import_file(har.read_bytes(), format="har").attrs["import"]["connections"] == 4
     with pytest.raises(wsreplay.ImportFormatError, match="unknown import format"):
         wsreplay.import_file(har, format="pcap")  # type: ignore[arg-type]
+
+
+def test_a_file_without_websockets_writes_nothing_and_says_so(tmp_path: Path, capsys):
+    har = tmp_path / "plain.har"
+    har.write_text(json.dumps({"log": {"entries": []}}))
+    assert main(["import", str(har), "--out", str(tmp_path / "cap")]) == 1
+    assert "holds no WebSocket connection (har); nothing written" in capsys.readouterr().err
+    assert not (tmp_path / "cap").exists() or not any((tmp_path / "cap").iterdir())
+
+
+def test_tshark_options_on_a_har_are_refused(sample_capture: Path, tmp_path: Path, capsys):
+    har = wsreplay.export_har(sample_capture, tmp_path / "x.har")
+    assert main(["import", str(har), "--out", str(tmp_path / "cap"), "--server-port", "9000"]) == 2
+    assert "server_port only apply to tshark imports" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..interop import FORMATS, import_file
 
@@ -44,6 +45,14 @@ def run(args: argparse.Namespace) -> int:
         **options,
     )
     info = frames.attrs.get("import", {})
+    if not info.get("connections"):
+        print(
+            f"wsreplay import: {args.file} holds no WebSocket connection ({info.get('format')}); nothing written",
+            file=sys.stderr,
+        )
+        for error in info.get("errors", []):
+            print(f"skipped: {error}", file=sys.stderr)
+        return 1
     print(
         f"imported {info.get('connections', 0)} connection(s), {info.get('messages', 0)} message(s) "
         f"({info.get('format')}) from {args.file} into {args.out}"

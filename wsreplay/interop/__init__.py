@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ..exceptions import ImportFormatError
+from ..exceptions import ConfigurationError, ImportFormatError
 from ._common import PathLike, read_bytes, scrub_query
 from .har import import_har
 from .har_export import export_har, frames_to_har
@@ -122,6 +122,8 @@ def import_file(
         path = Path(source)
         source_arg, name, head = path, str(path), _head(path)
     fmt = format or sniff_format(head, name)
+    if options and fmt != "tshark":
+        raise ConfigurationError(f"{', '.join(sorted(options))} only apply to tshark imports, and {name} is {fmt}")
     if fmt == "har":
         return import_har(source_arg, out, capture_id=capture_id, on_error=on_error, **options)
     if fmt == "mitm":
