@@ -93,7 +93,7 @@ def ensure_chromium(*, install: bool = True, timeout: float = 900.0) -> str | No
             return None
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         deadline = time.monotonic() + timeout
-        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
+        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
             left = max(deadline - time.monotonic(), 1.0)
             try:
                 result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=left, check=False)
