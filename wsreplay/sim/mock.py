@@ -83,6 +83,7 @@ LOG_KEYS = (
     "detail",
 )
 
+_ACK = int(Instruction.ACK)
 _FORBIDDEN = Response(403, "Forbidden", Headers([("Content-Length", "0")]), b"")
 
 
@@ -97,6 +98,7 @@ class _Peer:
     path: str
     instance_uuid: str | None
     pending: asyncio.Queue[tuple[float, float, Decoded]] = field(default_factory=asyncio.Queue)
+    queued: int = 0  # frames handed to the answering task and not yet answered
 
 
 def _bearer(value: str | None) -> str | None:
@@ -401,18 +403,24 @@ class MockAuthentik:
         return [p for p in self._peers.values() if p.endpoint == "client"]
 
     async def _push(self, peers: list[_Peer], text: str) -> int:
-        sent = await asyncio.gather(*(self._send(p, text) for p in peers))
+        d = decode(text, endpoint=peers[0].endpoint) if peers else {}
+        instruction, message_type = d.get("instruction"), d.get("message_type")
+        sent = await asyncio.gather(*(self._send(p, text, instruction, message_type) for p in peers))
         return sum(sent)
 
-    async def _send(self, peer: _Peer, text: str, latency: float | None = None) -> bool:
+    async def _send(
+        self,
+        peer: _Peer,
+        text: str,
+        instruction: int | None,
+        message_type: str | None = None,
+        latency: float | None = None,
+    ) -> bool:
         try:
             await peer.ws.send(text)
         except ConnectionClosed:
             return False
-        d = decode(text, endpoint=peer.endpoint)
-        self._log(
-            "send", peer, instruction=d.get("instruction"), data=text, latency_s=latency, detail=d.get("message_type")
-        )
+        self._log("send", peer, instruction=instruction, data=text, latency_s=latency, detail=message_type)
         return True
 
     # ------------------------------------------------------------------ health
@@ -537,6 +545,12 @@ class MockAuthentik:
                     self._log("drop", peer, instruction=decoded.get("instruction"), detail="stalled (drop)")
                     continue
                 delay = self._latency.sample(now - self._t0)
+                if delay <= 0 and peer.queued == 0 and now >= self._stalled_until:
+                    # nothing waits before this frame: answer inline (same order, one task switch less)
+                    self._refresh_state(peer, decoded)
+                    await self._send(peer, ACK_FRAME, _ACK, latency=time.monotonic() - now)
+                    continue
+                peer.queued += 1
                 peer.pending.put_nowait((now, now + delay, decoded))
         except ConnectionClosed:
             pass
@@ -551,7 +565,9 @@ class MockAuthentik:
             received, due, decoded = await peer.pending.get()
             await self._wait_until(due)
             self._refresh_state(peer, decoded)
-            if not await self._send(peer, ACK_FRAME, latency=time.monotonic() - received):
+            sent = await self._send(peer, ACK_FRAME, _ACK, latency=time.monotonic() - received)
+            peer.queued -= 1
+            if not sent:
                 return
 
     async def _wait_until(self, due: float) -> None:
