@@ -152,3 +152,21 @@ def test_http_and_websocket_share_the_port_and_health_follows_hellos() -> None:
     assert row["uid"] == "i-1"
     assert (row["version"], row["version_should"], row["version_outdated"]) == ("2023.8.0", "2023.10.0", True)
     assert row["hostname"] == "old" and row["last_seen"].endswith("Z")
+
+
+def test_stop_ends_connections_that_never_finished_their_request_head() -> None:
+    async def main() -> bytes:
+        ak = MockAuthentik()
+        await ak.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", ak.port)
+        writer.write(b"GET /api/v3/root/config/ HTTP/1.1\r\nHost: x\r\n")  # head not finished
+        await writer.drain()
+        assert ak._listener is not None
+        while not ak._listener._sniffing:  # wait until the mock has accepted the connection
+            await asyncio.sleep(0.01)
+        await ak.stop()
+        data = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        return data
+
+    assert asyncio.run(main()) == b""  # closed by the server, nothing answered

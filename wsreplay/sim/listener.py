@@ -73,6 +73,11 @@ class _Sniffer(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.listener._sniffing.add(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.listener._sniffing.discard(self.transport)
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
@@ -83,6 +88,7 @@ class _Sniffer(asyncio.Protocol):
                 self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n")
                 self.transport.close()
             return
+        self.listener._sniffing.discard(self.transport)
         if _is_upgrade(bytes(self.buf[:end])):
             self.listener._to_websocket(self.transport, bytes(self.buf))
         else:
@@ -134,6 +140,7 @@ class Listener:
         self._ws: Server | None = None
         self._http_tasks: set[asyncio.Task[None]] = set()
         self._http_transports: set[asyncio.Transport] = set()
+        self._sniffing: set[asyncio.Transport] = set()  # accepted, request head not complete yet
         self.port: int | None = None
 
     # ------------------------------------------------------------------ listening
@@ -165,8 +172,8 @@ class Listener:
         return self._server is not None and self._server.is_serving()
 
     async def close_http(self) -> None:
-        """End every plain HTTP connection (in flight or idle keep-alive)."""
-        for transport in list(self._http_transports):
+        """End every plain HTTP connection (in flight, idle keep-alive, or still sending its head)."""
+        for transport in list(self._http_transports | self._sniffing):
             transport.abort()
         for task in list(self._http_tasks):
             task.cancel()
