@@ -232,12 +232,20 @@ class MockAuthentik:
     @property
     def url(self) -> str:
         """``http://host:port`` (what outposts are configured with)."""
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self._netloc()}"
 
     @property
     def ws_url(self) -> str:
         """``ws://host:port``."""
-        return f"ws://{self.host}:{self.port}"
+        return f"ws://{self._netloc()}"
+
+    def _netloc(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def __repr__(self) -> str:
+        where = self.url if self.running else "not started"
+        return f"<MockAuthentik {where}, {len(self.outposts)} outposts, {len(self._peers)} connections>"
 
     @property
     def ack_latency(self) -> LatencyModel:
