@@ -98,3 +98,10 @@ def test_empty_capture_still_renders(capture):
     html = wsreplay.report(frames).html
     assert "empty capture" in html
     assert html.count("<img ") == 5
+
+
+def test_hello_histogram_left_out_above_the_limit(capture):
+    path, _ = capture
+    html = wsreplay.report(path, hello_limit=10).html
+    assert html.count("<img ") == 4
+    assert "Left out: the capture has" in html

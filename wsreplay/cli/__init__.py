@@ -29,6 +29,7 @@ COMMANDS: list[str] = [
     "record",
     "probe",
     "report",
+    "demo",
 ]
 
 

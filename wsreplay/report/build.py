@@ -147,6 +147,7 @@ def report(
     start: Any = None,
     end: Any = None,
     dpi: int = 100,
+    hello_limit: int = 5_000_000,
     progress: bool = False,
 ) -> Report:
     """Build the fleet health report of a capture.
@@ -167,6 +168,9 @@ def report(
         Passed to :func:`wsreplay.outages` and :func:`wsreplay.uptime`.
     dpi : int
         Resolution of the embedded figures.
+    hello_limit : int
+        The HELLO interval histogram (one value per HELLO) is drawn only for
+        captures of at most this many frames.
     progress : bool
         Show a ``tqdm.auto`` progress bar (a widget in Jupyter).
 
@@ -191,6 +195,7 @@ def report(
                 name = Path(capture).name or str(capture)
         return _build(
             frames,
+            hello_limit,
             title or f"wsreplay report: {name}",
             steps,
             top,
@@ -203,7 +208,14 @@ def report(
 
 
 def _build(
-    frames: pd.DataFrame, title: str, steps: _Steps, top: int, max_rows: int, dpi: int, opts: dict[str, Any]
+    frames: pd.DataFrame,
+    hello_limit: int,
+    title: str,
+    steps: _Steps,
+    top: int,
+    max_rows: int,
+    dpi: int,
+    opts: dict[str, Any],
 ) -> Report:
     with steps.step("summary"):
         summary = summarize(frames)
@@ -223,7 +235,7 @@ def _build(
         over_time = latency_percentiles(lat, by=None, freq=freq)
         per_outpost = latency_percentiles(lat, by="outpost_uuid")
     with steps.step("hello"):
-        hi = hello_intervals(frames)
+        hi = hello_intervals(frames) if len(frames) <= hello_limit else None
     with steps.step("notices"):
         nfreq = (
             auto_freq(summary.start, summary.end) if summary.start is not None and summary.end is not None else "1min"
@@ -248,9 +260,10 @@ def _build(
             "latency_hist": _figure(
                 lambda ax: plot_ack_latency(lat, kind="hist", ax=ax), (8.0, 3.4), "ACK latency distribution", dpi
             ),
-            "hello": _figure(lambda ax: plot_hello_intervals(hi, ax=ax), (8.0, 3.4), "HELLO intervals", dpi),
             "notices": _figure(lambda ax: plot_notices(notices, freq=nfreq, ax=ax), (12.0, 3.4), "notices", dpi),
         }
+        if hi is not None:
+            figs["hello"] = _figure(lambda ax: plot_hello_intervals(hi, ax=ax), (8.0, 3.4), "HELLO intervals", dpi)
         if len(fan):
             figs["fanout"] = _figure(lambda ax: plot_trigger_fanout(fan, ax=ax), (12.0, 3.4), "TRIGGER_UPDATE", dpi)
 
@@ -396,7 +409,18 @@ def _sections(
         )
     )
     sections.append(("latency", "ACK latency", figs["latency"] + figs["latency_hist"]))
-    sections.append(("hello", "HELLO intervals", figs["hello"]))
+    if "hello" in figs:
+        sections.append(("hello", "HELLO intervals", figs["hello"]))
+    else:
+        sections.append(
+            (
+                "hello",
+                "HELLO intervals",
+                f"<p class='note'>Left out: the capture has {summary.events:,} frames (more than hello_limit). "
+                "Plot a time slice with wsreplay.plot_hello_intervals(wsreplay.load(capture, start=..., "
+                "end=...)).</p>",
+            )
+        )
     notice_cols = {
         "message_type": ("type", None),
         "level": ("level", None),
