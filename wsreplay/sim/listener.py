@@ -37,10 +37,6 @@ ProcessRequest = Callable[[ServerConnection, Request], Response | None]
 HTTPHandler = Callable[[HTTPRequest], Awaitable[HTTPResponse]]
 
 
-class _BadRequest(Exception):
-    """A request this listener cannot parse (internal: answered with 400)."""
-
-
 def _header_lines(head: bytes) -> list[tuple[str, str]]:
     lines = head.decode("latin-1").split("\r\n")[1:]
     out: list[tuple[str, str]] = []
@@ -49,7 +45,7 @@ def _header_lines(head: bytes) -> list[tuple[str, str]]:
             continue
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():
-            raise _BadRequest(f"malformed header line {line[:40]!r}")
+            raise ValueError(f"malformed header line {line[:40]!r}")
         out.append((name, value.strip()))
     return out
 
@@ -57,7 +53,7 @@ def _header_lines(head: bytes) -> list[tuple[str, str]]:
 def _is_upgrade(head: bytes) -> bool:
     try:
         headers = _header_lines(head)
-    except _BadRequest:
+    except ValueError:
         return False
     return any(k.lower() == "upgrade" and "websocket" in [t.strip().lower() for t in v.split(",")] for k, v in headers)
 
@@ -250,14 +246,18 @@ class Listener:
                     return
                 try:
                     request, keep_alive = await self._read_request(head, reader, writer)
-                except _BadRequest as exc:
+                except ValueError as exc:
                     await self._write(writer, HTTPResponse(400, str(exc).encode(), "text/plain"), False, False)
                     return
-                response = await self.http_handler(request)
+                try:
+                    response = await self.http_handler(request)
+                except Exception as exc:  # a bug in a route must not kill the listener
+                    response = HTTPResponse(500, f"{type(exc).__name__}: {exc}".encode(), "text/plain")
+                    keep_alive = False
                 await self._write(writer, response, keep_alive, request.method.upper() == "HEAD")
                 if not keep_alive:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             return
         finally:
             self._http_transports.discard(transport)  # type: ignore[arg-type]
@@ -270,7 +270,7 @@ class Listener:
         request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
         parts = request_line.split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise _BadRequest(f"malformed request line {request_line[:60]!r}")
+            raise ValueError(f"malformed request line {request_line[:60]!r}")
         method, target, version = parts
         headers = _header_lines(head[:-4])
         names = {k.lower(): v for k, v in headers}
@@ -285,9 +285,9 @@ class Listener:
             try:
                 length = int(names["content-length"])
             except ValueError:
-                raise _BadRequest("Content-Length is not an integer") from None
+                raise ValueError("Content-Length is not an integer") from None
             if not 0 <= length <= MAX_BODY:
-                raise _BadRequest(f"body length must be in 0..{MAX_BODY}")
+                raise ValueError(f"body length must be in 0..{MAX_BODY}")
             body = await reader.readexactly(length)
         path, _, query = target.partition("?")
         return HTTPRequest(method, path, query, headers, body), keep_alive
@@ -300,16 +300,16 @@ class Listener:
             try:
                 size = int(size_line.split(b";", 1)[0].strip(), 16)
             except ValueError:
-                raise _BadRequest("malformed chunk size") from None
+                raise ValueError("malformed chunk size") from None
             if size == 0:
                 while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
                     pass
                 return bytes(body)
             if len(body) + size > MAX_BODY:
-                raise _BadRequest(f"body larger than {MAX_BODY} bytes")
+                raise ValueError(f"body larger than {MAX_BODY} bytes")
             body += await reader.readexactly(size)
             if await reader.readexactly(2) != b"\r\n":
-                raise _BadRequest("chunk not followed by CRLF")
+                raise ValueError("chunk not followed by CRLF")
 
     async def _write(self, writer: asyncio.StreamWriter, response: HTTPResponse, keep_alive: bool, head: bool) -> None:
         try:
