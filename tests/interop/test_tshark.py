@@ -138,3 +138,47 @@ def test_files_that_are_not_tshark_output(data: bytes, message: str):
 def test_import_file_sniffs_both_tshark_formats():
     assert wsreplay.import_file(JSON).attrs["import"]["format"] == "tshark"
     assert wsreplay.import_file(EK).attrs["import"]["format"] == "tshark"
+
+
+def test_two_websocket_frames_in_one_tcp_segment_json():
+    """tshark -T json repeats the "websocket" (and "data") layer keys when one segment carries two frames."""
+    packets = json.loads(JSON.read_text())
+    ack = next(p for p in packets if '"instruction": 0' in str(p["_source"]["layers"].get("websocket", {})))
+    layers = ack["_source"]["layers"]
+    ws_text = json.dumps(layers["websocket"])
+    binary = {"websocket.fin": "1", "websocket.opcode": "2", "websocket.mask": "0", "websocket.payload": ""}
+    head = json.dumps({k: v for k, v in layers.items() if k not in ("websocket", "data-text-lines")})[:-1]
+    doubled = head + f', "websocket": {ws_text}, "websocket": {json.dumps(binary)}, "data": {{"data.data": "0a:0b"}}}}'
+    text = JSON.read_text()
+    original = json.dumps(ack)
+    index = next(i for i, p in enumerate(packets) if p is ack)
+    rebuilt = (
+        "["
+        + ",".join(
+            json.dumps(p) if i != index else original.replace(json.dumps(layers), doubled)
+            for i, p in enumerate(packets)
+        )
+        + "]"
+    )
+    assert rebuilt.count('"websocket": {') == text.count('"websocket": {') + 1
+    before = wsreplay.import_tshark(JSON)
+    after = wsreplay.import_tshark(rebuilt.encode())
+    assert len(after) == len(before) + 1
+    extra = after[(after["opcode"] == "binary") & (after["payload_bytes"] == b"\n\x0b")]
+    assert len(extra) == 1 and extra.iloc[0]["direction"] == "to_peer"
+
+
+def test_two_websocket_frames_in_one_tcp_segment_ek():
+    """tshark -T ek turns repeated fields into lists."""
+    lines = EK.read_text().splitlines()
+    k = next(i for i, line in enumerate(lines) if '"websocket_websocket_payload_text":"{\\"instruction\\": 0' in line)
+    doc = json.loads(lines[k])
+    ws = doc["layers"]["websocket"]
+    for key in ("websocket_websocket_fin", "websocket_websocket_mask"):
+        ws[key] = [ws[key], ws[key]]
+    ws["websocket_websocket_opcode"] = [ws["websocket_websocket_opcode"], "2"]
+    doc["layers"]["data"] = {"data_data_data": "0a:0b", "data_data_len": "2"}
+    lines[k] = json.dumps(doc)
+    frames = wsreplay.import_tshark("\n".join(lines).encode())
+    assert len(frames) == len(wsreplay.import_tshark(EK)) + 1
+    assert (frames["payload_bytes"] == b"\n\x0b").sum() == 1
