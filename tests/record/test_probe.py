@@ -92,3 +92,21 @@ def test_probe_needs_a_token_from_the_environment(tmp_path, monkeypatch, capsys)
     code = cli_main(["probe", "--url", "http://127.0.0.1:1", "--out", str(tmp_path / "p"), "--outpost", PK])
     err = capsys.readouterr().err
     assert code == 2 and "AUTHENTIK_TOKEN" in err and len(err.strip().splitlines()) == 1
+
+
+def test_probe_command_runs_for_its_duration_and_summarises(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AUTHENTIK_TOKEN", TOKEN)
+    ak = mock().start_in_thread()
+    try:
+        code = cli_main(
+            ["probe", "--url", ak.url, "--out", str(tmp_path / "p"), "--outpost", PK, "--client",
+             "--interval", "0.1", "--duration", "0.6"]
+        )  # fmt: skip
+    finally:
+        ak.stop()
+    out = capsys.readouterr()
+    assert code == 0
+    assert "2 connections (0 reconnects, 0 refused)" in out.out and "HELLO->ACK p50" in out.out
+    assert TOKEN not in out.out + out.err
+    frames = load(tmp_path / "p")
+    assert set(frames.endpoint) == {"outpost", "client"}

@@ -55,6 +55,8 @@ class ProbeStats:
     ----------
     connections : int
         Successful handshakes (the first one and every reconnect).
+    by_endpoint : dict
+        The same, per endpoint probed (``outpost``, ``client``).
     refused : int
         Handshakes refused or failed (each is an ``error`` row).
     hellos, acks : int
@@ -66,6 +68,7 @@ class ProbeStats:
     """
 
     connections: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
     refused: int = 0
     hellos: int = 0
     acks: int = 0
@@ -74,8 +77,8 @@ class ProbeStats:
 
     @property
     def reconnects(self) -> int:
-        """Connections after the first one(s)."""
-        return max(self.connections - 1, 0)
+        """Connections after the first one of each endpoint probed."""
+        return sum(max(n - 1, 0) for n in self.by_endpoint.values())
 
     def latency_quantile(self, q: float) -> float | None:
         """A quantile of the HELLO→ACK latency in seconds (``None`` before the first ACK)."""
@@ -242,6 +245,8 @@ class Probe:
                 ) as ws:
                     connected = True
                     self.stats.connections += 1
+                    endpoint = "outpost" if outpost else "client"
+                    self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
                     delay = self.backoff[0]
                     self._put(log.open(self.clock.now_ns(), status=101, user_agent=PROBE_USER_AGENT))
                     await self._converse(ws, log, outpost=outpost)
