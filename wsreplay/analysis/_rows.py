@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -248,7 +248,7 @@ def _classify(
                         table[i, j, k] = C_ACK
                     elif d == "to_peer" and nm == "TRIGGER_UPDATE":
                         table[i, j, k] = C_TRIGGER
-    idx = event.astype(np.int32)
+    idx: np.ndarray[Any, Any] = event.astype(np.int16 if table.size < 32_000 else np.int32)
     idx += 1
     idx *= n_d
     idx += direction
