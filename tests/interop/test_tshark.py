@@ -182,3 +182,12 @@ def test_two_websocket_frames_in_one_tcp_segment_ek():
     frames = wsreplay.import_tshark("\n".join(lines).encode())
     assert len(frames) == len(wsreplay.import_tshark(EK)) + 1
     assert (frames["payload_bytes"] == b"\n\x0b").sum() == 1
+
+
+def test_absolute_form_request_uris_as_sent_to_a_forward_proxy():
+    text = JSON.read_text().replace(
+        '"http.request.uri": "/ws/', '"http.request.uri": "http://auth.example.com:9000/ws/'
+    )
+    frames = wsreplay.import_tshark(text.encode())
+    assert set(frames["path"]) == {f"/ws/outpost/{PK1}/", "/ws/client/", f"/ws/outpost/{PK2}/"}
+    assert "instance_uuid=inst-a&attempt=0" in set(frames["query"])

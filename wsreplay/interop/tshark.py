@@ -26,6 +26,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -449,6 +450,9 @@ def _stream_rows(
         return []  # plain HTTP or TCP: not a WebSocket
     if request_packet is not None and request_packet.request is not None:
         uri = request_packet.request.get("uri") or "/"
+        if "://" in uri:  # absolute-form, as sent to a forward proxy
+            parts = urlsplit(uri)
+            uri = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         req_path, _, query = uri.partition("?")
         user_agent = request_packet.request.get("user_agent")
         server = (request_packet.dst, request_packet.dport)
