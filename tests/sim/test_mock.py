@@ -86,7 +86,15 @@ def test_refusals_are_http_403_with_an_empty_body(path: str, headers: dict[str, 
 
 
 @pytest.mark.parametrize(
-    "frame", ["{not json", '{"args": {}}', "[1, 2, 3]", '{"instruction": "1", "args": {}}', b"\x01\x02"]
+    "frame",
+    [
+        "{not json",
+        '{"args": {}}',
+        "[1, 2, 3]",
+        '{"instruction": "1", "args": {}}',
+        b"\x01\x02",
+        '{"instruction": 1, "args": [1]}',
+    ],
 )
 def test_malformed_input_drops_the_connection_without_a_close_frame(frame: str | bytes) -> None:
     async def main() -> tuple[int | None, list[str]]:
