@@ -148,10 +148,7 @@ async def record_har(binary: str, notices: int) -> tuple[dict[str, Any], list[st
     """Open ``/ws/client/`` in headless Chromium, push *notices* from the mock, return the HAR and what JS got."""
     from browser import CDP, Chromium
 
-    try:
-        from wsreplay.sim import MockAuthentik
-    except ImportError:  # before the package re-exports it
-        from wsreplay.sim.mock import MockAuthentik
+    from wsreplay.sim import MockAuthentik
 
     async with MockAuthentik(host="127.0.0.1", port=0, outposts={}) as ak:
         with Chromium(binary) as browser:
