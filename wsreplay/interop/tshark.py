@@ -451,8 +451,8 @@ def _stream_rows(
     if request_packet is not None and request_packet.request is not None:
         uri = request_packet.request.get("uri") or "/"
         if "://" in uri:  # absolute-form, as sent to a forward proxy
-            parts = urlsplit(uri)
-            uri = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            absolute = urlsplit(uri)
+            uri = (absolute.path or "/") + (f"?{absolute.query}" if absolute.query else "")
         req_path, _, query = uri.partition("?")
         user_agent = request_packet.request.get("user_agent")
         server = (request_packet.dst, request_packet.dport)
