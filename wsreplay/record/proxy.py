@@ -33,6 +33,8 @@ logger = logging.getLogger("wsreplay.record")
 #: Default largest frame or message relayed (bytes).
 DEFAULT_MAX_SIZE = 16 * 1024 * 1024
 _HANDSHAKE_TIMEOUT = 30.0
+#: Seconds a connection may sit without sending a request (before the first one, or between keep-alive requests).
+IDLE_TIMEOUT = 120.0
 
 
 class RecordingProxy:
@@ -114,7 +116,9 @@ class RecordingProxy:
         try:
             while not self._closing:
                 try:
-                    head = await read_request(reader)
+                    head = await asyncio.wait_for(read_request(reader), IDLE_TIMEOUT)
+                except TimeoutError:
+                    break
                 except HeadError as exc:
                     writer.write(_simple(400, "Bad Request", f"wsreplay recorder: {exc}\n"))
                     break
