@@ -111,23 +111,29 @@ def hello(i: int) -> str:
     return encode_hello(hello_args(uuid=f"bench-{i}", version="2023.10.0", hostname=f"bench-{i}"))
 
 
-async def latency_round(conns: list[ClientConnection], interval: float, duration: float) -> list[float]:
-    out: list[float] = []
+async def latency_round(
+    direct: list[ClientConnection], via: list[ClientConnection], interval: float, duration: float
+) -> dict[str, list[float]]:
+    """Open loop; each outpost alternates its HELLOs between its direct and its recorded connection."""
+    out: dict[str, list[float]] = {"direct": [], "via": []}
     loop = asyncio.get_running_loop()
     start = loop.time()
 
-    async def run(i: int, ws: ClientConnection) -> None:
+    async def run(i: int, d: ClientConnection, v: ClientConnection) -> None:
         frame = hello(i)
         t = start + random.random() * interval
+        k = i
         while t < start + duration:
             await asyncio.sleep(max(0.0, t - loop.time()))
+            name, ws = ("direct", d) if k % 2 == 0 else ("via", v)
             t0 = time.perf_counter()
             await ws.send(frame)
             await ws.recv()
-            out.append(time.perf_counter() - t0)
+            out[name].append(time.perf_counter() - t0)
             t += interval
+            k += 1
 
-    await asyncio.gather(*(run(i, ws) for i, ws in enumerate(conns)))
+    await asyncio.gather(*(run(i, d, v) for i, (d, v) in enumerate(zip(direct, via))))
     return out
 
 
@@ -173,8 +179,9 @@ async def compare(
     thr: dict[str, list[float]] = {"direct": [], "via": []}
     cpu = {"mock": 0.0, "rec": 0.0, "trips": 0.0}
     for _ in range(rounds):
-        for name, conns in (("direct", direct), ("via", via)):
-            lat[name] += await latency_round(conns, interval, seconds)
+        got = await latency_round(direct, via, interval, seconds)
+        for name in lat:
+            lat[name] += got[name]
     for _ in range(rounds):
         for name, conns in (("direct", direct), ("via", via)):
             m0, r0 = cpu_s(mock_p), cpu_s(rec_p)
@@ -230,7 +237,12 @@ async def main_async(args: argparse.Namespace) -> tuple[list[dict[str, float]], 
         for n in args.outposts:
             results.append(
                 await compare(
-                    mock_port, rec_port, n, rate=args.rate, rounds=args.rounds, seconds=args.seconds,
+                    mock_port,
+                    rec_port,
+                    n,
+                    rate=args.rate,
+                    rounds=args.rounds,
+                    seconds=args.seconds,
                     procs=(mock.pid, rec.pid),
                 )
             )
@@ -259,8 +271,10 @@ def report(results: list[dict[str, float]], idle_res: dict[str, float], hard: in
         "Three processes on 127.0.0.1 sharing the machine's 2 cores: `MockAuthentik` (ACK latency 0),",
         "`wsreplay record` in front of it (recording on, flush interval 1 s) and the load generator",
         "(websockets clients). For each N, N outposts connect direct and N through the recorder at the same",
-        "time; rounds alternate between the two. Latency: open loop, about "
-        f"{args.rate:.0f} HELLO/s in total (N=1: every 5 ms), {args.rounds}x{args.seconds:.0f} s per side.",
+        "time. Latency: open loop, about "
+        f"{args.rate:.0f} HELLO/s in total (N=1: every 5 ms) for {args.rounds}x{args.seconds:.0f} s, each outpost "
+        "alternating its HELLOs between its direct and its recorded connection, so both sides sample the",
+        "same moments of machine load.",
         f"Throughput: closed loop (HELLO, wait for ACK, next), {args.rounds}x{args.seconds:.0f} s per side, median.",
         "",
         "| outposts | HELLO→ACK p50 direct / via recorder | added p50 | p99 direct / via recorder | added p99 "

@@ -19,8 +19,8 @@ from ..store import CaptureWriter
 __all__ = ["RowSink"]
 
 #: Rows converted to Arrow per call: each conversion holds the GIL, so small
-#: chunks keep the event loop's pauses short (about a millisecond each).
-_CHUNK = 256
+#: chunks keep the event loop's pauses short (a few hundred microseconds each).
+_CHUNK = 128
 
 
 class RowSink:
