@@ -23,7 +23,7 @@ from .http11 import (
 )
 from .upstream import Upstream
 
-__all__ = ["forwarded_headers", "UpstreamSlot", "pass_through", "UPSTREAM_ERRORS"]
+__all__ = ["forwarded_headers", "UpstreamSlot", "pass_through", "describe_error", "bad_gateway", "UPSTREAM_ERRORS"]
 
 #: What connecting to (or talking with) the upstream may raise.
 UPSTREAM_ERRORS = (OSError, asyncio.TimeoutError, ssl.SSLError, HeadError, asyncio.IncompleteReadError)
@@ -97,9 +97,7 @@ async def pass_through(
         try:
             slot.conn = await upstream.connect(ctx)
         except UPSTREAM_ERRORS as exc:
-            writer.write(
-                simple_response(502, "Bad Gateway", f"wsreplay recorder: upstream unreachable ({_why(exc)})\n")
-            )
+            writer.write(bad_gateway("unreachable", exc))
             return False
     ureader, uwriter = slot.conn
     target = upstream.prefix + head.target
@@ -121,7 +119,7 @@ async def pass_through(
     except UPSTREAM_ERRORS as exc:
         slot.drop()
         if not answered:
-            writer.write(simple_response(502, "Bad Gateway", f"wsreplay recorder: upstream failed ({_why(exc)})\n"))
+            writer.write(bad_gateway("failed", exc))
         return False
     upstream_keeps = response.version == "HTTP/1.1" and "close" not in response.tokens("connection")
     if not upstream_keeps or body_kind == "eof":
@@ -129,7 +127,13 @@ async def pass_through(
     return head.version == "HTTP/1.1" and "close" not in head.tokens("connection") and body_kind != "eof"
 
 
-def _why(exc: BaseException) -> str:
+def bad_gateway(what: str, exc: BaseException) -> bytes:
+    """The 502 a peer gets when the upstream is *what* (``unreachable``, ``failed``)."""
+    return simple_response(502, "Bad Gateway", f"wsreplay recorder: upstream {what} ({describe_error(exc)})\n")
+
+
+def describe_error(exc: BaseException) -> str:
+    """One short phrase saying why talking to the upstream failed (never a header or a secret)."""
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
     if isinstance(exc, ssl.SSLCertVerificationError):

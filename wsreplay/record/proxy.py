@@ -21,7 +21,7 @@ from ..events import ConnectionLog
 from .clock import WallClock
 from .http11 import HeadError, RequestHead, copy_body, read_request, read_response, redact_query, response_body_kind
 from .http11 import simple_response as _simple
-from .http_pass import UPSTREAM_ERRORS, UpstreamSlot, _why, forwarded_headers, pass_through
+from .http_pass import UPSTREAM_ERRORS, UpstreamSlot, bad_gateway, describe_error, forwarded_headers, pass_through
 from .relay import TO_PEER, Relay
 from .stats import RecorderStats
 from .upstream import Upstream
@@ -154,8 +154,8 @@ class RecordingProxy:
         try:
             ureader, uwriter = await self.upstream.connect(self._ctx)
         except UPSTREAM_ERRORS as exc:
-            self._refused(log, 502, f"upstream unreachable: {_why(exc)}", user_agent, peer)
-            writer.write(_simple(502, "Bad Gateway", f"wsreplay recorder: upstream unreachable ({_why(exc)})\n"))
+            self._refused(log, 502, f"upstream unreachable: {describe_error(exc)}", user_agent, peer)
+            writer.write(bad_gateway("unreachable", exc))
             return
         try:
             target = self.upstream.prefix + head.target
@@ -163,8 +163,8 @@ class RecordingProxy:
             try:
                 response = await asyncio.wait_for(read_response(ureader), _HANDSHAKE_TIMEOUT)
             except UPSTREAM_ERRORS as exc:
-                self._refused(log, 502, f"upstream failed the handshake: {_why(exc)}", user_agent, peer)
-                writer.write(_simple(502, "Bad Gateway", f"wsreplay recorder: upstream failed ({_why(exc)})\n"))
+                self._refused(log, 502, f"upstream failed the handshake: {describe_error(exc)}", user_agent, peer)
+                writer.write(bad_gateway("failed", exc))
                 return
             if response.status != 101:
                 reason = f"upstream refused the handshake: HTTP {response.status} {response.reason}".rstrip()
