@@ -11,6 +11,7 @@ taken in the same run. Rerun: ``.venv/bin/python -m bench.bench_simulate``.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -45,9 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     tmp = Path(tempfile.mkdtemp(prefix="wsreplay-bench-sim-"))
     try:
-        t0 = time.perf_counter()
+        load_before = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
         truth = simulate_virtual(scenario, tmp / "direct")
-        direct_s = time.perf_counter() - t0
+        direct_s, direct_cpu = time.perf_counter() - t0, time.process_time() - c0
         meta = [pq.read_metadata(p) for p in (tmp / "direct").glob("*.parquet")]
         rows = sum(m.num_rows for m in meta)
         frames = 2 * int(truth.hellos["arrived"].notna().sum())  # HELLO + ACK rows, about
@@ -55,9 +57,9 @@ def main(argv: list[str] | None = None) -> None:
         truth_bytes = _size(tmp / "direct" / "truth")
         writer_s = None
         if not args.no_writer:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             simulate_virtual(scenario, tmp / "writer", via_writer=True)
-            writer_s = time.perf_counter() - t0
+            writer_s, writer_cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -72,15 +74,17 @@ def main(argv: list[str] | None = None) -> None:
         f"| capture rows (of which HELLO/ACK frames) | {rows:,} ({frames:,}) |",
         f"| processes, instance / outpost outages in the truth | {len(truth.instances):,}, "
         f"{int((outages.level == 'instance').sum()):,} / {int((outages.level == 'outpost').sum()):,} |",
-        f"| wall time, direct Parquet segments (default) | **{direct_s:.1f} s** |",
+        f"| wall time, direct Parquet segments (default) | **{direct_s:.1f} s** (CPU {direct_cpu:.1f} s, "
+        f"load average {load_before:.1f} before) |",
         f"| rows per second | {rows / direct_s / 1e6:.2f} M/s |",
         f"| simulated time / wall time | {args.hours * 3600 / direct_s:,.0f}x |",
         f"| capture on disk / truth on disk | {capture_bytes / 1e6:.0f} MB / {truth_bytes / 1e6:.0f} MB |",
     ]
     if writer_s is not None:
         lines.append(
-            f"| same through `CaptureWriter.write_table` (stream, then sealed) | {writer_s:.1f} s "
-            f"(direct / writer = **{direct_s / writer_s:.2f}x**) |"
+            f"| same through `CaptureWriter.write_table` (stream, then sealed) | {writer_s:.1f} s, CPU "
+            f"{writer_cpu:.1f} s (direct / writer: wall **{direct_s / writer_s:.2f}x**, CPU "
+            f"{direct_cpu / writer_cpu:.2f}x) |"
         )
     lines += [
         "",
