@@ -19,37 +19,15 @@ from typing import Any, Literal
 import pandas as pd
 
 from .. import __version__
-from ..analysis import (
-    ack_latency,
-    columns_for,
-    fleet,
-    hello_intervals,
-    latency_percentiles,
-    notice_frequency,
-    outages,
-    parse_errors,
-    restarts,
-    top_messages,
-    trigger_fanout,
-    uptime,
-)
 from ..exceptions import ConfigurationError
 from ..plot import plot_ack_latency, plot_hello_intervals, plot_notices, plot_trigger_fanout, plot_uptime
-from ..plot._style import CAUSE_COLORS, auto_freq
-from ..schema import COLUMNS
-from ..store import load
-from ..summary import summarize
+from ..plot._style import CAUSE_COLORS
+from .analyse import REPORT_COLUMNS, Parts, analyse_capture, analyse_frames
 from .figures import img_tag, render_png
 from .html import Raw, esc, fmt_pct, fmt_s, fmt_ts, key_values, page, section, table
 
 __all__ = ["Report", "report", "write_report", "REPORT_COLUMNS"]
 
-#: Capture columns the report reads (the analysis columns plus what the summary counts).
-REPORT_COLUMNS: tuple[str, ...] = tuple(
-    c
-    for c in COLUMNS
-    if c in set(columns_for()) | {"capture_id", "endpoint", "message_type", "level", "message", "parse_error"}
-)
 _STEPS = ("load", "summary", "outages", "fleet", "latency", "hello", "notices", "fan-out", "figures", "html")
 
 
@@ -65,6 +43,8 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     outposts: int = 0
     outages: int = 0
+    #: outpost groups the capture was analysed in (1: in one go)
+    chunks: int = 1
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the page to *path* (UTF-8); return the path."""
@@ -148,6 +128,7 @@ def report(
     end: Any = None,
     dpi: int = 100,
     hello_limit: int = 5_000_000,
+    chunk_rows: int = 20_000_000,
     progress: bool = False,
 ) -> Report:
     """Build the fleet health report of a capture.
@@ -171,6 +152,10 @@ def report(
     hello_limit : int
         The HELLO interval histogram (one value per HELLO) is drawn only for
         captures of at most this many frames.
+    chunk_rows : int
+        A capture on disk with more frames than this is analysed in groups of
+        outposts of about this many frames each (bounded memory, same numbers;
+        see :mod:`wsreplay.report.analyse`).
     progress : bool
         Show a ``tqdm.auto`` progress bar (a widget in Jupyter).
 
@@ -186,65 +171,31 @@ def report(
     if top < 2 or max_rows < 1:
         raise ConfigurationError("top must be >= 2 and max_rows >= 1")
     steps = _Steps(progress)
+    opts = {"policy": policy, "factor": factor, "interval": interval, "start": start, "end": end}
     try:
-        with steps.step("load"):
-            if isinstance(capture, pd.DataFrame):
-                frames, name = capture, title or "capture"
-            else:
-                frames = load(capture, columns=list(REPORT_COLUMNS))
-                name = Path(capture).name or str(capture)
-        return _build(
-            frames,
-            hello_limit,
-            title or f"wsreplay report: {name}",
-            steps,
-            top,
-            max_rows,
-            dpi,
-            {"policy": policy, "factor": factor, "interval": interval, "start": start, "end": end},
-        )
+        if isinstance(capture, pd.DataFrame):
+            name = title or "capture"
+            parts = analyse_frames(capture, opts, hello_limit=hello_limit, step=steps.step)
+        else:
+            name = Path(capture).name or str(capture)
+            parts = analyse_capture(
+                capture, opts, hello_limit=hello_limit, chunk_rows=chunk_rows, step=steps.step, progress=progress
+            )
+        return _render(parts, title or f"wsreplay report: {name}", steps, top, max_rows, dpi, opts)
     finally:
         steps.close()
 
 
-def _build(
-    frames: pd.DataFrame,
-    hello_limit: int,
-    title: str,
-    steps: _Steps,
-    top: int,
-    max_rows: int,
-    dpi: int,
-    opts: dict[str, Any],
-) -> Report:
-    with steps.step("summary"):
-        summary = summarize(frames)
-    with steps.step("outages"):
-        out = outages(frames, level="outpost", **opts)
-        out_i = outages(frames, level="instance", **opts)
-        up = uptime(frames, level="outpost", **opts)
-    with steps.step("fleet"):
-        inv = fleet(frames, level="outpost")
-        rs = restarts(frames)
-        errors = parse_errors(frames) if summary.parse_errors else None
-    with steps.step("latency"):
-        lat = ack_latency(frames)
-        overall = latency_percentiles(lat, by=None)
-        span = (lat["sent_ts"].min(), lat["sent_ts"].max()) if len(lat) else (summary.start, summary.end)
-        freq = auto_freq(*span) if span[0] is not None and pd.notna(span[0]) else "1min"
-        over_time = latency_percentiles(lat, by=None, freq=freq)
-        per_outpost = latency_percentiles(lat, by="outpost_uuid")
-    with steps.step("hello"):
-        hi = hello_intervals(frames) if len(frames) <= hello_limit else None
-    with steps.step("notices"):
-        nfreq = (
-            auto_freq(summary.start, summary.end) if summary.start is not None and summary.end is not None else "1min"
-        )
-        notices = notice_frequency(frames, freq=nfreq)
-        top_notices = top_messages(frames, n=20)
-    with steps.step("fan-out"):
-        fan = trigger_fanout(frames)
-
+def _render(parts: Parts, title: str, steps: _Steps, top: int, max_rows: int, dpi: int, opts: dict[str, Any]) -> Report:
+    summary, out, up, rs, lat, fan = (
+        parts.summary,
+        parts.outages,
+        parts.uptime,
+        parts.restarts,
+        parts.latency,
+        parts.fanout,
+    )
+    over_time, hi, notices, nfreq = parts.over_time, parts.hello, parts.notices, parts.notice_freq
     with steps.step("figures"):
         n_rows = min(len(up), top)
         figs = {
@@ -268,9 +219,7 @@ def _build(
             figs["fanout"] = _figure(lambda ax: plot_trigger_fanout(fan, ax=ax), (12.0, 3.4), "TRIGGER_UPDATE", dpi)
 
     with steps.step("html"):
-        sections = _sections(
-            summary, out, out_i, up, inv, rs, lat, overall, per_outpost, top_notices, fan, errors, figs, max_rows, opts
-        )
+        sections = _sections(parts, figs, max_rows)
         span_text = (
             "empty capture"
             if summary.start is None
@@ -284,26 +233,15 @@ def _build(
         )
         body = [section(a, t, b) for a, t, b in sections]
         html_text = page(title, span_text, nav, body, footer)
-    return Report(html=html_text, title=title, timings=steps.timings, outposts=summary.outposts, outages=len(out))
+    return Report(html=html_text, title=title, timings=steps.timings, outposts=summary.outposts, outages=len(out),
+                  chunks=parts.chunks)  # fmt: skip
 
 
-def _sections(
-    summary: Any,
-    out: pd.DataFrame,
-    out_i: pd.DataFrame,
-    up: pd.DataFrame,
-    inv: pd.DataFrame,
-    rs: pd.DataFrame,
-    lat: pd.DataFrame,
-    overall: pd.DataFrame,
-    per_outpost: pd.DataFrame,
-    top_notices: pd.DataFrame,
-    fan: pd.DataFrame,
-    errors: pd.DataFrame | None,
-    figs: dict[str, str],
-    max_rows: int,
-    opts: dict[str, Any],
-) -> list[tuple[str, str, str]]:
+def _sections(parts: Parts, figs: dict[str, str], max_rows: int) -> list[tuple[str, str, str]]:
+    summary, out, up, inv, rs = parts.summary, parts.outages, parts.uptime, parts.fleet, parts.restarts
+    overall, per_outpost, top_notices, fan, errors = (
+        parts.overall, parts.per_outpost, parts.top_notices, parts.fanout, parts.errors
+    )  # fmt: skip
     o = overall.iloc[0] if len(overall) else pd.Series(dtype=float)
     worst = up["uptime"].min() if len(up) else float("nan")
     fleet_up = (up["up_s"].sum() / up["observed_s"].sum()) if len(up) and up["observed_s"].sum() > 0 else float("nan")
@@ -312,7 +250,7 @@ def _sections(
             ("outposts", f"{summary.outposts:,}"),
             ("instances", f"{summary.instances:,}"),
             ("outpost outages", f"{len(out):,}"),
-            ("instance outages", f"{len(out_i):,}"),
+            ("instance outages", f"{parts.instance_outages:,}"),
             ("fleet uptime", fmt_pct(fleet_up)),
             ("worst outpost uptime", fmt_pct(worst)),
             ("restarts / upgrades", f"{len(rs):,} / {int(rs['upgrade'].sum()) if len(rs) else 0:,}"),

@@ -1,0 +1,258 @@
+"""What the report shows, computed from a capture: in one go, or outpost group by outpost group.
+
+Outages, uptime, restarts, the inventory and per-outpost latency depend only
+on each outpost's own frames, so a capture too large to hold in memory is
+analysed in groups of outposts (each group read with ``load(outpost=...)``)
+and the per-outpost results are concatenated: the same numbers as one pass.
+Fleet-wide ACK latency percentiles are computed over the concatenated
+``(sent_ts, latency_s)`` of every group, so they are exact as well. Only the
+HELLO interval histogram (one value per HELLO) is left out above
+``hello_limit`` frames.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from ..analysis import (
+    ack_latency,
+    columns_for,
+    fleet,
+    hello_intervals,
+    latency_percentiles,
+    notice_frequency,
+    outages,
+    parse_errors,
+    restarts,
+    top_messages,
+    trigger_fanout,
+    uptime,
+)
+from ..plot._style import auto_freq
+from ..schema import COLUMNS
+from ..store import load
+from ..summary import CaptureSummary, summarize
+
+__all__ = ["Parts", "REPORT_COLUMNS", "analyse_frames", "analyse_capture"]
+
+_SUMMARY_COLUMNS = {"capture_id", "conn_id", "outpost_uuid", "instance_uuid", "endpoint", "event"}
+_SUMMARY_COLUMNS |= {"instruction_name", "message_type", "parse_error"}
+#: Capture columns the report reads (the analysis columns plus what the summary counts).
+REPORT_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c in set(columns_for()) | _SUMMARY_COLUMNS)
+#: Columns read for a group of outposts (no notice text).
+_OUTPOST_COLUMNS: tuple[str, ...] = tuple(
+    c
+    for c in COLUMNS
+    if c in set(columns_for("outages", "fleet", "ack_latency", "trigger_fanout", "parse_errors")) | _SUMMARY_COLUMNS
+)
+
+Step = Callable[[str], AbstractContextManager[None]]
+
+
+@dataclass
+class Parts:
+    """The analysis results a report is made of."""
+
+    summary: CaptureSummary
+    outages: pd.DataFrame
+    instance_outages: int
+    uptime: pd.DataFrame
+    fleet: pd.DataFrame
+    restarts: pd.DataFrame
+    latency: pd.DataFrame  # at least sent_ts, latency_s
+    overall: pd.DataFrame
+    over_time: pd.DataFrame
+    per_outpost: pd.DataFrame
+    hello: pd.DataFrame | None
+    notices: pd.DataFrame
+    notice_freq: str
+    top_notices: pd.DataFrame
+    fanout: pd.DataFrame
+    errors: pd.DataFrame | None
+    chunks: int = 1
+
+
+def _freq(summary: CaptureSummary) -> str:
+    return auto_freq(summary.start, summary.end) if summary.start is not None and summary.end is not None else "1min"
+
+
+def _fleet_latency(lat: pd.DataFrame, summary: CaptureSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
+    overall = latency_percentiles(lat, by=None)
+    span = (lat["sent_ts"].min(), lat["sent_ts"].max()) if len(lat) else (summary.start, summary.end)
+    freq = auto_freq(*span) if span[0] is not None and pd.notna(span[0]) else "1min"
+    return overall, latency_percentiles(lat, by=None, freq=freq)
+
+
+def analyse_frames(frames: pd.DataFrame, opts: dict[str, Any], *, hello_limit: int, step: Step) -> Parts:
+    """Every part of the report from frames held in memory."""
+    with step("summary"):
+        summary = summarize(frames)
+    with step("outages"):
+        out = outages(frames, level="outpost", **opts)
+        n_inst = len(outages(frames, level="instance", **opts))
+        up = uptime(frames, level="outpost", **opts)
+    with step("fleet"):
+        inv = fleet(frames, level="outpost")
+        rs = restarts(frames)
+        errors = parse_errors(frames) if summary.parse_errors else None
+    with step("latency"):
+        lat = ack_latency(frames)
+        overall, over_time = _fleet_latency(lat, summary)
+        per_outpost = latency_percentiles(lat, by="outpost_uuid")
+    with step("hello"):
+        hi = hello_intervals(frames) if len(frames) <= hello_limit else None
+    with step("notices"):
+        nfreq = _freq(summary)
+        notices = notice_frequency(frames, freq=nfreq)
+        top = top_messages(frames, n=20)
+    with step("fan-out"):
+        fan = trigger_fanout(frames)
+    return Parts(summary, out, n_inst, up, inv, rs, lat, overall, over_time, per_outpost, hi, notices, nfreq, top,
+                 fan, errors)  # fmt: skip
+
+
+def _groups(counts: pd.Series, chunk_rows: int) -> Iterator[list[str]]:
+    group: list[str] = []
+    rows = 0
+    for pk, n in counts.items():
+        if group and rows + int(n) > chunk_rows:
+            yield group
+            group, rows = [], 0
+        group.append(str(pk))
+        rows += int(n)
+    if group:
+        yield group
+
+
+def _merge_summaries(parts: list[CaptureSummary], captures: int) -> CaptureSummary:
+    def add(name: str) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for p in parts:
+            total.update(getattr(p, name))
+        return dict(total.most_common())
+
+    starts = [p.start for p in parts if p.start is not None]
+    ends = [p.end for p in parts if p.end is not None]
+    return CaptureSummary(
+        events=sum(p.events for p in parts),
+        start=min(starts) if starts else None,
+        end=max(ends) if ends else None,
+        captures=captures,
+        connections=sum(p.connections for p in parts),
+        outposts=sum(p.outposts for p in parts),
+        instances=sum(p.instances for p in parts),
+        parse_errors=sum(p.parse_errors for p in parts),
+        by_endpoint=add("by_endpoint"),
+        by_event=add("by_event"),
+        by_instruction=add("by_instruction"),
+        by_message_type=add("by_message_type"),
+        top_parse_errors=dict(list(add("top_parse_errors").items())[:5]),
+    )
+
+
+def analyse_capture(
+    path: str | os.PathLike[str],
+    opts: dict[str, Any],
+    *,
+    hello_limit: int,
+    chunk_rows: int,
+    step: Step,
+    progress: bool = False,
+) -> Parts:
+    """Every part of the report from a capture on disk, in outpost groups of about *chunk_rows* frames."""
+    with step("load"):
+        ids = load(path, columns=["outpost_uuid", "capture_id"])
+        total = len(ids)
+        if total <= chunk_rows:
+            del ids
+            frames = load(path, columns=list(REPORT_COLUMNS))
+    if total <= chunk_rows:
+        return analyse_frames(frames, opts, hello_limit=hello_limit, step=step)
+    counts = ids["outpost_uuid"].value_counts(dropna=True)
+    counts = counts[counts > 0]
+    captures = int(ids["capture_id"].nunique())
+    del ids
+    groups = list(_groups(counts, chunk_rows))
+    summaries: list[CaptureSummary] = []
+    outs: list[pd.DataFrame] = []
+    ups: list[pd.DataFrame] = []
+    invs: list[pd.DataFrame] = []
+    rss: list[pd.DataFrame] = []
+    lats: list[pd.DataFrame] = []
+    pcts: list[pd.DataFrame] = []
+    fans: list[pd.DataFrame] = []
+    errs: list[pd.DataFrame] = []
+    n_inst = 0
+    bar: Any = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(groups), desc="outpost groups", unit="group", leave=False)
+    with step(f"outposts ({len(groups)} groups)"):
+        for group in groups:
+            frames = load(path, outpost=group, columns=list(_OUTPOST_COLUMNS))
+            s = summarize(frames)
+            summaries.append(s)
+            outs.append(outages(frames, level="outpost", **opts))
+            n_inst += len(outages(frames, level="instance", **opts))
+            ups.append(uptime(frames, level="outpost", **opts))
+            invs.append(fleet(frames, level="outpost"))
+            rss.append(restarts(frames))
+            lat = ack_latency(frames)
+            pcts.append(latency_percentiles(lat, by="outpost_uuid"))
+            lats.append(pd.DataFrame({"sent_ts": lat["sent_ts"], "latency_s": lat["latency_s"]}))
+            fans.append(trigger_fanout(frames))
+            if s.parse_errors:
+                errs.append(parse_errors(frames))
+            del frames, lat
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    with step("browsers"):
+        client = load(path, endpoint=["client", "other"], columns=list(REPORT_COLUMNS))
+        cs = summarize(client)
+        summaries.append(replace(cs, captures=0))
+        if cs.parse_errors:
+            errs.append(parse_errors(client))
+    summary = _merge_summaries(summaries, captures)
+    with step("latency"):
+        lat_all = pd.concat(lats, ignore_index=True).sort_values("sent_ts", kind="stable", ignore_index=True)
+        overall, over_time = _fleet_latency(lat_all, summary)
+    with step("notices"):
+        nfreq = _freq(summary)
+        notices = notice_frequency(client, freq=nfreq)
+        top = top_messages(client, n=20)
+
+    def cat(frames: list[pd.DataFrame], by: str) -> pd.DataFrame:
+        return pd.concat(frames, ignore_index=True).sort_values(by, kind="stable", ignore_index=True)
+
+    errors = None
+    if errs:
+        errors = cat(errs, "first_seen").sort_values("frames", ascending=False, kind="stable", ignore_index=True)
+    return Parts(
+        summary=summary,
+        outages=cat(outs, "start"),
+        instance_outages=n_inst,
+        uptime=cat(ups, "outpost_uuid"),
+        fleet=cat(invs, "outpost_uuid"),
+        restarts=cat(rss, "ts"),
+        latency=lat_all,
+        overall=overall,
+        over_time=over_time,
+        per_outpost=cat(pcts, "outpost_uuid"),
+        hello=None,
+        notices=notices,
+        notice_freq=nfreq,
+        top_notices=top,
+        fanout=cat(fans, "push_ts"),
+        errors=errors,
+        chunks=len(groups),
+    )
