@@ -32,3 +32,21 @@ def test_analyses_on_a_column_subset_match_the_full_capture(cap: Capture, tmp_pa
         sub = wsreplay.load(path, columns=list(cols))
         func = getattr(wsreplay, fn)
         pd.testing.assert_frame_equal(func(sub), func(full), check_like=False, obj=fn)
+
+
+def _as_str(df: pd.DataFrame) -> pd.DataFrame:
+    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    return df.astype({c: "str" for c in cats}).reset_index(drop=True)
+
+
+def test_every_analysis_gives_the_same_answer_on_plain_string_columns(cap: Capture):
+    a = cap.outpost("pk", "A").open(0).hellos(0, 40, version="2024.2.1")
+    a.close(41, code=1006)
+    cap.outpost("pk", "A").open(45).hellos(46, 90).trigger(50)
+    cap.outpost("pk", "B").open(95).hellos(95, 120, version="2024.4.2")
+    cap.client().open(0).notice(3, "hi")
+    frames = cap.frames()
+    plain = _as_str(frames)
+    for fn in COLUMNS_NEEDED:
+        func = getattr(wsreplay, fn)
+        pd.testing.assert_frame_equal(_as_str(func(frames)), _as_str(func(plain)), check_dtype=False, obj=fn)
