@@ -73,7 +73,7 @@ def test_labels_are_worst_first_with_uptime_and_title_counts(frames):
 def test_restarts_and_upgrades_are_marked(frames):
     ax = wsreplay.plot_uptime(frames)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert {"restart", "upgrade", "disconnect"} <= set(legend)
+    assert {"restart", "upgrade", "disconnect", "new instance", "new version"} <= set(legend)
     offsets = np.concatenate([c.get_offsets() for c in ax.collections if not isinstance(c, PolyCollection)])
     assert len(offsets) == len(wsreplay.restarts(frames))
 

@@ -149,10 +149,10 @@ def plot_uptime(
             up = r["upgrade"].to_numpy(dtype=bool) if "upgrade" in r.columns else np.zeros(len(r), dtype=bool)
             if (~up).any():
                 ax.scatter(rx[~up], ry[~up], marker="|", s=120, color="#333333", zorder=3, linewidths=1.5)
-                markers.append(Line2D([], [], marker="|", ls="", color="#333333", markersize=10, label="restart"))
+                markers.append(Line2D([], [], marker="|", ls="", color="#333333", markersize=10, label="new instance"))
             if up.any():
                 ax.scatter(rx[up], ry[up], marker="^", s=45, color="#1f3f7f", zorder=3)
-                markers.append(Line2D([], [], marker="^", ls="", color="#1f3f7f", label="upgrade"))
+                markers.append(Line2D([], [], marker="^", ls="", color="#1f3f7f", label="new version"))
 
     names = short_ids(shown[key])
     labels = [_label(names[k], u) for k, u in zip(shown[key], shown["uptime"])]

@@ -270,7 +270,7 @@ def _sections(parts: Parts, figs: dict[str, str], max_rows: int) -> list[tuple[s
             "uptime",
             "Uptime",
             "<p class='note'>One row per outpost, worst first; coloured spans are outages by cause, "
-            "<b>|</b> a restart (new instance), <b>&#9650;</b> an upgrade. Percentages are each outpost's "
+            "<b>|</b> a new instance (restart), <b>&#9650;</b> a new version (upgrade). Percentages are each outpost's "
             "uptime over the time it was observed.</p>" + figs["uptime"] + cause_table,
         ),
     ]
