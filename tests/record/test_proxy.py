@@ -284,3 +284,21 @@ def test_stopping_closes_peers_with_1001_and_seals_the_capture(tmp_path):
     frames = load(out)
     close = frames[frames.event == "close"]
     assert list(close.close_code) == [1001]
+
+
+def test_a_peer_close_code_and_reason_reach_the_upstream(tmp_path):
+    async def main():
+        async with mock_and_recorder(tmp_path / "cap") as (ak, rec):
+            ws = await connect(outpost_url(rec, PK, "instance_uuid=bye"), additional_headers=bearer())
+            await ws.send(_hello("bye"))
+            await ws.recv()
+            await ws.close(4000, "outpost shutting down")
+            await wait_for(lambda: any(e["event"] == "close" for e in ak.log))
+            return [e for e in ak.log if e["event"] == "close"], rec.frames()
+
+    seen, frames = asyncio.run(main())
+    assert seen[0]["code"] == 4000 and "peer" in seen[0]["detail"]
+    close = frames[frames.event == "close"]
+    assert list(zip(close.close_code, close.close_reason, close.direction)) == [
+        (4000, "outpost shutting down", "to_server")
+    ]
