@@ -67,7 +67,7 @@ def test_every_frame_both_ways_is_recorded_byte_identical_in_order(tmp_path):
         conn = frames[frames.conn_id == by_query[query]]
         assert set(conn.endpoint) == {"outpost"}
         assert conn.instance_uuid.nunique() == 1 and conn.instance_uuid.iloc[0] == query.split("&")[0].split("=")[1]
-        assert list(conn.seq) == sorted(conn.seq) and conn.seq.iloc[0] == 0
+        assert list(conn.seq) == list(range(len(conn)))
     opens = frames[frames.event == "open"]
     assert set(opens.status) == {101}
     client = frames[frames.endpoint == "client"]
@@ -302,3 +302,24 @@ def test_a_peer_close_code_and_reason_reach_the_upstream(tmp_path):
     assert list(zip(close.close_code, close.close_reason, close.direction)) == [
         (4000, "outpost shutting down", "to_server")
     ]
+
+
+def test_instance_learned_from_hello_is_on_every_later_row_of_repeated_frames(tmp_path):
+    async def main():
+        async with mock_and_recorder(tmp_path / "cap") as (ak, rec):
+            async with connect(outpost_url(rec), additional_headers=bearer()) as ws:  # old outpost: no query
+                await ak.push_trigger_update(PK)
+                await ak.push_trigger_update(PK)
+                await ws.recv()
+                await ws.recv()
+                for _ in range(3):
+                    await ws.send(_hello("from-hello"))
+                    await ws.recv()
+            return rec.frames()
+
+    frames = asyncio.run(main())
+    msgs = frames[frames.event == "message"]
+    assert list(msgs.instruction_name) == ["TRIGGER_UPDATE"] * 2 + ["HELLO", "ACK"] * 3
+    assert msgs.instance_uuid.isna().tolist() == [True, True] + [False] * 6
+    assert set(msgs.instance_uuid.dropna()) == {"from-hello"}
+    assert list(frames.seq) == list(range(len(frames)))
