@@ -62,8 +62,8 @@ class MiniAuthentik:
 
     Checks the bearer token of outposts (403 before the upgrade), answers every non-ACK outpost frame
     with *answer* (authentik's ACK by default), drops the connection without a close frame on a
-    malformed frame (unless ``drop_malformed=False``), and, with ``go_away_after=N``, drops every
-    connection and stops listening once it has received N frames.
+    malformed frame (unless ``drop_malformed=False``), and, with ``go_away_after=N``, shuts down (stops
+    listening, closes every connection with 1001) once it has received N frames.
     """
 
     def __init__(
@@ -104,9 +104,8 @@ class MiniAuthentik:
             async for message in ws:
                 self.received.append((ws.request.path, message))
                 if self.go_away_after is not None and len(self.received) >= self.go_away_after:
-                    self._server.close(close_connections=False)
-                    for conn in list(self._conns):
-                        conn.transport.abort()
+                    # shut down mid-replay: stop listening, close every connection (1001)
+                    self._server.close()
                     return
                 opcode = "text" if isinstance(message, str) else "binary"
                 decoded = decode(message, endpoint=endpoint, opcode=opcode)

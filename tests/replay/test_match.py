@@ -152,3 +152,22 @@ def test_hello_payload_frames_compare_by_value(t0):
 def _row(t0, payload):
     log = ConnectionLog("x", f"/ws/outpost/{PK}/")
     return log.message(t0, "to_peer", payload)
+
+
+def test_replies_to_frames_the_recorded_peer_did_not_wait_for_are_not_differences(t0):
+    log = ConnectionLog("cap", f"/ws/outpost/{PK}/", conn_id="c")
+    rows = [
+        log.open(t0),
+        log.message(t0 + MS, "to_server", HELLO),
+        log.message(t0 + 2 * MS, "to_peer", encode_ack()),
+        log.message(t0 + 3 * MS, "to_server", HELLO),  # the outpost closed before its ACK came
+        log.close(t0 + 3 * MS, "to_server", code=1000),
+    ]
+    from wsreplay.schema import rows_to_table, table_to_frames
+
+    plan = build_plan(table_to_frames(rows_to_table(rows)))
+    frames = [("to_server", HELLO), ("to_peer", encode_ack()), ("to_server", HELLO), ("to_peer", encode_ack())]
+    assert compare(plan, {"c": replayed(t0, frames)}).ok
+    two_extra = [*frames, ("to_peer", encode_ack())]
+    kinds = [m.kind for m in compare(plan, {"c": replayed(t0, two_extra)}).mismatches]
+    assert kinds == ["extra", "extra"]  # more than the unanswered tail: both count

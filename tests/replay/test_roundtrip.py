@@ -51,12 +51,20 @@ def test_the_fleet_gets_acks_and_the_recorded_trigger_updates_from_a_served_capt
     served = with_triggers(frames)
 
     async def main():
-        async with ReplayServer(served) as server:
+        async with ReplayServer(served, record=True) as server:
             with CaptureWriter(tmp_path / "fleet") as writer:
                 await run_fleet(sc, server.url, capture=writer)
-            return server.stats
+            return server.stats, server.frames()
 
-    stats = asyncio.run(main())
+    stats, pushed = asyncio.run(main())
+    # the server pushed each TRIGGER_UPDATE at its recorded offset from the connection's open
+    push_open = pushed[pushed["event"] == "open"].set_index("conn_id")["ts"]
+    push_trig = pushed[pushed["instruction_name"] == "TRIGGER_UPDATE"]
+    server_offsets = (
+        push_trig["ts"].to_numpy(dtype="datetime64[ns]")
+        - push_open.reindex(push_trig["conn_id"].astype(str)).to_numpy(dtype="datetime64[ns]")
+    ) / np.timedelta64(1, "s")
+    assert len(server_offsets) == stats.connections and np.all(server_offsets >= TRIGGER_AT)
     seen = wsreplay.load(tmp_path / "fleet")
     msgs = seen[seen["event"] == "message"]
     assert stats.connections == frames["conn_id"].nunique()
@@ -75,8 +83,9 @@ def test_the_fleet_gets_acks_and_the_recorded_trigger_updates_from_a_served_capt
     t_trigger = triggers["ts"].to_numpy(dtype="datetime64[ns]")
     t_open = opened.reindex(triggers["conn_id"].astype(str)).to_numpy(dtype="datetime64[ns]")
     offsets = (t_trigger - t_open) / np.timedelta64(1, "s")
-    # the fleet stamps its open row once its own loop sees the handshake done: allow for a busy machine
-    assert np.all(offsets >= TRIGGER_AT - 0.05)
+    # seen from the outposts (whose open row is stamped when their own loop gets to it: on a busy
+    # machine a little after the server's open), the trigger still arrives about that late
+    assert np.all(offsets >= TRIGGER_AT - 0.1)
 
 
 def test_simulate_record_replay_round_trip(virtual_capture, tmp_path):
@@ -105,7 +114,7 @@ def test_simulate_record_replay_round_trip(virtual_capture, tmp_path):
 
     recorded, good, bad = asyncio.run(main())
     assert recorded["conn_id"].nunique() == frames["conn_id"].nunique()
-    assert good.check.ok, good.check
+    assert good.check.ok, str(good.check)
     assert good.exit_status() == 0
     assert not bad.check.ok and bad.exit_status() == 1
     first = bad.check.mismatches[0]
@@ -141,7 +150,7 @@ def test_simulate_record_replay_against_the_mock_authentik(tmp_path):
     recorded, good, bad = asyncio.run(main())
     closes = recorded[recorded["event"] == "close"]
     assert 1006 in set(closes["close_code"].dropna())  # the recorder saw the mock drop the bad frame
-    assert good.check.ok, good.check
+    assert good.check.ok, str(good.check)
     assert good.exit_status() == 0 and good.connections["as_recorded"].all()
     assert not bad.check.ok and bad.exit_status() == 1
     text = str(bad.check)

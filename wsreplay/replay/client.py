@@ -228,6 +228,27 @@ class _Conn:
         return self.t_open + scale(offset_ns, self.r.speed)
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        """Wait for the TCP connection to be gone (or cut it): nothing outlives the replay."""
+        try:
+            await asyncio.wait_for(self.ws.wait_closed(), self.r.reply_timeout)
+        except TimeoutError:
+            self._abort()
+        except asyncio.CancelledError:
+            self._abort()
+            raise
+
+    def _abort(self) -> None:
+        transport = self.ws.transport
+        if transport is not None:
+            transport.abort()
+
+    async def _run(self) -> None:
         recv = asyncio.create_task(self._receive())
         send = asyncio.create_task(self._send_all())
         done, _ = await asyncio.wait({recv, send}, return_when=asyncio.FIRST_COMPLETED)
@@ -254,7 +275,9 @@ class _Conn:
             return
         code = self.ws.close_code or 1006
         rec = script.close
-        if rec is not None and rec.by == "server" and (rec.reply_to is not None or self.sent >= len(script.sends)):
+        provoked = rec is not None and rec.reply_to is not None and self.sent > rec.reply_to
+        pushed = rec is not None and rec.reply_to is None and self.sent >= len(script.sends)
+        if rec is not None and rec.by == "server" and (provoked or pushed):
             detail = f"the target closed it with {code}, as recorded ({rec.code or 1006})"
             self.r.outcomes[script.conn_id] = ("closed", detail)
             return
