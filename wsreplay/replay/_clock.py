@@ -48,7 +48,7 @@ class Timer:
         Seconds before a deadline at which the timer stops sleeping and polls.
     """
 
-    def __init__(self, spin: float = 0.0015) -> None:
+    def __init__(self, spin: float = 0.001) -> None:
         self.spin = spin
         self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
         self._count = itertools.count()

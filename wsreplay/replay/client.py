@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 import pandas as pd
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+from websockets.proxy import get_proxy
+from websockets.uri import parse_uri
 
 from .. import __version__
 from ..events import ConnectionLog, new_id
@@ -113,6 +115,8 @@ class _Replay:
         self.aborted: str | None = None
         self.progress: Any = None
         self.peer = urlsplit(base).netloc
+        # the environment's proxy settings, read once (websockets reads them on every connect)
+        self.proxy: str | None = get_proxy(parse_uri(base + "/"))
         self.cache: DecodeCache = {}
 
     # ------------------------------------------------------------------ rows
@@ -174,6 +178,7 @@ class _Replay:
                 additional_headers=headers,
                 user_agent_header=script.user_agent or _UA,
                 compression=None,
+                proxy=self.proxy,
                 open_timeout=self.open_timeout,
                 ping_interval=None,
                 max_size=None,
