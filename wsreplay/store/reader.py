@@ -178,8 +178,18 @@ def _encode_dicts(table: pa.Table, dict_cols: list[str]) -> pa.Table:
 
 
 def _sorted(table: pa.Table) -> bool:
-    ts = table.column("ts").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-    return bool((ts[1:] >= ts[:-1]).all())
+    """True if ``ts`` never goes backwards (checked chunk by chunk, without copying the column)."""
+    previous: int | None = None
+    for chunk in table.column("ts").chunks:
+        if len(chunk) == 0:
+            continue
+        ts = chunk.view(pa.int64()).to_numpy(zero_copy_only=chunk.null_count == 0)
+        if previous is not None and ts[0] < previous:
+            return False
+        if not (ts[1:] >= ts[:-1]).all():
+            return False
+        previous = int(ts[-1])
+    return True
 
 
 def load(
