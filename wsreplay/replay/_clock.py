@@ -16,6 +16,8 @@ import time
 
 __all__ = ["Clock", "Timer"]
 
+_LONG_SLEEP = 0.05
+
 
 class Clock:
     """Wall-clock nanoseconds anchored at creation, advanced by the monotonic clock."""
@@ -46,10 +48,14 @@ class Timer:
     ----------
     spin : float
         Seconds before a deadline at which the timer stops sleeping and polls.
+    idle_spin : float
+        The same, when the timer is about to sleep longer than 50 ms (waking
+        from a long sleep can be late by a millisecond or more on a VM).
     """
 
-    def __init__(self, spin: float = 0.001) -> None:
+    def __init__(self, spin: float = 0.001, idle_spin: float = 0.003) -> None:
         self.spin = spin
+        self.idle_spin = idle_spin
         self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
         self._count = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,8 +82,10 @@ class Timer:
             heapq.heappop(heap)
         if not heap or self._loop is None:
             return
-        wake = heap[0][0] - self.spin
-        if wake <= time.monotonic():
+        now = time.monotonic()
+        # after a long sleep the machine may take a while to wake this process: start polling earlier
+        wake = heap[0][0] - (self.idle_spin if heap[0][0] - now > _LONG_SLEEP else self.spin)
+        if wake <= now:
             self._spinning = True
             self._loop.call_soon(self._tick)
         else:
