@@ -210,8 +210,9 @@ def main() -> None:
         "",
         f"**Timing fidelity at speed 1**: N outpost connections, opened first, then each sending a HELLO every "
         f"{interval:g} s for {duration:g} s (random phase); |actual send offset - scheduled offset| from the "
-        "connection's open. `wsreplay.replay` waits on one shared timer (a loop timer 1 ms before the deadline, 3 ms after a long sleep, "
-        "then a callback that polls once per loop iteration); the baseline drives the same schedule with plain "
+        "connection's open. `wsreplay.replay` waits on one shared timer (a loop timer 1 ms before the deadline, "
+        "3 ms after a long sleep, then a callback that polls once per loop iteration); the baseline drives the "
+        "same schedule with plain "
         f"`asyncio.sleep` per send over raw websockets connections. {args.rounds} rounds, replay and baseline "
         "alternating; median of the rounds (worst round in brackets).",
         "",
