@@ -109,6 +109,9 @@ class CaptureWriter:
             raise CaptureError(f"cannot create capture directory {self.out}: {exc.strerror}") from exc
         if not os.access(self.out, os.W_OK):
             raise CaptureError(f"capture directory {self.out} is not writable")
+        if capture_id is not None and (not capture_id or any(c in capture_id for c in "/\\\0")):
+            # segment files are named after it: a separator would put them outside *out*
+            raise CaptureError(f"capture id {capture_id!r} must be a plain name (no '/', '\\' or NUL)")
         self.capture_id = capture_id or new_id()
         self.flush_interval = flush_interval
         self.rotate_bytes = rotate_bytes
