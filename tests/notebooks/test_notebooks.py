@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def kernel_name(tmp_path_factory: pytest.TempPathFactory) -> str:
+def kernel_name(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A kernelspec for this interpreter (the venv's python), in a temporary Jupyter data dir."""
     data = tmp_path_factory.mktemp("jupyter-data")
     spec = data / "kernels" / "wsreplay-test"
@@ -29,9 +30,10 @@ def kernel_name(tmp_path_factory: pytest.TempPathFactory) -> str:
             }
         )
     )
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(data), os.environ.get("JUPYTER_PATH")]))
-    os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
-    return "wsreplay-test"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", os.pathsep.join(filter(None, [str(data), os.environ.get("JUPYTER_PATH")])))
+        mp.setenv("JUPYTER_PLATFORM_DIRS", "1")
+        yield "wsreplay-test"
 
 
 def test_the_three_notebooks_are_there_and_committed_clean():
