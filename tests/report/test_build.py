@@ -105,3 +105,12 @@ def test_hello_histogram_left_out_above_the_limit(capture):
     html = wsreplay.report(path, hello_limit=10).html
     assert html.count("<img ") == 4
     assert "Left out: the capture has" in html
+
+
+def test_progress_bar_counts_the_steps(capture, capsys):
+    path, _ = capture
+    rep = wsreplay.report(path, progress=True, chunk_rows=250)
+    assert rep.chunks == 3
+    assert set(rep.timings) >= {"load", "outposts (3 groups)", "figures", "html"}
+    err = capsys.readouterr().err
+    assert "report" in err and "outpost groups" in err

@@ -80,6 +80,8 @@ class _Steps:
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         if self.bar is not None:
+            if self.bar.n >= self.bar.total:  # a chunked analysis has other steps than the usual ones
+                self.bar.total = self.bar.n + 1
             self.bar.set_postfix_str(name)
         t0 = time.perf_counter()
         yield
@@ -89,6 +91,7 @@ class _Steps:
 
     def close(self) -> None:
         if self.bar is not None:
+            self.bar.total = self.bar.n
             self.bar.close()
 
 
