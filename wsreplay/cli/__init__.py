@@ -59,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except WSReplayError as exc:
-        print(f"wsreplay {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, even when a library's message spans several
+        print(f"wsreplay {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"wsreplay {args.command}: interrupted", file=sys.stderr)

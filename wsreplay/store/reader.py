@@ -109,8 +109,9 @@ def _filter(start: TimeLike, end: TimeLike, endpoint: Any, outpost: Any) -> ds.E
 def _check_parquet(path: Path) -> None:
     try:
         schema = pq.read_schema(str(path))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise CaptureFormatError(f"{path} is not a readable Parquet file ({exc}); is it a capture?") from exc
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:  # a damaged footer may hold non-UTF-8 names
+        detail = " ".join(str(exc).split())
+        raise CaptureFormatError(f"{path} is not a readable Parquet file ({detail}); is it a capture?") from exc
     check_version(schema.metadata, path)
     check_schema(schema, path)
 
@@ -140,8 +141,9 @@ def load_table(
         dataset = ds.dataset([str(p) for p in segs.parquet], format=fmt, schema=_dict_schema(dict_cols))
         try:
             tables.append(dataset.to_table(columns=cols, filter=expr))
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise CaptureFormatError(f"a segment of {path} could not be read: {exc}") from exc
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            detail = " ".join(str(exc).split())  # pyarrow's messages span lines; the user gets one
+            raise CaptureFormatError(f"a segment of {path} could not be read: {detail}") from exc
     for p in segs.streams:
         t = read_stream(p)
         if expr is not None and t.num_rows:
@@ -239,7 +241,11 @@ def load(
     >>> frames.groupby("endpoint", observed=True).size()  # doctest: +SKIP
     """
     table = load_table(path, start=start, end=end, endpoint=endpoint, outpost=outpost, columns=columns)
-    return table_to_frames(table)
+    try:
+        return table_to_frames(table)
+    except (pa.ArrowException, UnicodeDecodeError) as exc:  # damaged values (e.g. a string that is not UTF-8)
+        detail = " ".join(str(exc).split())
+        raise CaptureFormatError(f"{path} holds damaged values ({detail}); is it a capture?") from exc
 
 
 def save(frames: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
