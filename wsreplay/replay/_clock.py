@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import time
 
 __all__ = ["Clock", "Timer"]
@@ -51,11 +52,15 @@ class Timer:
     idle_spin : float
         The same, when the timer is about to sleep longer than 50 ms (waking
         from a long sleep can be late by a millisecond or more on a VM).
+    dense : float
+        When the next deadlines are closer together than this, do not poll:
+        set a loop timer for the deadline itself (up to 1 ms late).
     """
 
-    def __init__(self, spin: float = 0.001, idle_spin: float = 0.003) -> None:
+    def __init__(self, spin: float = 0.001, idle_spin: float = 0.003, dense: float = 0.002) -> None:
         self.spin = spin
         self.idle_spin = idle_spin
+        self.dense = dense
         self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
         self._count = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -73,6 +78,18 @@ class Timer:
             self._arm()
         await fut
 
+    def _lead(self, now: float) -> float:
+        """How long before the earliest deadline to start polling (0: just set a loop timer)."""
+        heap = self._heap
+        head = heap[0][0]
+        following = min((heap[i][0] for i in (1, 2) if i < len(heap)), default=math.inf)
+        if following - head < self.dense:
+            # deadlines close together: the loop wakes often anyway, and polling through all of them
+            # would keep this process busy (and preempted) the whole time
+            return 0.0
+        # after a long sleep the machine may take a while to wake this process: start polling earlier
+        return self.idle_spin if head - now > _LONG_SLEEP else self.spin
+
     def _arm(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
@@ -81,14 +98,15 @@ class Timer:
         while heap and heap[0][2].done():
             heapq.heappop(heap)
         if not heap or self._loop is None:
+            self._spinning = False
             return
         now = time.monotonic()
-        # after a long sleep the machine may take a while to wake this process: start polling earlier
-        wake = heap[0][0] - (self.idle_spin if heap[0][0] - now > _LONG_SLEEP else self.spin)
+        wake = heap[0][0] - self._lead(now)
         if wake <= now:
             self._spinning = True
             self._loop.call_soon(self._tick)
         else:
+            self._spinning = False
             self._handle = self._loop.call_at(wake, self._tick)
 
     def _tick(self) -> None:
@@ -99,12 +117,7 @@ class Timer:
             _, _, fut = heapq.heappop(heap)
             if not fut.done():
                 fut.set_result(None)
-        if heap and heap[0][0] - now <= self.spin and self._loop is not None:
-            self._spinning = True
-            self._loop.call_soon(self._tick)
-        else:
-            self._spinning = False
-            self._arm()
+        self._arm()
 
     async def aclose(self) -> None:
         """Stop waking anyone (pending waits are cancelled)."""

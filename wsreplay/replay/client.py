@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -426,6 +427,7 @@ async def replay_async(
     progress: bool | None = None,
     max_connections: int | None = None,
     stop_on_unreachable: bool = True,
+    freeze_gc: bool = True,
 ) -> ReplayResult:
     """Replay a capture against a server (coroutine; see :func:`replay` for the blocking twin).
 
@@ -468,6 +470,11 @@ async def replay_async(
         At most this many connections open at once.
     stop_on_unreachable : bool
         Stop opening connections once one could not reach the target.
+    freeze_gc : bool
+        While the replay runs, keep the objects that existed before it out of
+        the garbage collector's full collections (``gc.freeze()``, undone
+        afterwards; skipped if something else froze objects already). Long
+        collections over a large capture would delay sends by tens of ms.
 
     Returns
     -------
@@ -530,10 +537,17 @@ async def replay_async(
         from tqdm.auto import tqdm
 
         state.progress = tqdm(total=plan.sends, unit="frame", desc="replay", mininterval=0.5)
+    # Objects that exist before the replay (the capture, the scripts) are moved out of the garbage
+    # collector's reach while it runs: full collections over them stall the loop for tens of ms.
+    froze = freeze_gc and gc.get_freeze_count() == 0
+    if froze:
+        gc.freeze()
     started = state.clock.now()
     try:
         await state.run()
     finally:
+        if froze:
+            gc.unfreeze()
         if state.progress is not None:
             state.progress.close()
         if writer is not None:
