@@ -52,7 +52,8 @@ class Figures:
 
     def table(self) -> str:
         lines = ["| scenario | figure | value | expected |", "|---|---|---|---|"]
-        lines += [f"| {f.scenario} | {f.name} | {f.value} | {f.expect} |" for f in self.rows]
+        rows = sorted(self.rows, key=lambda f: f.scenario)  # stable: each scenario's figures in the order taken
+        lines += [f"| {f.scenario} | {f.name} | {f.value} | {f.expect} |" for f in rows]
         return "\n".join(lines)
 
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -36,6 +36,10 @@ def no_secrets(figures: Figures):
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for scenario, (paths, hits) in _SCANNED.items():
         FIGURES.add(scenario, f"secrets found in the bytes of {paths} written captures/logs/reports", hits, "0")
+    if _SCANNED:
+        files = sum(t[0] for t in _SCANNED.values())
+        found = sum(t[1] for t in _SCANNED.values())
+        FIGURES.add("~ all scenarios", f"secrets found in everything written ({files} paths)", found, "0")
     _SCANNED.clear()
     if not FIGURES.rows:
         return

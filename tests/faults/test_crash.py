@@ -77,7 +77,7 @@ def test_sigkill_under_load_loses_only_the_last_flush_interval(tmp_path, figures
                     lost_old += 1
                 else:
                     lost_recent += 1
-            no_secrets("crash", out, rec.log)
+            no_secrets("crash (SIGKILL x20)", out, rec.log)
     finally:
         ak.stop()
     figures.add("crash (SIGKILL x20)", "acknowledged HELLOs", sent_total)
@@ -122,7 +122,7 @@ def test_full_disk_keeps_relaying_says_so_and_writes_again(tmp_path, figures, no
     try:
         with _small_disk(tmp_path / "disk") as disk:
             out = disk / "cap"
-            rec = start_recorder(ak.url, out, "--status-interval", "0.2", log=tmp_path / "recorder.log")
+            rec = start_recorder(ak.url, out, "--status-interval", "0", log=tmp_path / "recorder.log")
             try:
                 log: list[Sent] = []
                 asyncio.run(_load_until(rec.url, 0.3, log))
@@ -134,6 +134,7 @@ def test_full_disk_keeps_relaying_says_so_and_writes_again(tmp_path, figures, no
                 after_log: list[Sent] = []
                 asyncio.run(_load_until(rec.url, 0.5, after_log))
                 time.sleep(3 * FLUSH)
+                said_after = rec.stderr()
                 assert rec.stop() == 0, rec.stderr()
             finally:
                 if rec.proc.poll() is None:
@@ -143,13 +144,16 @@ def test_full_disk_keeps_relaying_says_so_and_writes_again(tmp_path, figures, no
             everything = log + full_log + after_log
             relayed_while_full = sum(s.acked is not None for s in full_log)
             lost = sum(s.acked is not None and s.hostname not in recorded for s in everything)
-            no_secrets("full disk", out, rec.log)
+            no_secrets("full disk (1 MiB tmpfs)", out, rec.log)
     finally:
         ak.stop()
     figures.add("full disk (1 MiB tmpfs)", "HELLOs relayed and ACKed while the disk was full", relayed_while_full)
     figures.add("full disk (1 MiB tmpfs)", "frames lost once space returned", lost, "0")
-    loud = "DISK ERRORS" in said or "cannot write" in said
-    figures.add("full disk (1 MiB tmpfs)", "recorder said it cannot write", loud, "True")
+    loud = "ERROR: cannot write the capture" in said
+    figures.add("full disk (1 MiB tmpfs)", "recorder said at once it cannot write (no status line)", loud, "True")
+    figures.add("full disk (1 MiB tmpfs)", "recorder said it writes again", "writing the capture again" in said_after,
+                "True")  # fmt: skip
+    assert "writing the capture again" in said_after
     assert relayed_while_full == len(full_log) > 0
     assert loud, said
     assert lost == 0

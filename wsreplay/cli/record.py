@@ -95,6 +95,7 @@ async def _record(args: argparse.Namespace) -> int:
         flush=True,
     )
     await _check_upstream(rec)
+    disk = asyncio.ensure_future(_watch_disk(rec, stop))
     try:
         while not stop.is_set():
             period = args.status_interval if args.status_interval > 0 else None
@@ -103,6 +104,7 @@ async def _record(args: argparse.Namespace) -> int:
             if not stop.is_set():
                 print(_status(rec), file=sys.stderr, flush=True)
     finally:
+        disk.cancel()
         print("wsreplay record: stopping (closing connections with 1001, sealing segments)", file=sys.stderr)
         stats = rec.stats
         open_at_stop = stats.connections_open
@@ -117,6 +119,27 @@ async def _record(args: argparse.Namespace) -> int:
         + (f" ({len(segs.parquet)} sealed segments)" if segs else "")
     )
     return 0
+
+
+async def _watch_disk(rec: Recorder, stop: asyncio.Event) -> None:
+    """Say at once (not at the next status line) when the capture cannot be written, and when it can again."""
+    stats = rec.sink.writer.stats
+    seen, failing = stats.write_errors, False
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.25)
+        if stats.write_errors > seen and not failing:
+            failing = True
+            print(
+                f"wsreplay record: ERROR: cannot write the capture ({stats.last_error}); still relaying, "
+                f"keeping {rec.sink.pending} events in memory until the disk takes them",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif failing and stats.write_errors == seen and rec.sink.pending == 0:
+            failing = False
+            print("wsreplay record: writing the capture again (nothing lost)", file=sys.stderr, flush=True)
+        seen = stats.write_errors
 
 
 async def _check_upstream(rec: Recorder) -> None:
