@@ -142,7 +142,8 @@ read_dictionary=...)`). Each in a fresh process, one after the other.
 Report steps: {timings}. The capture does not fit the default group size (20 M frames), so the report
 reads it in groups of outposts with `load(outpost=...)` (each group is one filtered scan of every segment,
 which is where most of the time goes) and keeps one group's frames in memory at a time: its memory is
-bounded by the group size, not the capture (here half of what the bare pyarrow read needs). The HELLO interval histogram is left out at this size (`hello_limit`).
+bounded by the group size, not the capture (here half of what the bare pyarrow read needs). The HELLO
+interval histogram is left out at this size (`hello_limit`).
 """
     print(body)
     if not args.no_write:

@@ -60,3 +60,25 @@ def test_error_row(t0):
 def test_instance_from_query():
     assert instance_from_query("instance_uuid=a&attempt=0") == "a"
     assert instance_from_query("") is None and instance_from_query(None) is None
+
+
+def test_decode_cache_gives_the_same_rows(t0):
+    hello = encode_hello(hello_args(uuid="i", version="v"))
+    frames = [
+        ("to_server", hello, None),
+        ("to_peer", encode_ack(), None),
+        ("to_server", hello, None),
+        ("to_server", "not json", None),
+        ("to_server", b"\x00bin", None),
+        ("to_server", b"\xff bad utf-8", "text"),
+        ("to_server", "\ud800 lone surrogate", None),
+    ]
+    cache: dict = {}
+    for query in ("", "instance_uuid=q"):
+        base = ConnectionLog("cap", "/ws/outpost/pk/", query, conn_id="c")
+        cached = ConnectionLog("cap", "/ws/outpost/pk/", query, conn_id="c", cache=cache)
+        for k, (direction, data, opcode) in enumerate(frames):
+            assert cached.message(t0 + k, direction, data, opcode=opcode) == base.message(
+                t0 + k, direction, data, opcode=opcode
+            )
+    assert len(cache) == 3  # HELLO, ACK and the malformed text, once each

@@ -13,11 +13,18 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
-from .protocol import classify_path, decode
+from .protocol import Decoded, classify_path, decode
 
-__all__ = ["ConnectionLog", "new_id", "instance_from_query"]
+__all__ = ["ConnectionLog", "DecodeCache", "new_id", "instance_from_query"]
 
 Row = dict[str, Any]
+
+#: ``(endpoint, payload) -> decoded columns``, shared by the logs of one driver.
+DecodeCache = dict[tuple[str, str], Decoded]
+
+#: Payloads longer than this are decoded every time (they rarely repeat).
+_MAX_CACHED_PAYLOAD = 4096
+_MAX_CACHE_ENTRIES = 50_000
 
 
 def new_id() -> str:
@@ -47,6 +54,10 @@ class ConnectionLog:
         The handshake's query string without ``?``.
     conn_id : str, optional
         Defaults to a new random id.
+    cache : dict, optional
+        A decode cache shared by the logs of one driver: traffic repeats the same few
+        payloads (an instance's HELLO, authentik's ACK), so each distinct text frame is
+        decoded once. Rows are the same with or without it.
 
     Examples
     --------
@@ -57,7 +68,15 @@ class ConnectionLog:
     'ACK'
     """
 
-    def __init__(self, capture_id: str, path: str, query: str | None = None, *, conn_id: str | None = None):
+    def __init__(
+        self,
+        capture_id: str,
+        path: str,
+        query: str | None = None,
+        *,
+        conn_id: str | None = None,
+        cache: DecodeCache | None = None,
+    ):
         if "?" in path:
             path, _, inline_query = path.partition("?")
             query = query if query is not None else inline_query
@@ -69,6 +88,19 @@ class ConnectionLog:
         self.instance_uuid = instance_from_query(query)
         self.seq = 0
         self.closed = False
+        self.cache = cache
+
+    def _decode_text(self, text: str) -> Decoded:
+        cache = self.cache
+        if cache is None or len(text) > _MAX_CACHED_PAYLOAD:
+            return decode(text, endpoint=self.endpoint, opcode="text")
+        key = (self.endpoint, text)
+        decoded = cache.get(key)
+        if decoded is None:
+            decoded = decode(text, endpoint=self.endpoint, opcode="text")
+            if len(cache) < _MAX_CACHE_ENTRIES:
+                cache[key] = decoded
+        return decoded
 
     def _row(self, ts: int, event: str, **fields: Any) -> Row:
         row: Row = {
@@ -125,7 +157,7 @@ class ConnectionLog:
         fields: Row = {"opcode": opcode, "size": len(raw)}
         if opcode == "text" and text is not None:
             fields["payload"] = text
-            decoded = decode(text, endpoint=self.endpoint, opcode="text")
+            decoded = self._decode_text(text)
         else:
             fields["payload_bytes"] = raw
             decoded = decode(raw, endpoint=self.endpoint, opcode=opcode)

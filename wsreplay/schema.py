@@ -139,7 +139,8 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     pyarrow.Table
         A table with exactly :data:`SCHEMA`.
     """
-    return pa.Table.from_pylist(rows, schema=SCHEMA)
+    arrays = [pa.array([row.get(name) for row in rows], type=typ) for name, typ in COLUMNS.items()]
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
 def conform_table(table: pa.Table) -> pa.Table:

@@ -32,13 +32,12 @@ from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 
 from .. import __version__
-from ..events import ConnectionLog, new_id
+from ..events import ConnectionLog, DecodeCache, new_id
 from ..exceptions import ConfigurationError
-from ..schema import table_to_frames
+from ..schema import rows_to_table, table_to_frames
 from ..store import CaptureWriter, load
 from ._blocking import run_blocking
 from ._clock import Clock, Timer
-from ._log import DecodeCache, MemoLog, rows_table
 from .credentials import Credentials
 from .match import Matcher, ObservedConnection, Observer
 from .result import ReplayResult
@@ -167,7 +166,7 @@ class _Replay:
                 self.limit.release()
 
     async def _connection_inner(self, script: ConnectionScript) -> None:
-        log = MemoLog(self.capture_id, script.path, script.query, cache=self.cache)
+        log = ConnectionLog(self.capture_id, script.path, script.query, cache=self.cache)
         url = self.base + script.target
         headers = []
         if not (script.status is not None and 400 <= script.status < 500):
@@ -557,7 +556,7 @@ async def replay_async(
 
 def _result(state: _Replay, plan: ReplayPlan, out: Any, check: bool | Matcher, elapsed: float) -> ReplayResult:
     if state.rows is not None:
-        frames = table_to_frames(rows_table(state.rows))
+        frames = table_to_frames(rows_to_table(state.rows))
     else:
         frames = load(out)
     if len(frames):

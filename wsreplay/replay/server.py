@@ -41,13 +41,12 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from ..events import ConnectionLog, new_id
+from ..events import ConnectionLog, DecodeCache, new_id
 from ..exceptions import ConfigurationError
 from ..protocol import decode
-from ..schema import table_to_frames
+from ..schema import rows_to_table, table_to_frames
 from ..store import CaptureWriter, load
 from ._clock import Clock, Timer
-from ._log import DecodeCache, MemoLog, rows_table
 from .schedule import ConnectionScript, Expected, ReplayPlan, build_plan, frame_label, parse_speed, scale
 
 __all__ = ["ReplayServer", "ServerStats", "ServeHandle", "serve", "parse_listen"]
@@ -284,7 +283,7 @@ class ReplayServer:
     def frames(self) -> pd.DataFrame:
         """What the server saw and sent so far (needs ``record=True``), as a capture."""
         rows = list(self._rows)
-        frames = table_to_frames(rows_table(rows))
+        frames = table_to_frames(rows_to_table(rows))
         return frames.sort_values(["ts", "seq"], kind="stable").reset_index(drop=True) if len(frames) else frames
 
     def start_in_thread(self) -> ServeHandle:
@@ -323,7 +322,7 @@ class ReplayServer:
         self.stats.connections += 1
         self.stats.paths[path] += 1
         logging = self.record or self._writer is not None
-        log = MemoLog(self.capture_id, path, query, cache=self._cache) if logging else None
+        log = ConnectionLog(self.capture_id, path, query, cache=self._cache) if logging else None
         ua = ws.request.headers.get("User-Agent") if ws.request else None
         peer = ws.remote_address
         if log is not None:
