@@ -12,7 +12,7 @@ import wsreplay
 PACKAGE = Path(wsreplay.__file__).parent
 
 #: Core modules: no sockets, no event loops, no plotting, no clocks.
-CORE = ["protocol", "schema", "events", "summary", "analysis", "replay/schedule.py", "replay/match.py"]
+CORE = ["protocol", "schema", "events", "summary", "timeutil", "analysis", "replay/schedule.py", "replay/match.py"]
 FORBIDDEN = {"asyncio", "websockets", "matplotlib", "socket", "time"}
 
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wsreplay import CaptureWriter, ConnectionLog, load, recover, save
-from wsreplay.exceptions import CaptureFormatError, CaptureNotFoundError, CaptureVersionError
+from wsreplay.exceptions import CaptureFormatError, CaptureNotFoundError, CaptureVersionError, ConfigurationError
 from wsreplay.protocol import encode_ack, encode_hello, encode_notice, hello_args
 from wsreplay.schema import COLUMNS, SCHEMA, VERSION_KEY, empty_frames, rows_to_table
 from wsreplay.store.segments import read_stream, write_parquet
@@ -66,7 +66,7 @@ def test_filters(tmp_path, t0):
     assert set(only["outpost_uuid"].astype(str)) == {"pk1", "pk2"}
     naive = load(tmp_path, start=start.tz_localize(None).isoformat(), end=end.timestamp())
     assert len(naive) == len(part)
-    with pytest.raises(CaptureFormatError, match="is not a time"):
+    with pytest.raises(ConfigurationError, match="is not a time"):
         load(tmp_path, start="yesterday-ish")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..exceptions import CaptureFormatError, ConfigurationError
 from ..protocol import HELLO_INTERVAL_S
+from ..timeutil import TimeLike, to_ns
 
 __all__ = [
     "NS",
@@ -43,7 +44,6 @@ NS: Final = 1_000_000_000
 #: Stand-in for "no time" in int64 nanosecond arrays (larger than any timestamp).
 NO_TIME: Final = np.iinfo(np.int64).max
 
-TimeLike = str | datetime | pd.Timestamp | int | float | None
 IntervalLike = float | int | str | timedelta | pd.Timedelta | None
 
 
@@ -135,23 +135,6 @@ def utc(ns: np.ndarray) -> pd.DatetimeIndex:
         arr = arr.copy()
         arr[missing] = np.iinfo(np.int64).min  # NaT
     return pd.DatetimeIndex(arr.view("M8[ns]")).tz_localize("UTC")
-
-
-def to_ns(value: TimeLike, name: str) -> int | None:
-    """A time argument (ISO string, datetime, Timestamp, epoch seconds) as UTC nanoseconds."""
-    if value is None:
-        return None
-    try:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            ts = pd.Timestamp(value, unit="s", tz="UTC")
-        else:
-            ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(f"{name}={value!r} is not a time (use ISO 8601, a datetime or a Timestamp)") from exc
-    if ts is pd.NaT:
-        raise ConfigurationError(f"{name}={value!r} is not a time")
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.as_unit("ns").value)
 
 
 def seconds(value: IntervalLike, name: str) -> float | None:

@@ -35,6 +35,7 @@ import pandas as pd
 
 from ..exceptions import ConfigurationError
 from ..protocol import classify_path, outpost_path
+from ..timeutil import to_ns
 
 __all__ = [
     "MAX_SPEED",
@@ -442,20 +443,6 @@ def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-def _timestamp_ns(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            ts = pd.Timestamp(value, unit="s", tz="UTC")
-        else:
-            ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ConfigurationError(f"{name}={value!r} is not a time (use ISO 8601 or a Timestamp)") from None
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.value)
-
-
 def _columns(frames: pd.DataFrame) -> dict[str, list[Any]]:
     missing = [c for c in ("ts", "conn_id", "seq", "event", "direction") if c not in frames.columns]
     if missing:
@@ -596,8 +583,8 @@ def build_plan(
         endpoint=_as_list(endpoint),
         outpost=_as_list(outpost),
         connection=_as_list(connection),
-        start=_timestamp_ns(start, "start"),
-        end=_timestamp_ns(end, "end"),
+        start=to_ns(start, "start"),
+        end=to_ns(end, "end"),
     )
     if not selected:
         raise ConfigurationError("no connection of the capture matches the filters")

@@ -12,7 +12,6 @@ import fcntl
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,10 @@ import pyarrow.parquet as pq
 
 from ..exceptions import CaptureFormatError, CaptureNotFoundError
 from ..schema import CATEGORICAL_COLUMNS, COLUMNS, SCHEMA, table_to_frames
+from ..timeutil import TimeLike, to_timestamp
 from .segments import PARQUET_SUFFIX, STREAM_SUFFIX, check_schema, check_version, read_stream, seal_table, write_parquet
 
 __all__ = ["load", "load_table", "save", "recover", "RecoveryReport", "segment_files", "TimeLike"]
-
-TimeLike = str | datetime | pd.Timestamp | int | float | None
 
 
 @dataclass
@@ -65,19 +63,6 @@ def segment_files(path: str | os.PathLike[str]) -> Segments:
     return Segments(parquet=parquet, streams=streams)
 
 
-def _timestamp(value: TimeLike, name: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            ts = pd.Timestamp(value, unit="s", tz="UTC")
-        else:
-            ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise CaptureFormatError(f"{name}={value!r} is not a time (use ISO 8601 or a Timestamp)") from exc
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
 def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
     if value is None:
         return None
@@ -91,7 +76,7 @@ def _filter(start: TimeLike, end: TimeLike, endpoint: Any, outpost: Any) -> ds.E
         nonlocal expr
         expr = e if expr is None else expr & e
 
-    t0, t1 = _timestamp(start, "start"), _timestamp(end, "end")
+    t0, t1 = to_timestamp(start, "start"), to_timestamp(end, "end")
     ts_type = COLUMNS["ts"]
     if t0 is not None:
         add(ds.field("ts") >= pa.scalar(t0.value, type=pa.int64()).cast(ts_type))
