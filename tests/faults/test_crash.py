@@ -157,3 +157,37 @@ def test_full_disk_keeps_relaying_says_so_and_writes_again(tmp_path, figures, no
     assert relayed_while_full == len(full_log) > 0
     assert loud, said
     assert lost == 0
+
+
+# ------------------------------------------------------------------ rotation
+
+
+def test_sealing_a_full_segment_never_holds_up_the_next_flush(tmp_path, t0, figures, monkeypatch):
+    """Found by bench/bench_load.py: sealing a 64 MiB segment inside flush() stopped flushing for 15 s."""
+    import threading
+
+    import wsreplay.store.writer as writer_module
+    from wsreplay import CaptureWriter
+    from wsreplay.events import ConnectionLog
+
+    release = threading.Event()
+    real_seal = writer_module.seal_table
+
+    def slow_seal(table, path):
+        assert release.wait(30)
+        return real_seal(table, path)
+
+    monkeypatch.setattr(writer_module, "seal_table", slow_seal)
+    log = ConnectionLog("rot", "/ws/client/")
+    w = CaptureWriter(tmp_path / "cap", capture_id="rot", rotate_bytes=1, autoflush=False)
+    w.write(log.open(t0))
+    assert w.flush()  # the segment is full: handed to a sealer that is now stuck
+    flushed_while_sealing = 0
+    for i in range(3):
+        w.write(log.message(t0 + i + 1, "to_peer", '{"message_type": "x"}'))
+        flushed_while_sealing += w.flush()
+    figures.add("rotation", "flushes done while a full segment was being sealed", flushed_while_sealing, "3")
+    release.set()
+    w.close()
+    assert flushed_while_sealing == 3
+    assert len(load(tmp_path / "cap")) == 4 and not list((tmp_path / "cap").glob("*.arrows"))

@@ -129,6 +129,7 @@ class CaptureWriter:
         self._closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sealers: list[threading.Thread] = []
         if autoflush and flush_interval > 0:
             self._thread = threading.Thread(target=self._flush_loop, name="wsreplay-flush", daemon=True)
             self._thread.start()
@@ -204,7 +205,13 @@ class CaptureWriter:
             size = self._segment_path.stat().st_size
             self.stats.bytes_written = size
             if size >= self.rotate_bytes or time.monotonic() - self._segment_started >= self.rotate_seconds:
-                self._seal()
+                # Sealing a full segment takes seconds: do it off this lock, so flushes (and the
+                # flush-interval promise of a crash) go on into the next segment meanwhile.
+                closed = self._close_stream()
+                if closed is not None:
+                    sealer = threading.Thread(target=self._seal_file, args=(closed,), name="wsreplay-seal", daemon=True)
+                    self._sealers.append(sealer)
+                    sealer.start()
             return True
 
     def rotate(self) -> None:
@@ -218,6 +225,8 @@ class CaptureWriter:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
+        for sealer in self._sealers:
+            sealer.join()
         with self._lock:
             if self._closed:
                 return
@@ -287,8 +296,14 @@ class CaptureWriter:
             self._segment_no += 1
 
     def _seal(self) -> None:
+        path = self._close_stream()
+        if path is not None:
+            self._seal_file(path)
+
+    def _close_stream(self) -> Path | None:
+        """End the current segment's stream (the next flush starts a new one); return its path."""
         if self._stream is None:
-            return
+            return None
         path = self._segment_path
         assert path is not None
         try:
@@ -299,6 +314,10 @@ class CaptureWriter:
         self._stream = self._sink = None
         self._segment_path = None
         self._segment_no += 1
+        return path
+
+    def _seal_file(self, path: Path) -> None:
+        """Turn a closed stream segment into Parquet (any thread; a crash meanwhile leaves it to recover)."""
         try:
             table = read_stream(path)
             if table.num_rows:
