@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .._background import ServiceThread
 from ..exceptions import CaptureNotFoundError, ConfigurationError
 from ..schema import SCHEMA, table_to_frames
 from ..store import CaptureWriter, load
@@ -197,32 +196,8 @@ class RecordingHandle:
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
-        self._loop = asyncio.new_event_loop()
         self._stopped = False
-        self._stop_event: asyncio.Event | None = None
-        started: Future[None] = Future()
-        self._thread = threading.Thread(target=self._run, args=(started,), name="wsreplay-recorder", daemon=True)
-        self._thread.start()
-        started.result()
-
-    def _run(self, started: Future[None]) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def main() -> None:
-            self._stop_event = asyncio.Event()
-            try:
-                await self.recorder.start()
-            except BaseException as exc:
-                started.set_exception(exc)
-                return
-            started.set_result(None)
-            await self._stop_event.wait()
-            await self.recorder.stop()
-
-        try:
-            self._loop.run_until_complete(main())
-        finally:
-            self._loop.close()
+        self._service = ServiceThread(recorder.start, recorder.stop, name="the recorder")
 
     @property
     def url(self) -> str:
@@ -252,9 +227,7 @@ class RecordingHandle:
         """Stop recording (connections closed with 1001, segments sealed); return the frames."""
         if not self._stopped:
             self._stopped = True
-            assert self._stop_event is not None
-            self._loop.call_soon_threadsafe(self._stop_event.set)
-            self._thread.join()
+            self._service.stop(timeout=None)
         return load_or_empty(self.recorder.out)
 
     def __enter__(self) -> RecordingHandle:

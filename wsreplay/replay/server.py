@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .._background import ServiceThread
 from ..events import ConnectionLog, DecodeCache, new_id
 from ..exceptions import ConfigurationError
 from ..protocol import decode
@@ -460,34 +460,7 @@ class ServeHandle:
 
     def __init__(self, server: ReplayServer) -> None:
         self.server = server
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="wsreplay-serve", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def main() -> None:
-            self._stop = asyncio.Event()
-            try:
-                await self.server.start()
-            except BaseException as exc:
-                self._error = exc
-                self._ready.set()
-                return
-            self._ready.set()
-            await self.server.serve_forever(self._stop)
-
-        try:
-            self._loop.run_until_complete(main())
-        finally:
-            self._loop.close()
+        self._service = ServiceThread(server.start, server.stop, name="the replay server")
 
     @property
     def url(self) -> str:
@@ -510,10 +483,8 @@ class ServeHandle:
         return self.server.frames()
 
     def stop(self) -> None:
-        """Stop the server and wait for its thread."""
-        if self._thread.is_alive() and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join()
+        """Stop serving (connections closed, capture sealed) and join the thread."""
+        self._service.stop(timeout=None)
 
     def __enter__(self) -> ServeHandle:
         return self

@@ -6,13 +6,11 @@ method blocks until the mock's loop has done the work.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Coroutine, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..exceptions import ConfigurationError
+from .._background import ServiceThread
 from .http_routes import InstanceState
 from .latency import LatencyModel
 
@@ -40,60 +38,23 @@ class MockHandle:
     0
     """
 
-    def __init__(self, mock: MockAuthentik) -> None:
+    def __init__(self, mock: MockAuthentik, service: ServiceThread) -> None:
         self.mock = mock
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="wsreplay-mock-authentik", daemon=True)
+        self._service = service
 
     @classmethod
     def start(cls, mock: MockAuthentik, *, timeout: float = 10.0) -> MockHandle:
         """Start *mock* on a new thread and wait until it listens."""
-        handle = cls(mock)
-        handle._thread.start()
-        if not handle._ready.wait(timeout):
-            raise ConfigurationError(f"the mock authentik did not start within {timeout:g} s")
-        if handle._error is not None:
-            handle._thread.join()
-            raise handle._error
-        return handle
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # reported to the starting thread
-            if not self._ready.is_set():
-                self._error = exc
-                self._ready.set()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        await self.mock.start()
-        self._ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await self.mock.stop()
+        return cls(mock, ServiceThread(mock.start, mock.stop, name="the mock authentik", timeout=timeout))
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        loop = self._loop
-        if loop is None or not self._thread.is_alive():
-            coro.close()
-            raise ConfigurationError("the mock authentik's thread is not running")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+        return self._service.call(coro, timeout)
 
     # ------------------------------------------------------------------ lifecycle
 
     def stop(self, timeout: float = 30.0) -> None:
         """Close every connection, stop the mock and join its thread (idempotent)."""
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and self._thread.is_alive():
-            loop.call_soon_threadsafe(stop.set)
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
+        self._service.stop(timeout)
 
     def __enter__(self) -> MockHandle:
         return self
@@ -106,7 +67,7 @@ class MockHandle:
     @property
     def running(self) -> bool:
         """Whether the mock's thread is alive."""
-        return self._thread.is_alive()
+        return self._service.running
 
     # ------------------------------------------------------------------ mirrors of the mock
 
