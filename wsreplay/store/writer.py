@@ -210,6 +210,7 @@ class CaptureWriter:
                 closed = self._close_stream()
                 if closed is not None:
                     sealer = threading.Thread(target=self._seal_file, args=(closed,), name="wsreplay-seal", daemon=True)
+                    self._sealers = [t for t in self._sealers if t.is_alive()]
                     self._sealers.append(sealer)
                     sealer.start()
             return True
