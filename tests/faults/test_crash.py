@@ -171,13 +171,13 @@ def test_sealing_a_full_segment_never_holds_up_the_next_flush(tmp_path, t0, figu
     from wsreplay.events import ConnectionLog
 
     release = threading.Event()
-    real_seal = writer_module.seal_table
+    real_seal = writer_module.seal_stream
 
-    def slow_seal(table, path):
+    def slow_seal(stream, path):
         assert release.wait(30)
-        return real_seal(table, path)
+        return real_seal(stream, path)
 
-    monkeypatch.setattr(writer_module, "seal_table", slow_seal)
+    monkeypatch.setattr(writer_module, "seal_stream", slow_seal)
     log = ConnectionLog("rot", "/ws/client/")
     w = CaptureWriter(tmp_path / "cap", capture_id="rot", rotate_bytes=1, autoflush=False)
     w.write(log.open(t0))

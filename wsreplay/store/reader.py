@@ -24,7 +24,15 @@ import pyarrow.parquet as pq
 from ..exceptions import CaptureFormatError, CaptureNotFoundError
 from ..schema import CATEGORICAL_COLUMNS, COLUMNS, SCHEMA, table_to_frames
 from ..timeutil import TimeLike, to_timestamp
-from .segments import PARQUET_SUFFIX, STREAM_SUFFIX, check_schema, check_version, read_stream, seal_table, write_parquet
+from .segments import (
+    PARQUET_SUFFIX,
+    STREAM_SUFFIX,
+    check_schema,
+    check_version,
+    read_stream,
+    seal_stream,
+    write_parquet,
+)
 
 __all__ = ["load", "load_table", "save", "recover", "RecoveryReport", "segment_files", "TimeLike"]
 
@@ -322,11 +330,10 @@ def recover(path: str | os.PathLike[str]) -> RecoveryReport:
             stream.unlink()
             report.removed.append(stream)
             continue
-        table = read_stream(stream)
-        if table.num_rows:
-            seal_table(table, target)
+        rows = seal_stream(stream, target)
+        if rows:
             report.sealed.append(target)
-            report.rows += table.num_rows
+            report.rows += rows
         else:
             report.removed.append(stream)
         stream.unlink()

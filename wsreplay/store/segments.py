@@ -5,7 +5,9 @@ Also the format-version check shared by every reader.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +21,8 @@ __all__ = [
     "STREAM_OPTIONS",
     "PARQUET_SUFFIX",
     "read_stream",
+    "iter_stream",
+    "seal_stream",
     "seal_table",
     "write_parquet",
     "check_version",
@@ -92,30 +96,34 @@ def read_stream(path: Path) -> pa.Table:
     CaptureFormatError
         If the file is not an Arrow stream or not a capture.
     """
-    batches: list[pa.RecordBatch] = []
+    tables = [pa.Table.from_batches([b]) for b in iter_stream(path)]
+    if not tables:
+        return SCHEMA.empty_table()
+    return conform_table(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+
+
+def iter_stream(path: Path) -> Iterator[pa.RecordBatch]:
+    """Yield the whole record batches of a stream segment, one at a time (see :func:`read_stream`)."""
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:
-            return SCHEMA.empty_table()
+            return
         head = fh.read(8)
         fh.seek(0)
         try:
             reader = pa.ipc.open_stream(fh)
         except (pa.ArrowInvalid, OSError) as exc:
             if _schema_cut_off(head, os.fstat(fh.fileno()).st_size):
-                return SCHEMA.empty_table()  # the writer died while writing the schema
+                return  # the writer died while writing the schema
             raise CaptureFormatError(f"{path} is not an Arrow stream segment: {exc}") from exc
         check_version(reader.schema.metadata, path)
         check_schema(reader.schema, path)
         while True:
             try:
-                batches.append(reader.read_next_batch())
+                yield reader.read_next_batch()
             except StopIteration:
-                break
+                return
             except (pa.ArrowInvalid, OSError):
-                break  # cut off mid-batch by a crash: keep what came before
-    if not batches:
-        return SCHEMA.empty_table()
-    return conform_table(pa.Table.from_batches(batches))
+                return  # cut off mid-batch by a crash: keep what came before
 
 
 _CONTINUATION = b"\xff\xff\xff\xff"
@@ -151,6 +159,56 @@ def seal_table(table: pa.Table, path: Path) -> None:
     if table.num_rows > 1:
         table = table if _is_sorted(table) else table.sort_by([("ts", "ascending"), ("seq", "ascending")])
     write_parquet(table, path)
+
+
+def seal_stream(path: Path, target: Path) -> int:
+    """Seal a stream segment into Parquet at *target*; return the number of rows.
+
+    A segment in time order (the normal case) is copied one row group at a
+    time, so memory stays at one row group whatever the segment's size; one
+    that is not falls back to reading it whole and sorting it. Nothing is
+    written for an empty segment.
+    """
+    tmp = target.with_name(target.name + ".tmp")
+    rows, last = 0, None
+    pending: list[pa.Table] = []
+    pending_rows = 0
+    try:
+        with contextlib.ExitStack() as stack:
+            writer = None
+            for batch in iter_stream(path):
+                if batch.num_rows == 0:
+                    continue
+                table = conform_table(pa.Table.from_batches([batch]))
+                column = table.column("ts").combine_chunks()
+                ts = None if column.null_count else column.view(pa.int64()).to_numpy()
+                if ts is None or (last is not None and ts[0] < last) or not bool((ts[1:] >= ts[:-1]).all()):
+                    stack.close()
+                    tmp.unlink(missing_ok=True)
+                    whole = read_stream(path)
+                    seal_table(whole, target)
+                    return whole.num_rows
+                last = int(ts[-1])
+                pending.append(table)
+                pending_rows += table.num_rows
+                if pending_rows >= ROW_GROUP_SIZE:
+                    if writer is None:
+                        writer = stack.enter_context(pq.ParquetWriter(str(tmp), SCHEMA, **PARQUET_OPTIONS))  # type: ignore[arg-type]
+                    writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
+                    rows += pending_rows
+                    pending, pending_rows = [], 0
+            if pending:
+                if writer is None:
+                    writer = stack.enter_context(pq.ParquetWriter(str(tmp), SCHEMA, **PARQUET_OPTIONS))  # type: ignore[arg-type]
+                writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
+                rows += pending_rows
+        if rows:
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        return rows
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _is_sorted(table: pa.Table) -> bool:

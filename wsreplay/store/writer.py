@@ -29,7 +29,7 @@ import pyarrow as pa
 from ..events import new_id
 from ..exceptions import CaptureError
 from ..schema import SCHEMA, conform_table, rows_to_table
-from .segments import STREAM_OPTIONS, STREAM_SUFFIX, read_stream, seal_table
+from .segments import STREAM_OPTIONS, STREAM_SUFFIX, seal_stream
 
 __all__ = ["CaptureWriter", "WriterStats"]
 
@@ -320,9 +320,7 @@ class CaptureWriter:
     def _seal_file(self, path: Path) -> None:
         """Turn a closed stream segment into Parquet (any thread; a crash meanwhile leaves it to recover)."""
         try:
-            table = read_stream(path)
-            if table.num_rows:
-                seal_table(table, path.with_suffix(".parquet"))
+            seal_stream(path, path.with_suffix(".parquet"))
             path.unlink()
             self.stats.segments_sealed += 1
         except OSError as exc:
