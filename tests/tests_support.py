@@ -14,3 +14,16 @@ REAL_TRAFFIC = FIXTURES / "real-traffic" / "authentik-2023.10.0-frames.jsonl"
 def real_frames() -> list[dict[str, Any]]:
     """The real-traffic records, one dict per line."""
     return [json.loads(line) for line in REAL_TRAFFIC.read_text().splitlines() if line.strip()]
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A throwaway key and self-signed certificate for localhost / 127.0.0.1 (openssl CLI)."""
+    import subprocess
+
+    key, crt = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return key, crt

@@ -15,6 +15,7 @@ from record_support import COOKIE, PK, SECRETS, TOKEN, TOKEN2, bearer, mock
 from replay_support import HELLO, literal_capture
 from replay_support import PK as SERVED_PK
 from replay_support import TOKEN as SERVED_TOKEN
+from tests_support import self_signed_cert
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import InvalidStatus
@@ -98,14 +99,7 @@ def test_listening_defaults_to_loopback(tmp_path, figures):
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    key, crt = d / "key.pem", d / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
-         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return key, crt
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
 def test_the_record_command_verifies_the_upstream_certificate(tmp_path, cert, figures):

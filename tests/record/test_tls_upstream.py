@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 
 import pytest
 from record_support import PK, bearer
+from tests_support import self_signed_cert
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import InvalidStatus
@@ -18,14 +18,7 @@ from wsreplay.record import Recorder
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    key, crt = d / "key.pem", d / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
-         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return key, crt
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
 async def _ack(ws):
