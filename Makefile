@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test peers lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/wsreplay demo
 
-test: $(STAMP)
+# Real peers the tests talk to (browser, reverse proxy, ...), installed only when missing.
+peers:
+	bash tools/peers.sh
+
+test: $(STAMP) peers
 	$(BIN)/ruff check wsreplay tests bench
 	$(BIN)/ruff format --check wsreplay tests bench
 	$(BIN)/mypy
@@ -34,7 +38,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) peers
 	$(BIN)/python -m bench
 
 clean:
