@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
@@ -33,7 +35,7 @@ def _num(ts):
 
 def test_draws_one_row_per_outpost_and_each_outage_at_its_time(frames, simulated):
     _fig, ax = plt.subplots()
-    assert wsreplay.plot_uptime(frames, ax=ax) is ax
+    assert wsreplay.plot_uptime(frames, level="outpost", ax=ax) is ax
     up = wsreplay.uptime(frames, level="outpost")
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == len(up) == 3
@@ -61,7 +63,7 @@ def matplotlib_rgb(color: str) -> tuple[float, float, float]:
 
 
 def test_labels_are_worst_first_with_uptime_and_title_counts(frames):
-    ax = wsreplay.plot_uptime(frames)
+    ax = wsreplay.plot_uptime(frames, level="outpost")
     up = wsreplay.uptime(frames, level="outpost").sort_values("uptime")
     labels = [t.get_text() for t in ax.get_yticklabels()]
     names = short_ids(up["outpost_uuid"])
@@ -71,7 +73,7 @@ def test_labels_are_worst_first_with_uptime_and_title_counts(frames):
 
 
 def test_restarts_and_upgrades_are_marked(frames):
-    ax = wsreplay.plot_uptime(frames)
+    ax = wsreplay.plot_uptime(frames, level="outpost")
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert {"restart", "upgrade", "disconnect", "new instance", "new version"} <= set(legend)
     offsets = np.concatenate([c.get_offsets() for c in ax.collections if not isinstance(c, PolyCollection)])
@@ -80,7 +82,7 @@ def test_restarts_and_upgrades_are_marked(frames):
 
 def test_many_outposts_share_an_others_row():
     frames, _ = simulated_frames(outposts=12, seed=2)
-    ax = wsreplay.plot_uptime(frames, top=5)
+    ax = wsreplay.plot_uptime(frames, level="outpost", top=5)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == 5
     assert labels[-1].startswith("others (8)")
@@ -89,10 +91,17 @@ def test_many_outposts_share_an_others_row():
 
 def test_accepts_the_outages_result(frames):
     out = wsreplay.outages(frames, level="outpost")
-    ax = wsreplay.plot_uptime(out, uptime=wsreplay.uptime(frames, level="outpost"))
+    ax = wsreplay.plot_uptime(out, level="outpost", uptime=wsreplay.uptime(frames, level="outpost"))
     assert len(_spans(ax)) == 3
-    ax2 = wsreplay.plot_uptime(out)  # without uptime: rows from the outages alone
+    ax2 = wsreplay.plot_uptime(out, level="outpost")  # without uptime: rows from the outages alone
     assert len(ax2.get_yticklabels()) == 3
+
+
+def test_defaults_to_the_level_of_the_uptime_analysis(frames):
+    default = inspect.signature(wsreplay.uptime).parameters["level"].default
+    assert inspect.signature(wsreplay.plot_uptime).parameters["level"].default == default
+    ax = wsreplay.plot_uptime(frames)
+    assert len(ax.get_yticklabels()) == len(wsreplay.uptime(frames))
 
 
 def test_instance_level_and_empty_and_bad_input(frames):

@@ -33,7 +33,7 @@ def _num(values: Any) -> np.ndarray:
 def plot_uptime(
     data: pd.DataFrame,
     *,
-    level: Literal["outpost", "instance"] = "outpost",
+    level: Literal["outpost", "instance"] = "instance",
     top: int = 25,
     uptime: pd.DataFrame | None = None,
     restarts: pd.DataFrame | None = None,
@@ -64,7 +64,9 @@ def plot_uptime(
         (then pass *uptime* and *restarts* for the observed windows and
         markers; without them each row spans the outages' time range).
     level : {"outpost", "instance"}
-        One row per outpost or per outpost process.
+        One row per outpost or per outpost process (instance), as for
+        :func:`wsreplay.uptime`, whose default it shares. Pass the level the
+        *outages*, *uptime* and *restarts* given were computed at.
     top : int
         Most rows drawn (at least 2).
     uptime, restarts : pandas.DataFrame, optional

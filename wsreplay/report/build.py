@@ -203,7 +203,7 @@ def _render(parts: Parts, title: str, steps: _Steps, top: int, max_rows: int, dp
         n_rows = min(len(up), top)
         figs = {
             "uptime": _figure(
-                lambda ax: plot_uptime(out, uptime=up, restarts=rs, top=top, ax=ax),
+                lambda ax: plot_uptime(out, level="outpost", uptime=up, restarts=rs, top=top, ax=ax),
                 (12.0, 1.3 + 0.3 * max(n_rows, 1)),
                 "uptime timeline",
                 dpi,
