@@ -4,9 +4,12 @@ The blocking twins of the package (the recorder's :func:`~wsreplay.start_recordi
 the mock authentik's ``start_in_thread``, the replay server's ``serve``) all
 need the same thing: start a service with ``async start()`` / ``async stop()``
 on a private loop, wait until it listens (or raise why it could not), call
-coroutines on it from the caller's thread, and stop it cleanly. Working on a
+coroutines on it from the caller's thread, and stop it cleanly. The twins that
+run one coroutine to its end (:func:`~wsreplay.replay`, :func:`~wsreplay.probe`)
+use :func:`run_in_thread`, the same thread with nothing to start. Working on a
 loop of its own, it behaves the same in a script and inside a running Jupyter
-kernel, whose loop is never touched.
+kernel, whose loop is never touched (which is why wsreplay does not need
+``nest-asyncio``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, TypeVar
 
 from .exceptions import ConfigurationError
 
-__all__ = ["ServiceThread"]
+__all__ = ["ServiceThread", "run_in_thread"]
 
 T = TypeVar("T")
 
@@ -107,3 +110,28 @@ class ServiceThread:
             self._loop.call_soon_threadsafe(self._stop_event.set)
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+
+
+async def _nothing() -> None:
+    return None
+
+
+def run_in_thread(coro: Coroutine[Any, Any, T], *, name: str) -> T:
+    """Run *coro* to its end on a :class:`ServiceThread`'s loop and return its result (blocking).
+
+    What the blocking twins of coroutines call: the same in a script and in a
+    Jupyter cell (whose running loop is left alone). Whatever *coro* raises is
+    raised here.
+
+    Examples
+    --------
+    >>> async def answer() -> int:
+    ...     return 42
+    >>> run_in_thread(answer(), name="an example")
+    42
+    """
+    service = ServiceThread(_nothing, _nothing, name=name)
+    try:
+        return service.call(coro)
+    finally:
+        service.stop(timeout=None)

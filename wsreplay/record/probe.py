@@ -18,7 +18,6 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from .. import __version__
+from .._background import run_in_thread
 from ..events import ConnectionLog
 from ..exceptions import ConfigurationError
 from ..protocol import encode_hello, hello_args, outpost_path
@@ -400,21 +400,10 @@ def probe(
         insecure=insecure,
         ca_file=ca_file,
     )
-    errors: list[BaseException] = []
 
     async def main() -> None:
         async with p:
             await p.run(duration=duration)
 
-    def target() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, name="wsreplay-probe", daemon=True)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
+    run_in_thread(main(), name="wsreplay-probe")
     return load(p.out)
