@@ -10,7 +10,7 @@ Installed with wsreplay (entry point ``pytest11``); its options are in the
     frames DataFrame).
 ``wsreplay_server``
     That capture served as the recorded authentik on a free 127.0.0.1 port
-    (a :class:`~wsreplay.replay.server.ServeHandle`: ``.url``, ``.frames()``,
+    (a :class:`~wsreplay.replay.handle.ServeHandle`: ``.url``, ``.frames()``,
     ``.stats``). Keyword arguments of the marker go to the server
     (``speed=``, ``tokens=``...) when they are its own.
 ``wsreplay_target``
@@ -120,7 +120,7 @@ def wsreplay_capture(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def wsreplay_server(request: pytest.FixtureRequest, wsreplay_capture: Any) -> Iterator[Any]:
     """The capture served as the recorded authentik on a free 127.0.0.1 port."""
-    from .replay.server import serve
+    from .replay.handle import serve
 
     marker = request.node.get_closest_marker("wsreplay")
     options = {k: v for k, v in (marker.kwargs if marker else {}).items() if k in _SERVER_OPTIONS}
@@ -141,7 +141,7 @@ def wsreplay_target(request: pytest.FixtureRequest) -> str | None:
 @pytest.fixture
 def wsreplay_replay(request: pytest.FixtureRequest, wsreplay_target: str | None) -> Callable[..., Any]:
     """A function that replays a capture and returns the :class:`~wsreplay.replay.result.ReplayResult`."""
-    from .replay.client import replay
+    from .replay.run import replay
 
     allow_remote = bool(request.config.getoption("--wsreplay-allow-remote"))
     speed = _option(request.config, "speed") or "max"

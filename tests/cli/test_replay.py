@@ -41,7 +41,7 @@ def test_check_passes_and_the_observed_capture_is_written(capture_file, served, 
 def test_a_different_answer_exits_1_with_the_diff(capture_file, capsys):
     from replay_support import MiniAuthentik
 
-    from wsreplay.replay._blocking import run_blocking
+    from wsreplay._background import run_in_thread
 
     async def run():
         async with MiniAuthentik(answer=encode_trigger_update()) as server:
@@ -61,7 +61,7 @@ def test_a_different_answer_exits_1_with_the_diff(capture_file, capsys):
                 ],
             )
 
-    status = run_blocking(run())
+    status = run_in_thread(run(), name="wsreplay-test")
     stdout = capsys.readouterr().out
     assert status == 1
     assert "replay check failed" in stdout and "connection conn-a" in stdout and "frame #1" in stdout

@@ -12,7 +12,7 @@ import wsreplay
 from wsreplay.exceptions import ConfigurationError
 from wsreplay.protocol import encode_trigger_update
 from wsreplay.replay import Matcher, ReplayServer, replay, replay_async
-from wsreplay.replay.client import target_base
+from wsreplay.replay.run import target_base
 
 TOKENS = {PK: TOKEN}
 

@@ -8,7 +8,8 @@ from replay_support import HELLO, MS, PK
 from wsreplay.events import ConnectionLog
 from wsreplay.exceptions import ConfigurationError
 from wsreplay.protocol import encode_ack, encode_hello, encode_instruction, encode_notice, encode_session_end
-from wsreplay.replay.match import Matcher, compare, observe
+from wsreplay.replay.match import Matcher, compare
+from wsreplay.replay.observe import observe
 from wsreplay.replay.schedule import build_plan
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..replay.client import replay
 from ..replay.match import Matcher
+from ..replay.run import replay
 
 _EPILOG = """\
 secrets: outposts authenticate with AUTHENTIK_TOKEN (or --tokens FILE of <pk>=<token> lines),
@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         open_timeout=args.open_timeout,
         max_connections=args.max_connections,
         progress=False if args.no_progress else None,
+        freeze_gc=True,  # the process is the replay's own
     )
     for note in result.notes:
         print(f"wsreplay replay: note: {note}", file=sys.stderr)

@@ -5,18 +5,27 @@
   new capture, answers compared by a :class:`Matcher`.
 * :class:`ReplayServer` / :func:`serve`: act as the recorded authentik.
 
-The sans-I/O core is :mod:`~wsreplay.replay.schedule` (scripts) and
-:mod:`~wsreplay.replay.match` (comparison); the rest are thin drivers.
+The sans-I/O core: :mod:`~wsreplay.replay.script` (what a script holds),
+:mod:`~wsreplay.replay.schedule` (building scripts from a capture),
+:mod:`~wsreplay.replay.session` (each connection's decisions),
+:mod:`~wsreplay.replay.observe` and :mod:`~wsreplay.replay.match` (what was
+seen, compared with the capture). The I/O drivers are thin:
+:mod:`~wsreplay.replay.client`, :mod:`~wsreplay.replay.server`,
+:mod:`~wsreplay.replay.handle`; :mod:`~wsreplay.replay.run` ties the client
+side together.
 """
 
 from __future__ import annotations
 
-from .client import replay, replay_async
 from .credentials import Credentials
+from .handle import ServeHandle, serve
 from .match import CheckReport, Matcher, Mismatch, compare
 from .result import ReplayResult, assert_replay_matches
-from .schedule import ConnectionScript, ReplayPlan, build_plan
-from .server import ReplayServer, ServeHandle, serve
+from .run import replay, replay_async
+from .schedule import build_plan
+from .script import ConnectionScript, ReplayPlan
+from .server import ReplayServer
+from .session import ClientSession, ReplaySession, ServerSession
 
 __all__ = [
     "replay",
@@ -31,6 +40,9 @@ __all__ = [
     "ReplayPlan",
     "ConnectionScript",
     "build_plan",
+    "ReplaySession",
+    "ClientSession",
+    "ServerSession",
     "ReplayServer",
     "ServeHandle",
     "serve",

@@ -17,21 +17,21 @@ with the same ``instance_uuid`` query parameter first); then
 
 Paths the capture does not have, and (with a token check) a missing or wrong
 ``Authorization: Bearer`` token, are refused with HTTP 403 and an empty body
-before the upgrade, as authentik does. :func:`serve` is the blocking twin: it
-runs the server on its own thread and returns a handle.
+before the upgrade, as authentik does. What to answer and when is decided by a
+:class:`~wsreplay.replay.session.ServerSession` per connection; this module
+only does the I/O. :func:`~wsreplay.replay.handle.serve` is the blocking twin.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import pandas as pd
@@ -40,16 +40,19 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .._background import ServiceThread
 from ..events import ConnectionLog, DecodeCache, new_id
 from ..exceptions import ConfigurationError
-from ..protocol import decode
 from ..schema import rows_to_table, table_to_frames
 from ..store import CaptureWriter, load
 from ._clock import Clock, Timer
-from .schedule import ConnectionScript, Expected, ReplayPlan, build_plan, frame_label, parse_speed, scale
+from .schedule import build_plan, parse_speed
+from .script import ConnectionScript, ReplayPlan
+from .session import Close, Reply, ServerSession, answers_by_kind
 
-__all__ = ["ReplayServer", "ServerStats", "ServeHandle", "serve", "parse_listen"]
+if TYPE_CHECKING:
+    from .handle import ServeHandle
+
+__all__ = ["ReplayServer", "ServerStats", "parse_listen"]
 
 
 def parse_listen(value: str, default_port: int = 0) -> tuple[str, int]:
@@ -99,12 +102,6 @@ class ServerStats:
             f"{self.frames_out} out ({self.pushes} pushed, {self.by_analogy} answered by analogy, "
             f"{self.unanswered} without a recorded answer)"
         )
-
-
-@dataclass(frozen=True)
-class _Answer:
-    replies: tuple[tuple[float, str, str | bytes], ...]  # (delay_s, opcode, data)
-    drop: bool
 
 
 class ReplayServer:
@@ -173,7 +170,7 @@ class ReplayServer:
         if not self._scripts:
             raise ConfigurationError("the capture has no accepted connection to serve")
         self._next: dict[str, int] = dict.fromkeys(self._scripts, 0)
-        self._analogy = self._answers_by_kind()
+        self._by_kind = answers_by_kind(self.plan, self.speed)
         self._server: Server | None = None
         self._writer: CaptureWriter | None = None
         self._rows: list[dict[str, Any]] = []
@@ -183,22 +180,6 @@ class ReplayServer:
         self._cache: DecodeCache = {}
 
     # ------------------------------------------------------------- scripts
-
-    def _answer(self, script: ConnectionScript, index: int) -> _Answer:
-        replies = tuple((scale(e.latency_ns or 0, self.speed), e.opcode, e.data) for e in script.replies_to(index))
-        drop = script.close is not None and script.close.reply_to == index
-        return _Answer(replies, drop)
-
-    def _answers_by_kind(self) -> dict[tuple[str, str], _Answer]:
-        table: dict[tuple[str, str], _Answer] = {}
-        for script in self.plan.scripts:
-            for send in script.sends:
-                key = (script.endpoint, send.label)
-                answer = self._answer(script, send.index)
-                known = table.get(key)
-                if known is None or (not known.replies and not known.drop and (answer.replies or answer.drop)):
-                    table[key] = answer
-        return table
 
     def _pick(self, path: str, query: str) -> ConnectionScript | None:
         scripts = self._scripts.get(path)
@@ -287,7 +268,9 @@ class ReplayServer:
         return frames.sort_values(["ts", "seq"], kind="stable").reset_index(drop=True) if len(frames) else frames
 
     def start_in_thread(self) -> ServeHandle:
-        """Run the server on its own loop in a daemon thread (the blocking twin)."""
+        """Run the server on its own loop in a daemon thread (what :func:`~wsreplay.serve` does)."""
+        from .handle import ServeHandle
+
         return ServeHandle(self)
 
     # ------------------------------------------------------------- handshake
@@ -328,9 +311,8 @@ class ReplayServer:
         if log is not None:
             where = f"{peer[0]}:{peer[1]}" if peer else None
             self._log(log.open(self._clock.ns(), status=101, user_agent=ua, peer=where))
-        t_open = self._clock.now()
-        outbox: asyncio.Queue[tuple[float, str, str | bytes | None]] = asyncio.Queue()
-        conn = _Served(self, ws, script, log, t_open, outbox)
+        session = ServerSession(script, t_open=self._clock.now(), speed=self.speed, by_kind=self._by_kind)
+        conn = _Served(self, ws, session, log)
         tasks = {asyncio.create_task(conn.push()), asyncio.create_task(conn.reply())}
         self._tasks.update(tasks)
         try:
@@ -344,164 +326,67 @@ class ReplayServer:
                 except (asyncio.CancelledError, ConnectionClosed):
                     pass
                 self._tasks.discard(task)
+            direction, code = session.connection_closed(ws.close_code)
             if log is not None:
-                code = ws.close_code if ws.close_code is not None else 1006
-                direction = "to_peer" if conn.closed_by_server else "to_server"
                 self._log(log.close(self._clock.ns(), direction, code=code, reason=ws.close_reason or None))
 
 
 class _Served:
-    """One connection served from a recorded script."""
+    """One served connection: carries out what its :class:`~.session.ServerSession` decides."""
 
     def __init__(
-        self,
-        server: ReplayServer,
-        ws: ServerConnection,
-        script: ConnectionScript,
-        log: ConnectionLog | None,
-        t_open: float,
-        outbox: asyncio.Queue[tuple[float, str, str | bytes | None]],
+        self, server: ReplayServer, ws: ServerConnection, session: ServerSession, log: ConnectionLog | None
     ) -> None:
         self.s = server
         self.ws = ws
-        self.script = script
+        self.session = session
         self.log = log
-        self.t_open = t_open
-        self.outbox = outbox
-        self.received = 0
-        self.closed_by_server = False
+        self.outbox: asyncio.Queue[Reply | Close] = asyncio.Queue()
 
-    async def _send(self, opcode: str, data: str | bytes) -> None:
-        await self.ws.send(data, text=opcode == "text")
-        self.s.stats.frames_out += 1
-        if self.log is not None:
-            self.s._log(self.log.message(self.s._clock.ns(), "to_peer", data, opcode=opcode))
-
-    def _drop(self) -> None:
-        self.closed_by_server = True
-        self.s.stats.dropped += 1
-        transport = self.ws.transport
-        if transport is not None:
-            transport.abort()
+    async def _do(self, action: Reply | Close) -> None:
+        await self.s._timer.sleep_until(action.at)
+        if isinstance(action, Reply):
+            await self.ws.send(action.data, text=action.opcode == "text")
+            self.s.stats.frames_out += 1
+            if self.log is not None:
+                self.s._log(self.log.message(self.s._clock.ns(), "to_peer", action.data, opcode=action.opcode))
+            return
+        self.session.closing_with(action)
+        if action.abort:
+            self.s.stats.dropped += 1
+            transport = self.ws.transport
+            if transport is not None:
+                transport.abort()
+        else:
+            await self.ws.close(action.code, action.reason)
 
     async def receive(self) -> None:
-        script, s = self.script, self.s
+        s, session = self.s, self.session
         try:
             async for message in self.ws:
                 now = s._clock.now()
                 s.stats.frames_in += 1
-                opcode = "text" if isinstance(message, str) else "binary"
                 if self.log is not None:
                     s._log(self.log.message(s._clock.ns(), "to_server", message))
-                decoded = decode(message, endpoint=script.endpoint, opcode=opcode)
-                label = frame_label(
-                    script.endpoint,
-                    opcode,
-                    decoded.get("instruction_name"),
-                    decoded.get("message_type"),
-                    decoded.get("parse_error"),
-                )
-                index = self.received
-                self.received += 1
-                if index < len(script.sends) and script.sends[index].label == label:
-                    answer = s._answer(script, index)
-                else:
-                    found = s._analogy.get((script.endpoint, label))
-                    if found is None:
-                        s.stats.unanswered += 1
-                        continue
+                how, actions = session.receive(now, message)
+                if how == "none":
+                    s.stats.unanswered += 1
+                elif how == "analogy":
                     s.stats.by_analogy += 1
-                    answer = found
-                for delay, reply_opcode, data in answer.replies:
-                    self.outbox.put_nowait((now + delay, reply_opcode, data))
-                if answer.drop:
-                    self.outbox.put_nowait((now, "drop", None))
+                for action in actions:
+                    self.outbox.put_nowait(action)
         except ConnectionClosed:
             pass
 
     async def reply(self) -> None:
         while True:
-            due, opcode, data = await self.outbox.get()
-            await self.s._timer.sleep_until(due)
-            if opcode == "drop":
-                self._drop()
+            action = await self.outbox.get()
+            await self._do(action)
+            if isinstance(action, Close):
                 return
-            assert data is not None
-            await self._send(opcode, data)
 
     async def push(self) -> None:
-        script, s = self.script, self.s
-        pushes: list[Expected] = list(script.pushes)
-        for e in pushes:
-            await s._timer.sleep_until(self.t_open + scale(e.offset_ns, s.speed))
-            await self._send(e.opcode, e.data)
-            s.stats.pushes += 1
-        rec = script.close
-        if rec is None or rec.by != "server" or rec.reply_to is not None or s.speed == math.inf:
-            return
-        await s._timer.sleep_until(self.t_open + scale(rec.offset_ns, s.speed))
-        if rec.abrupt:
-            self._drop()
-            return
-        self.closed_by_server = True
-        code = rec.code if rec.code is not None and 1000 <= rec.code <= 4999 and rec.code != 1015 else 1000
-        await self.ws.close(code, rec.reason or "")
-
-
-class ServeHandle:
-    """A :class:`ReplayServer` running on its own thread (from :func:`serve`).
-
-    Attributes
-    ----------
-    server : ReplayServer
-    url, ws_url, port
-        As on the server.
-    """
-
-    def __init__(self, server: ReplayServer) -> None:
-        self.server = server
-        self._service = ServiceThread(server.start, server.stop, name="the replay server")
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def ws_url(self) -> str:
-        return self.server.ws_url
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
-    def stats(self) -> ServerStats:
-        return self.server.stats
-
-    def frames(self) -> pd.DataFrame:
-        """What the server saw so far (needs ``record=True``)."""
-        return self.server.frames()
-
-    def stop(self) -> None:
-        """Stop serving (connections closed, capture sealed) and join the thread."""
-        self._service.stop(timeout=None)
-
-    def __enter__(self) -> ServeHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def serve(capture: str | os.PathLike[str] | pd.DataFrame | ReplayPlan, **kwargs: Any) -> ServeHandle:
-    """Serve a capture on a thread of its own and return at once (blocking twin of :class:`ReplayServer`).
-
-    Takes the same arguments as :class:`ReplayServer`; call ``.stop()`` on the
-    handle (or use it as a context manager) to stop.
-
-    Examples
-    --------
-    >>> with wsreplay.serve("capture/", port=0) as handle:  # doctest: +SKIP
-    ...     print(handle.url)
-    """
-    return ReplayServer(capture, **kwargs).start_in_thread()
+        for action in self.session.schedule():
+            await self._do(action)
+            if isinstance(action, Reply):
+                self.s.stats.pushes += 1
