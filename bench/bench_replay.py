@@ -32,8 +32,8 @@ from websockets.asyncio.client import connect
 import wsreplay
 from bench._report import write_section
 from wsreplay.events import ConnectionLog
+from wsreplay.playback.schedule import build_plan
 from wsreplay.protocol import encode_ack, encode_hello, hello_args
-from wsreplay.replay.schedule import build_plan
 from wsreplay.schema import rows_to_table, table_to_frames
 
 ACK_SERVER = """

@@ -5,14 +5,29 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import sys
 from pathlib import Path
+
+import pytest
 
 import wsreplay
 
 PACKAGE = Path(wsreplay.__file__).parent
 
 #: Core modules: no sockets, no event loops, no plotting, no clocks.
-CORE = ["protocol", "schema", "events", "summary", "timeutil", "analysis", "replay/schedule.py", "replay/match.py"]
+CORE = [
+    "protocol",
+    "schema",
+    "events",
+    "summary",
+    "timeutil",
+    "analysis",
+    "playback/script.py",
+    "playback/schedule.py",
+    "playback/session.py",
+    "playback/observe.py",
+    "playback/match.py",
+]
 FORBIDDEN = {"asyncio", "websockets", "matplotlib", "socket", "time"}
 
 
@@ -28,6 +43,39 @@ def test_every_module_declares_all():
             continue
         module = importlib.import_module(info.name)
         assert hasattr(module, "__all__") or info.name.startswith("wsreplay.cli."), info.name
+
+
+def _modules() -> list[str]:
+    return [
+        info.name for info in pkgutil.walk_packages(wsreplay.__path__, "wsreplay.") if info.name != "wsreplay.__main__"
+    ]
+
+
+#: Modules still shadowed by a public name of their package, and what is left to do about each
+#: (owned by other work in progress; the test fails as soon as one is fixed, so the list shrinks).
+SHADOWED = {
+    "wsreplay.report": "rename the package wsreplay/report/ (e.g. reporting/): wsreplay.report is the function",
+    "wsreplay.record.probe": "rename wsreplay/record/probe.py (e.g. record/prober.py): record.probe is the function",
+    "wsreplay.analysis.fleet": "rename analysis/fleet.py: analysis.fleet is the function",
+    "wsreplay.analysis.outages": "rename analysis/outages.py: analysis.outages is the function",
+    "wsreplay.analysis.uptime": "rename analysis/uptime.py: analysis.uptime is the function",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=SHADOWED[name])) if name in SHADOWED else name
+        for name in _modules()
+    ],
+)
+def test_no_public_name_shadows_a_module(name):
+    # the rule: a package never exports a name that is also the name of one of its modules (a
+    # function lives in a module named for its subsystem: replay() in wsreplay.playback), so that
+    # `import wsreplay.a.b` and then `wsreplay.a.b.c` always reach the module
+    module = importlib.import_module(name)
+    parent, _, leaf = name.rpartition(".")
+    assert getattr(sys.modules[parent], leaf) is module, f"{parent}.{leaf} is not the module {name}"
 
 
 def _core_files():

@@ -69,7 +69,7 @@ def test_a_different_server_fails_with_the_diff(captures):
 
 
 def test_target_option_and_overridden_capture_fixture(captures):
-    from wsreplay.replay import serve
+    from wsreplay.playback import serve
 
     handle = serve(captures.path / "good.parquet")
     try:

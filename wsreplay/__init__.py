@@ -49,9 +49,9 @@ from .analysis import (
     uptime,
 )
 
-# --- replay: captures streamed back to a server or served as one (wsreplay/replay)
+# --- replay: captures streamed back to a server or served as one (wsreplay/playback)
 # isort: split
-from .replay import (
+from .playback import (
     CheckReport,
     Matcher,
     Mismatch,
@@ -62,7 +62,7 @@ from .replay import (
     replay_async,
     serve,
 )
-from .replay import replay as replay  # the function; the sub-package stays importable as wsreplay.replay.*
+from .playback import replay as replay  # the function; its package is wsreplay.playback
 
 # --- recording: the recording proxy and the probe (wsreplay/record)
 # isort: split

@@ -10,7 +10,7 @@ Installed with wsreplay (entry point ``pytest11``); its options are in the
     frames DataFrame).
 ``wsreplay_server``
     That capture served as the recorded authentik on a free 127.0.0.1 port
-    (a :class:`~wsreplay.replay.handle.ServeHandle`: ``.url``, ``.frames()``,
+    (a :class:`~wsreplay.playback.handle.ServeHandle`: ``.url``, ``.frames()``,
     ``.stats``). Keyword arguments of the marker go to the server
     (``speed=``, ``tokens=``...) when they are its own.
 ``wsreplay_target``
@@ -20,7 +20,7 @@ Installed with wsreplay (entry point ``pytest11``); its options are in the
     A function ``wsreplay_replay(capture=None, target=None, **kwargs)`` that
     replays (default: the marked capture, against ``wsreplay_target``, at
     ``--wsreplay-speed``, default ``max``) and returns a
-    :class:`~wsreplay.replay.result.ReplayResult` (``.frames`` is the
+    :class:`~wsreplay.playback.result.ReplayResult` (``.frames`` is the
     observed traffic as a DataFrame). Pair it with
     :func:`wsreplay.assert_replay_matches`, which fails with the diff.
 
@@ -120,7 +120,7 @@ def wsreplay_capture(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def wsreplay_server(request: pytest.FixtureRequest, wsreplay_capture: Any) -> Iterator[Any]:
     """The capture served as the recorded authentik on a free 127.0.0.1 port."""
-    from .replay.handle import serve
+    from .playback.handle import serve
 
     marker = request.node.get_closest_marker("wsreplay")
     options = {k: v for k, v in (marker.kwargs if marker else {}).items() if k in _SERVER_OPTIONS}
@@ -140,8 +140,8 @@ def wsreplay_target(request: pytest.FixtureRequest) -> str | None:
 
 @pytest.fixture
 def wsreplay_replay(request: pytest.FixtureRequest, wsreplay_target: str | None) -> Callable[..., Any]:
-    """A function that replays a capture and returns the :class:`~wsreplay.replay.result.ReplayResult`."""
-    from .replay.run import replay
+    """A function that replays a capture and returns the :class:`~wsreplay.playback.result.ReplayResult`."""
+    from .playback.run import replay
 
     allow_remote = bool(request.config.getoption("--wsreplay-allow-remote"))
     speed = _option(request.config, "speed") or "max"

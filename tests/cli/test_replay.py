@@ -9,8 +9,8 @@ from replay_support import PK, TOKEN, literal_capture
 
 import wsreplay
 from wsreplay.cli import main
+from wsreplay.playback import ReplayServer
 from wsreplay.protocol import encode_trigger_update
-from wsreplay.replay import ReplayServer
 
 
 @pytest.fixture

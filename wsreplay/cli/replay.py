@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..replay.match import Matcher
-from ..replay.run import replay
+from ..playback.match import Matcher
+from ..playback.run import replay
 
 _EPILOG = """\
 secrets: outposts authenticate with AUTHENTIK_TOKEN (or --tokens FILE of <pk>=<token> lines),

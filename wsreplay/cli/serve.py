@@ -9,8 +9,8 @@ import signal
 import sys
 
 from ..exceptions import ConfigurationError
-from ..replay.credentials import TOKEN_ENV, read_token_file
-from ..replay.server import ReplayServer, parse_listen
+from ..playback.credentials import TOKEN_ENV, read_token_file
+from ..playback.server import ReplayServer, parse_listen
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -10,9 +10,9 @@ from replay_support import HELLO, PK, TOKEN
 
 import wsreplay
 from wsreplay.exceptions import ConfigurationError
+from wsreplay.playback import Matcher, ReplayServer, replay, replay_async
+from wsreplay.playback.run import target_base
 from wsreplay.protocol import encode_trigger_update
-from wsreplay.replay import Matcher, ReplayServer, replay, replay_async
-from wsreplay.replay.run import target_base
 
 TOKENS = {PK: TOKEN}
 

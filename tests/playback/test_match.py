@@ -7,10 +7,10 @@ from replay_support import HELLO, MS, PK
 
 from wsreplay.events import ConnectionLog
 from wsreplay.exceptions import ConfigurationError
+from wsreplay.playback.match import Matcher, compare
+from wsreplay.playback.observe import observe
+from wsreplay.playback.schedule import build_plan
 from wsreplay.protocol import encode_ack, encode_hello, encode_instruction, encode_notice, encode_session_end
-from wsreplay.replay.match import Matcher, compare
-from wsreplay.replay.observe import observe
-from wsreplay.replay.schedule import build_plan
 
 
 def replayed(t0, frames, *, path=f"/ws/outpost/{PK}/", status=101, close=("to_server", 1000), conn_id="r"):

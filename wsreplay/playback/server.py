@@ -18,8 +18,8 @@ with the same ``instance_uuid`` query parameter first); then
 Paths the capture does not have, and (with a token check) a missing or wrong
 ``Authorization: Bearer`` token, are refused with HTTP 403 and an empty body
 before the upgrade, as authentik does. What to answer and when is decided by a
-:class:`~wsreplay.replay.session.ServerSession` per connection; this module
-only does the I/O. :func:`~wsreplay.replay.handle.serve` is the blocking twin.
+:class:`~wsreplay.playback.session.ServerSession` per connection; this module
+only does the I/O. :func:`~wsreplay.playback.handle.serve` is the blocking twin.
 """
 
 from __future__ import annotations

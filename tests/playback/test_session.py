@@ -8,10 +8,9 @@ import pytest
 from replay_support import HELLO, PK
 
 from wsreplay.events import ConnectionLog
-from wsreplay.protocol import encode_ack, encode_trigger_update
-from wsreplay.replay.schedule import build_plan
-from wsreplay.replay.script import ConnectionScript, Send
-from wsreplay.replay.session import (
+from wsreplay.playback.schedule import build_plan
+from wsreplay.playback.script import ConnectionScript, Send
+from wsreplay.playback.session import (
     ClientSession,
     Close,
     Reply,
@@ -20,6 +19,7 @@ from wsreplay.replay.session import (
     answers_by_kind,
     close_code,
 )
+from wsreplay.protocol import encode_ack, encode_trigger_update
 from wsreplay.schema import rows_to_table, table_to_frames
 
 MS = 1_000_000

@@ -1,6 +1,6 @@
 """The replay server on a thread of its own: :func:`serve` and the :class:`ServeHandle` it returns.
 
-The blocking twin of :class:`~wsreplay.replay.server.ReplayServer`, for
+The blocking twin of :class:`~wsreplay.playback.server.ReplayServer`, for
 scripts, notebooks and tests: the server runs on its own loop in a daemon
 thread (:class:`~wsreplay._background.ServiceThread`), and the handle stops it.
 """

@@ -1,8 +1,8 @@
 """Building the replay scripts of a capture, without I/O.
 
 :func:`build_plan` reads the frames DataFrame of a capture and returns a
-:class:`~wsreplay.replay.script.ReplayPlan`: one script per recorded
-connection (see :mod:`~wsreplay.replay.script` for what a script holds and
+:class:`~wsreplay.playback.script.ReplayPlan`: one script per recorded
+connection (see :mod:`~wsreplay.playback.script` for what a script holds and
 which server frames are replies). Filters (endpoint, outpost, connection, time
 window) and the ``--map OLD=NEW`` outpost mapping are applied here; speed is
 applied when a driver asks for a time (:func:`scale`).

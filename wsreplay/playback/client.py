@@ -2,12 +2,12 @@
 
 :class:`ClientRun` opens one connection per script, to the same path and
 query string on the target, at its recorded offset (divided by *speed*); on
-each, a :class:`~wsreplay.replay.session.ClientSession` decides when to send
+each, a :class:`~wsreplay.playback.session.ClientSession` decides when to send
 each recorded peer frame (timed, or once the replies the capture saw before it
 have arrived in lock-step mode), how long to wait for the last replies, and
 how to end the connection; this module only carries that out and records
 everything it sees as capture rows. :func:`wsreplay.replay` (in
-:mod:`~wsreplay.replay.run`) builds the plan, runs this and assembles the
+:mod:`~wsreplay.playback.run`) builds the plan, runs this and assembles the
 result.
 """
 

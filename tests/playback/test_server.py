@@ -12,9 +12,9 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from wsreplay.events import ConnectionLog
 from wsreplay.exceptions import ConfigurationError
+from wsreplay.playback import ReplayServer, serve
+from wsreplay.playback.server import parse_listen
 from wsreplay.protocol import decode, encode_ack, encode_trigger_update
-from wsreplay.replay import ReplayServer, serve
-from wsreplay.replay.server import parse_listen
 from wsreplay.schema import rows_to_table, table_to_frames
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

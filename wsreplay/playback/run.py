@@ -1,10 +1,10 @@
 """Replaying a capture against a server: :func:`replay_async` and its blocking twin :func:`replay`.
 
-Checks the arguments, builds the plan (:mod:`~wsreplay.replay.schedule`), runs
-the client driver (:mod:`~wsreplay.replay.client`), and assembles the
-:class:`~wsreplay.replay.result.ReplayResult` (the observed traffic as a
+Checks the arguments, builds the plan (:mod:`~wsreplay.playback.schedule`), runs
+the client driver (:mod:`~wsreplay.playback.client`), and assembles the
+:class:`~wsreplay.playback.result.ReplayResult` (the observed traffic as a
 capture, one outcome per recorded connection, the send timing, and the check
-against the capture by :mod:`~wsreplay.replay.match`). :func:`replay` runs the
+against the capture by :mod:`~wsreplay.playback.match`). :func:`replay` runs the
 coroutine on a loop of its own in a background thread, so it works the same
 in a script and inside Jupyter's running loop.
 """
@@ -96,7 +96,7 @@ async def replay_async(
     ----------
     capture : path, DataFrame or ReplayPlan
         A capture directory or file, frames from :func:`wsreplay.load`, or a
-        plan from :func:`~wsreplay.replay.schedule.build_plan`.
+        plan from :func:`~wsreplay.playback.schedule.build_plan`.
     target : str
         Base URL of the server (``http(s)://`` or ``ws(s)://``); recorded paths
         and query strings are appended to it.

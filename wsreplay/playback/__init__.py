@@ -5,13 +5,13 @@
   new capture, answers compared by a :class:`Matcher`.
 * :class:`ReplayServer` / :func:`serve`: act as the recorded authentik.
 
-The sans-I/O core: :mod:`~wsreplay.replay.script` (what a script holds),
-:mod:`~wsreplay.replay.schedule` (building scripts from a capture),
-:mod:`~wsreplay.replay.session` (each connection's decisions),
-:mod:`~wsreplay.replay.observe` and :mod:`~wsreplay.replay.match` (what was
+The sans-I/O core: :mod:`~wsreplay.playback.script` (what a script holds),
+:mod:`~wsreplay.playback.schedule` (building scripts from a capture),
+:mod:`~wsreplay.playback.session` (each connection's decisions),
+:mod:`~wsreplay.playback.observe` and :mod:`~wsreplay.playback.match` (what was
 seen, compared with the capture). The I/O drivers are thin:
-:mod:`~wsreplay.replay.client`, :mod:`~wsreplay.replay.server`,
-:mod:`~wsreplay.replay.handle`; :mod:`~wsreplay.replay.run` ties the client
+:mod:`~wsreplay.playback.client`, :mod:`~wsreplay.playback.server`,
+:mod:`~wsreplay.playback.handle`; :mod:`~wsreplay.playback.run` ties the client
 side together.
 """
 

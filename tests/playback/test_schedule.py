@@ -9,9 +9,9 @@ import pytest
 
 from wsreplay.events import ConnectionLog
 from wsreplay.exceptions import ConfigurationError
+from wsreplay.playback.schedule import build_plan, parse_mapping, parse_speed, scale
+from wsreplay.playback.script import frame_label
 from wsreplay.protocol import encode_ack, encode_hello
-from wsreplay.replay.schedule import build_plan, parse_mapping, parse_speed, scale
-from wsreplay.replay.script import frame_label
 from wsreplay.schema import rows_to_table, table_to_frames
 
 MS = 1_000_000

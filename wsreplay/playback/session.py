@@ -4,16 +4,16 @@ A driver owns the socket and the clock; for each connection it keeps a
 session, tells it what happened (a frame received, a frame sent, the
 connection closed, the time) and asks it what to do: send a frame, wait (until
 a time, or until some replies or the other side's close arrive), close with a
-code. Both drivers work this way: the client (:mod:`~wsreplay.replay.client`)
+code. Both drivers work this way: the client (:mod:`~wsreplay.playback.client`)
 with a :class:`ClientSession`, which plays the recorded peer, and the server
-(:mod:`~wsreplay.replay.server`) with a :class:`ServerSession`, which plays
+(:mod:`~wsreplay.playback.server`) with a :class:`ServerSession`, which plays
 the recorded authentik. Times are the driver's monotonic seconds; nothing here
 reads a clock, opens a socket or starts a loop, so the tests feed literal
 frames and times.
 
 Examples
 --------
->>> from wsreplay.replay.script import ConnectionScript, Send
+>>> from wsreplay.playback.script import ConnectionScript, Send
 >>> hello = Send(0, 1, 0, "text", '{"instruction": 1}', "HELLO", False, 0)
 >>> script = ConnectionScript("c1", "outpost", "/ws/outpost/pk/", "", "pk", "pk", None, None,
 ...                           0, 101, (hello,), (), None, 0)
@@ -205,7 +205,7 @@ class ClientSession(ReplaySession):
         self.timed = speed != math.inf
         #: Frames sent so far.
         self.sent = 0
-        #: Replies (see :func:`~wsreplay.replay.script.is_reply`) received so far.
+        #: Replies (see :func:`~wsreplay.playback.script.is_reply`) received so far.
         self.replies = 0
         #: What went differently from the capture, one line each.
         self.notes: list[str] = []
@@ -369,7 +369,7 @@ How = Literal["script", "analogy", "none"]
 
 
 class ServerSession(ReplaySession):
-    """The recorded server's side of a connection (what :class:`~wsreplay.replay.ReplayServer` drives).
+    """The recorded server's side of a connection (what :class:`~wsreplay.playback.ReplayServer` drives).
 
     :meth:`receive` turns each frame from the peer into the frames to send back
     (and when); :meth:`schedule` lists what the server does on its own (its

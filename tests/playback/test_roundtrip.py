@@ -12,9 +12,9 @@ from websockets.exceptions import ConnectionClosed
 
 import wsreplay
 from wsreplay.events import ConnectionLog
+from wsreplay.playback import ReplayServer, replay_async
 from wsreplay.protocol import encode_trigger_update
 from wsreplay.record import Recorder
-from wsreplay.replay import ReplayServer, replay_async
 from wsreplay.schema import frames_to_table, rows_to_table, table_to_frames
 from wsreplay.sim import Scenario, run_fleet, simulate_virtual
 from wsreplay.sim.mock import MockAuthentik

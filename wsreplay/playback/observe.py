@@ -3,7 +3,7 @@
 :class:`Observer` takes the capture rows of one replayed connection, one at a
 time, and builds an :class:`ObservedConnection`: its handshake status, the
 frames the server sent (named and classified as replies or pushes as in
-:mod:`~wsreplay.replay.script`), and how it ended. :mod:`~wsreplay.replay.match`
+:mod:`~wsreplay.playback.script`), and how it ended. :mod:`~wsreplay.playback.match`
 compares that with the recorded script.
 """
 

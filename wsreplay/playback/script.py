@@ -4,7 +4,7 @@
 connection: what the peer (outpost or browser) sent (:class:`Send`), what the
 server answered or pushed (:class:`Expected`), and how the connection ended
 (:class:`CloseInfo`), with offsets in nanoseconds from the connection's open.
-:mod:`~wsreplay.replay.schedule` builds them from a capture.
+:mod:`~wsreplay.playback.schedule` builds them from a capture.
 
 Replies and pushes
 ------------------
