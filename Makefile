@@ -11,8 +11,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# The tools that gate CI (ruff, mypy, ...) are pinned in tools/constraints-ci.txt.
+$(STAMP): pyproject.toml tools/constraints-ci.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]' -c tools/constraints-ci.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -27,6 +28,7 @@ test: $(STAMP) peers
 	$(BIN)/ruff format --check wsreplay tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --doctest-modules wsreplay
 
 lint: $(STAMP)
 	$(BIN)/ruff check wsreplay tests bench
@@ -37,6 +39,7 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --doctest-modules wsreplay
 
 bench: $(STAMP) peers
 	$(BIN)/python -m bench
