@@ -92,6 +92,8 @@ def serve(
 
     Examples
     --------
+    Serving a capture directory (skipped as a doctest: it listens on a port until stopped):
+
     >>> with wsreplay.serve("capture/", port=0) as handle:  # doctest: +SKIP
     ...     print(handle.url)
     """

@@ -337,6 +337,8 @@ def replay(
 
     Examples
     --------
+    Against a running authentik (skipped when the examples run as doctests: they need that server):
+
     >>> result = wsreplay.replay("capture/", "http://127.0.0.1:9000", speed=10, check=True)  # doctest: +SKIP
     >>> print(result.check)  # doctest: +SKIP
     replay check passed: 12 connection(s), 240 recorded server frame(s) matched (frame names of the server's replies)

@@ -127,6 +127,8 @@ class ReplayServer:
 
     Examples
     --------
+    Inside a coroutine (skipped as a doctest: it listens on a port until stopped):
+
     >>> async with ReplayServer("capture/") as server:  # doctest: +SKIP
     ...     print(server.url)
     """
