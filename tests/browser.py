@@ -1,14 +1,15 @@
-"""Find (or install) Chromium and drive it over the Chrome DevTools Protocol, for tests.
+"""Find Chromium and drive it over the Chrome DevTools Protocol, for tests.
 
 Shared by the test suites that need a real browser (interop's HAR test, the
 report's screenshots). Import as ``from browser import ...`` (``tests/`` is on
 pytest's ``pythonpath``).
 
 * :func:`find_chromium` looks for a Chromium/Chrome binary (``$CHROMIUM`` first).
-* :func:`ensure_chromium` also installs Debian's ``chromium`` package with
-  apt-get when it is missing and this process may (root, apt-get present),
-  once per process; it returns ``None`` with the reason in :data:`LAST_REASON`
-  when no browser can be had, so callers can ``pytest.skip(LAST_REASON)``.
+* :func:`ensure_chromium` returns it, or, when there is none, fails the test
+  under ``CI=true`` (CI must open the pages in a real browser) and elsewhere
+  returns ``None`` with the reason in :data:`LAST_REASON`, so callers can
+  ``pytest.skip(LAST_REASON)``. Nothing is installed during the test run:
+  ``make test`` installs Debian's ``chromium`` first (``tools/peers.sh``).
 * :class:`Chromium` launches headless Chromium with a DevTools port on
   127.0.0.1 and :class:`CDP` speaks the protocol over ``websockets``.
 """
@@ -23,12 +24,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 __all__ = ["CANDIDATES", "LAST_REASON", "find_chromium", "ensure_chromium", "Chromium", "CDP", "HEADLESS_FLAGS"]
@@ -52,9 +53,6 @@ HEADLESS_FLAGS = (
 #: Why :func:`ensure_chromium` found no browser (for ``pytest.skip``).
 LAST_REASON = ""
 
-_lock = threading.Lock()
-_tried_install = False
-
 
 def find_chromium() -> str | None:
     """Path of a Chromium/Chrome binary, or ``None``."""
@@ -68,46 +66,19 @@ def find_chromium() -> str | None:
     return None
 
 
-def ensure_chromium(*, install: bool = True, timeout: float = 900.0) -> str | None:
-    """Path of a Chromium binary, installing Debian's ``chromium`` package if needed and allowed.
-
-    Installs only when running as root with ``apt-get`` available and
-    ``WSREPLAY_NO_BROWSER_INSTALL`` unset; tries once per process. Returns
-    ``None`` (and sets :data:`LAST_REASON`) when no browser can be had.
-    """
-    global LAST_REASON, _tried_install
-    with _lock:
-        found = find_chromium()
-        if found or not install:
-            if not found:
-                LAST_REASON = "chromium is not installed (install Debian's 'chromium' package)"
-            return found
-        if _tried_install:
-            return find_chromium()
-        _tried_install = True
-        if os.environ.get("WSREPLAY_NO_BROWSER_INSTALL"):
-            LAST_REASON = "chromium is not installed and WSREPLAY_NO_BROWSER_INSTALL is set"
-            return None
-        if shutil.which("apt-get") is None or os.geteuid() != 0:
-            LAST_REASON = "chromium is not installed and apt-get cannot be run here (not root or not Debian)"
-            return None
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        deadline = time.monotonic() + timeout
-        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-            left = max(deadline - time.monotonic(), 1.0)
-            try:
-                result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=left, check=False)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                LAST_REASON = f"installing chromium failed: {' '.join(cmd)}: {exc}"
-                return None
-            if result.returncode != 0:
-                tail = (result.stderr or result.stdout).strip().splitlines()[-1:]
-                LAST_REASON = f"installing chromium failed: {' '.join(cmd)} exited {result.returncode}: {tail}"
-                return None
-        found = find_chromium()
-        if not found:
-            LAST_REASON = "apt-get installed chromium but no chromium binary is on PATH"
+def ensure_chromium() -> str | None:
+    """Path of a Chromium binary; without one, fail under ``CI=true``, else ``None`` and :data:`LAST_REASON`."""
+    global LAST_REASON
+    found = find_chromium()
+    if found:
         return found
+    LAST_REASON = (
+        "no Chromium found ($CHROMIUM, or one of " + ", ".join(CANDIDATES) + " on PATH): "
+        "run `make peers` (tools/peers.sh installs Debian's chromium) or set $CHROMIUM"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {LAST_REASON}", pytrace=False)
+    return None
 
 
 class Chromium:
