@@ -23,6 +23,7 @@ from wsreplay.protocol import encode_ack, encode_trigger_update
 from wsreplay.schema import rows_to_table, table_to_frames
 
 MS = 1_000_000
+ACK = encode_ack()
 T = 1000.0  # the driver's monotonic time at which the replayed connection opened
 
 
@@ -63,8 +64,8 @@ def test_full_speed_sends_everything_at_once_then_waits_for_the_replies_and_the_
     assert math.isnan(session.scheduled(session.script.sends[0]))
     # both recorded ACKs are replies to expect, for at most reply_timeout
     assert session.next_action(T) == Wait(T + 5.0, replies=2)
-    assert session.receive("ACK") and session.receive("ACK")
-    assert not session.receive("TRIGGER_UPDATE")  # a push, not a reply
+    assert session.receive(ACK) and session.receive(ACK)
+    assert not session.receive(encode_trigger_update())  # a push, not a reply
     # then the recorded end (at full speed: now), and the peer's recorded close
     close = session.next_action(T + 0.001)
     assert close == Close(1000)
@@ -75,7 +76,7 @@ def test_full_speed_sends_everything_at_once_then_waits_for_the_replies_and_the_
 
 def test_a_server_frame_before_the_peer_spoke_is_no_reply(capture):
     session = client(build_plan(capture).script("conn-a"), speed=math.inf)
-    assert not session.receive("ACK")
+    assert not session.receive(ACK)
     assert session.replies == 0
 
 
@@ -95,7 +96,7 @@ def test_lockstep_waits_for_the_replies_seen_before_each_frame(capture):
     assert [s.index for s in drive_sends(session, T)] == [0]  # frame 1 waits for the first ACK
     # the wait began when frame 1 was due (at T): woken early, the deadline stays
     assert session.next_action(T + 0.1) == Wait(T + 5.0, replies=1)
-    session.receive("ACK")
+    session.receive(ACK)
     assert [s.index for s in drive_sends(session, T + 0.3)] == [1]
     assert session.notes == []
 
@@ -140,7 +141,7 @@ def test_a_recorded_server_close_is_awaited_then_the_replay_closes_and_notes_it(
     ]
     session = client(one_script(rows), speed=math.inf)
     drive_sends(session, T)
-    session.receive("ACK")
+    session.receive(ACK)
     assert session.next_action(T) == Wait(T + 5.0, closing=True)  # the close at +10 ms, scaled to 0, + timeout
     assert session.next_action(T + 5.0) == Close(1000)
     assert session.notes == [

@@ -29,7 +29,7 @@ from ..events import ConnectionLog, DecodeCache
 from ..store import CaptureWriter
 from ._clock import Clock, Timer
 from .credentials import Credentials
-from .observe import Observer
+from .recording import ConnectionRecording, recordings_table
 from .schedule import scale
 from .script import ConnectionScript, ReplayPlan, Send
 from .session import ClientSession, Close, Outcome, Wait
@@ -70,9 +70,8 @@ class ClientRun:
         self.clock = Clock()
         self.timer = Timer()
         self.limit = asyncio.Semaphore(max_connections) if max_connections else None
-        #: rows kept in memory for ``result.frames`` (``None`` when they go to a capture directory)
-        self.rows: list[dict[str, Any]] | None = None if writer is not None else []
-        self.observers: dict[str, Observer] = {}
+        #: recorded conn_id -> what its replayed connection saw (written to *writer* as each one ends)
+        self.recordings: dict[str, ConnectionRecording] = {}
         self.outcomes: dict[str, Outcome] = {}
         self.timing: list[tuple[str, int, float, float]] = []
         self.notes: list[str] = []
@@ -82,19 +81,8 @@ class ClientRun:
         # the environment's proxy settings, read once (websockets reads them on every connect)
         self.proxy: str | None = get_proxy(parse_uri(base + "/"))
         self.cache: DecodeCache = {}
-
-    # ------------------------------------------------------------------ rows
-
-    def _write(self, script: ConnectionScript, row: dict[str, Any]) -> dict[str, Any]:
-        observer = self.observers.get(script.conn_id)
-        if observer is None:
-            observer = self.observers[script.conn_id] = Observer()
-        observer.add(row)
-        if self.rows is not None:
-            self.rows.append(row)
-        if self.writer is not None:
-            self.writer.write(row)
-        return row
+        #: frame -> instruction name, shared by the sessions (which ask it of every outpost frame)
+        self.names: dict[str | bytes, str | None] = {}
 
     # ------------------------------------------------------------------ run
 
@@ -128,9 +116,13 @@ class ClientRun:
         finally:
             if self.limit is not None:
                 self.limit.release()
+            rec = self.recordings.get(script.conn_id)
+            if self.writer is not None and rec is not None:
+                self.writer.write_table(recordings_table([rec]).sort_by([("seq", "ascending")]))
 
     async def _connection_inner(self, script: ConnectionScript) -> None:
         log = ConnectionLog(self.capture_id, script.path, script.query, cache=self.cache)
+        rec = self.recordings[script.conn_id] = ConnectionRecording(log)
         url = self.base + script.target
         headers = []
         if not (script.status is not None and 400 <= script.status < 500):
@@ -150,23 +142,20 @@ class ClientRun:
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
-            self._write(script, log.error(self.clock.ns(), f"handshake refused: HTTP {status}", status=status))
+            rec.add(log.error(self.clock.ns(), f"handshake refused: HTTP {status}", status=status))
             self.outcomes[script.conn_id] = ("refused", f"the target refused the handshake with HTTP {status}")
             return
         except Exception as exc:  # refused TCP, timeout, a broken handshake: all 'could not connect'
             reason = _describe_connect_error(exc)
-            self._write(script, log.error(self.clock.ns(), f"could not connect: {reason}"))
+            rec.add(log.error(self.clock.ns(), f"could not connect: {reason}"))
             self.outcomes[script.conn_id] = ("unreachable", f"could not connect to {self.peer}: {reason}")
             if isinstance(exc, OSError) and exc.errno == errno.EMFILE:
                 self.aborted = "too many open files: raise `ulimit -n` or limit max_connections"
             elif self.stop_on_unreachable and isinstance(exc, (OSError, TimeoutError, InvalidURI)):
                 self.aborted = f"target {self.base} is unreachable ({reason})"
             return
-        self._write(
-            script,
-            log.open(self.clock.ns(), status=101, user_agent=script.user_agent or _UA, peer=self.peer),
-        )
-        conn = _Conn(self, script, log, ws)
+        rec.add(log.open(self.clock.ns(), status=101, user_agent=script.user_agent or _UA, peer=self.peer))
+        conn = _Conn(self, script, rec, ws)
         await conn.run()
 
 
@@ -181,13 +170,20 @@ def _describe_connect_error(exc: BaseException) -> str:
 class _Conn:
     """One open replayed connection: carries out what its :class:`~.session.ClientSession` decides."""
 
-    def __init__(self, run: ClientRun, script: ConnectionScript, log: ConnectionLog, ws: ClientConnection) -> None:
+    def __init__(
+        self, run: ClientRun, script: ConnectionScript, rec: ConnectionRecording, ws: ClientConnection
+    ) -> None:
         self.r = run
         self.script = script
-        self.log = log
+        self.rec = rec
         self.ws = ws
         self.session = ClientSession(
-            script, t_open=run.clock.now(), speed=run.speed, lockstep=run.lockstep, reply_timeout=run.reply_timeout
+            script,
+            t_open=run.clock.now(),
+            speed=run.speed,
+            lockstep=run.lockstep,
+            reply_timeout=run.reply_timeout,
+            names=run.names,
         )
         self.reply_event = asyncio.Event()
 
@@ -229,23 +225,22 @@ class _Conn:
         self.r.outcomes[self.script.conn_id] = self.session.finish()
 
     async def _receive(self) -> None:
-        ws, log, script, session = self.ws, self.log, self.script, self.session
+        ws, rec, session, ns = self.ws, self.rec, self.session, self.r.clock.ns
         try:
             async for message in ws:
-                row = self.r._write(script, log.message(self.r.clock.ns(), "to_peer", message))
-                if session.receive(row.get("instruction_name")):
+                rec.message(ns(), "to_peer", message)
+                if session.receive(message):
                     self.reply_event.set()
         except ConnectionClosed:
             pass
         finally:
             direction, code = session.connection_closed(ws.close_code)
-            self.r._write(script, log.close(self.r.clock.ns(), direction, code=code, reason=ws.close_reason or None))
+            rec.add(rec.log.close(ns(), direction, code=code, reason=ws.close_reason or None))
             self.reply_event.set()
 
     async def _drive(self, recv: asyncio.Task[None]) -> None:
-        r, script, ws, log, session = self.r, self.script, self.ws, self.log, self.session
-        timing, rows, writer, conn_id = r.timing, r.rows, r.writer, script.conn_id
-        observe_row = r.observers[conn_id].add  # the open row created it
+        r, ws, session = self.r, self.ws, self.session
+        timing, conn_id, record = r.timing, self.script.conn_id, self.rec.message
         wall0 = r.clock.wall0_minus_mono0  # capture ts = wall0 + monotonic ns
         now, t_open = r.clock.now, session.t_open
         while (action := session.next_action(now())) is not None:
@@ -257,12 +252,7 @@ class _Conn:
                     return
                 session.sent_frame()
                 timing.append((conn_id, action.index, session.scheduled(action), mono / 1e9 - t_open))
-                row = log.message(wall0 + mono, "to_server", action.data, opcode=action.opcode)
-                observe_row(row)
-                if rows is not None:
-                    rows.append(row)
-                if writer is not None:
-                    writer.write(row)
+                record(wall0 + mono, "to_server", action.data, action.opcode)
                 if r.progress is not None:
                     r.progress.update(1)
             elif type(action) is Wait:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ..exceptions import ReplayMismatchError
-from .match import CheckReport, Matcher, ObservedConnection, compare
-from .schedule import ReplayPlan
+from .match import CheckReport, Matcher, compare
+from .observe import ObservedConnection
+from .recording import ConnectionRecording, observed_connections
+from .script import ReplayPlan
 
 __all__ = ["ReplayResult", "assert_replay_matches", "EXIT_OK", "EXIT_MISMATCH", "EXIT_TARGET"]
 
@@ -47,6 +50,9 @@ class ReplayResult:
         What was replayed.
     capture_id : str
         Id of the replay's own capture.
+    recordings : mapping
+        Recorded conn_id -> :class:`~wsreplay.playback.recording.ConnectionRecording`
+        of its replayed connection; :attr:`observed` summarises them.
     out : pathlib.Path or None
         Where that capture was written.
     aborted : str or None
@@ -62,7 +68,7 @@ class ReplayResult:
     timing: pd.DataFrame
     plan: ReplayPlan
     capture_id: str
-    observed: dict[str, ObservedConnection] = field(repr=False, default_factory=dict)
+    recordings: Mapping[str, ConnectionRecording] = field(repr=False, default_factory=dict)
     out: Path | None = None
     aborted: str | None = None
     check: CheckReport | None = None
@@ -70,6 +76,14 @@ class ReplayResult:
     speed: float = 1.0
     lockstep: bool = False
     elapsed_s: float = 0.0
+    _observed: dict[str, ObservedConnection] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def observed(self) -> dict[str, ObservedConnection]:
+        """Recorded conn_id -> what its replayed connection saw (summarised on first use)."""
+        if self._observed is None:
+            self._observed = observed_connections(self.recordings)
+        return self._observed
 
     def compare(self, matcher: Matcher | None = None) -> CheckReport:
         """Compare what the target sent with the capture (see :class:`Matcher`)."""

@@ -24,12 +24,12 @@ import pandas as pd
 from .._background import run_in_thread
 from ..events import new_id
 from ..exceptions import ConfigurationError
-from ..schema import rows_to_table, table_to_frames
+from ..schema import table_to_frames
 from ..store import CaptureWriter, load
 from .client import ClientRun
 from .credentials import Credentials
 from .match import Matcher
-from .observe import ObservedConnection
+from .recording import recordings_table
 from .result import ReplayResult
 from .schedule import build_plan, parse_speed
 from .script import ReplayPlan
@@ -218,65 +218,67 @@ async def replay_async(
     return _result(state, plan, out, check, state.clock.now() - started)
 
 
+_CONNECTION_COLUMNS = [
+    "conn_id",
+    "replay_conn_id",
+    "path",
+    "recorded_status",
+    "status",
+    "sent",
+    "to_send",
+    "received",
+    "recorded_received",
+    "close_code",
+    "closed_by",
+    "outcome",
+    "as_recorded",
+    "detail",
+]
+
+
 def _result(state: ClientRun, plan: ReplayPlan, out: Any, check: bool | Matcher, elapsed: float) -> ReplayResult:
-    if state.rows is not None:
-        frames = table_to_frames(rows_to_table(state.rows))
+    if out is None:
+        table = recordings_table(state.recordings.values())
+        table = table.sort_by([("ts", "ascending"), ("conn_id", "ascending"), ("seq", "ascending")])
+        frames = table_to_frames(table)
     else:
         frames = load(out)
-    if len(frames):
-        frames = frames.sort_values(["ts", "conn_id", "seq"], kind="stable").reset_index(drop=True)
-    observed: dict[str, ObservedConnection] = {
-        cid: observer.obs for cid, observer in state.observers.items() if observer.obs is not None
-    }
+        if len(frames):
+            frames = frames.sort_values(["ts", "conn_id", "seq"], kind="stable").reset_index(drop=True)
     records = []
     for script in plan.scripts:
-        obs = observed.get(script.conn_id)
+        rec = state.recordings.get(script.conn_id)
         outcome, detail = state.outcomes.get(script.conn_id, ("not_replayed", "the replay stopped before its turn"))
-        if obs is None:
+        status = sent = received = close_code = closed_by = None
+        if rec is None:
             outcome, detail = "not_replayed", state.aborted or detail
-        rec = script.close
+        else:
+            status, sent, received, close_code, closed_by = rec.summary()
+        recorded = script.close
         as_recorded = (
-            (outcome == "refused" and script.refused and obs is not None and obs.status == script.status)
+            (outcome == "refused" and script.refused and status == script.status)
             or (outcome == "ok" and not script.refused)
-            or (outcome in ("dropped", "closed") and rec is not None and rec.by == "server")
+            or (outcome in ("dropped", "closed") and recorded is not None and recorded.by == "server")
         )
         records.append(
-            {
-                "conn_id": script.conn_id,
-                "replay_conn_id": obs.conn_id if obs else None,
-                "path": script.path,
-                "recorded_status": script.status,
-                "status": obs.status if obs else None,
-                "sent": obs.sent if obs else 0,
-                "to_send": len(script.sends),
-                "received": len(obs.received) if obs else 0,
-                "recorded_received": len(script.received),
-                "close_code": obs.close.code if obs and obs.close else None,
-                "closed_by": obs.close.by if obs and obs.close else None,
-                "outcome": outcome,
-                "as_recorded": bool(as_recorded),
-                "detail": detail,
-            }
+            (
+                script.conn_id,
+                rec.log.conn_id if rec is not None else None,
+                script.path,
+                script.status,
+                status,
+                sent or 0,
+                len(script.sends),
+                received or 0,
+                len(script.received),
+                close_code,
+                closed_by,
+                outcome,
+                bool(as_recorded),
+                detail,
+            )
         )
-    connections = pd.DataFrame.from_records(
-        records,
-        columns=[
-            "conn_id",
-            "replay_conn_id",
-            "path",
-            "recorded_status",
-            "status",
-            "sent",
-            "to_send",
-            "received",
-            "recorded_received",
-            "close_code",
-            "closed_by",
-            "outcome",
-            "as_recorded",
-            "detail",
-        ],
-    )
+    connections = pd.DataFrame.from_records(records, columns=_CONNECTION_COLUMNS)
     for col in ("recorded_status", "status", "close_code"):
         connections[col] = connections[col].astype("Int32")
     timing = pd.DataFrame(state.timing, columns=["conn_id", "frame", "scheduled_s", "actual_s"])
@@ -287,7 +289,7 @@ def _result(state: ClientRun, plan: ReplayPlan, out: Any, check: bool | Matcher,
         timing=timing,
         plan=plan,
         capture_id=state.capture_id,
-        observed=observed,
+        recordings=state.recordings,
         out=Path(out) if out is not None else None,
         aborted=state.aborted,
         notes=[*plan.notes, *state.notes],

@@ -188,6 +188,9 @@ class ClientSession(ReplaySession):
     reply_timeout : float
         Seconds to wait for replies, and for a close the capture has the
         server make.
+    names : dict, optional
+        A cache of frame -> instruction name, which the sessions of one
+        replay may share (outposts repeat the same few frames).
     """
 
     def __init__(
@@ -198,8 +201,10 @@ class ClientSession(ReplaySession):
         speed: float,
         lockstep: bool,
         reply_timeout: float,
+        names: dict[str | bytes, str | None] | None = None,
     ) -> None:
         super().__init__(script, t_open=t_open, speed=speed)
+        self._names = {} if names is None else names
         self.lockstep = lockstep
         self.reply_timeout = reply_timeout
         self.timed = speed != math.inf
@@ -220,9 +225,19 @@ class ClientSession(ReplaySession):
         """Recorded offset of *frame*, scaled (seconds after the open; NaN at full speed)."""
         return scale(frame.offset_ns, self.speed) if self.timed else math.nan
 
-    def receive(self, instruction_name: str | None) -> bool:
-        """A frame arrived from the server (its decoded instruction name); whether it is a reply."""
-        if is_reply(self.script.endpoint, instruction_name, after_peer_frame=self.sent > 0):
+    def receive(self, message: str | bytes) -> bool:
+        """A frame arrived from the server; whether it is a reply (see :func:`~.script.is_reply`)."""
+        endpoint = self.script.endpoint
+        name = None
+        if endpoint == "outpost" and self.sent:  # only an outpost's replies depend on what the frame says
+            names = self._names
+            name = names.get(message, "?")
+            if name == "?":
+                opcode = "text" if isinstance(message, str) else "binary"
+                name = decode(message, endpoint=endpoint, opcode=opcode).get("instruction_name")
+                if len(names) < 10_000:
+                    names[message] = name
+        if is_reply(endpoint, name, after_peer_frame=self.sent > 0):
             self.replies += 1
             return True
         return False
