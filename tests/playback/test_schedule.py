@@ -156,3 +156,23 @@ def test_frame_labels():
 def test_frames_without_capture_columns_are_refused():
     with pytest.raises(ConfigurationError, match="lack the capture column"):
         build_plan(pd.DataFrame({"ts": [1]}))
+
+
+def test_a_reply_with_nothing_left_unanswered_answers_the_last_peer_frame(t0):
+    # FIFO over the non-ACK peer frames; a reply that finds none waiting answers the last peer frame
+    log = ConnectionLog("cap", f"/ws/outpost/{PK}/", conn_id="c")
+    hello, ack = encode_hello({"uuid": "i"}), encode_ack()
+    rows = [
+        log.open(t0),
+        log.message(t0 + 1 * MS, "to_server", hello),
+        log.message(t0 + 2 * MS, "to_peer", ack),
+        log.message(t0 + 3 * MS, "to_peer", ack),
+        log.message(t0 + 4 * MS, "to_server", hello),
+        log.message(t0 + 5 * MS, "to_server", ack),  # a peer ACK is answered by nothing
+        log.message(t0 + 6 * MS, "to_peer", ack),
+        log.message(t0 + 7 * MS, "to_peer", ack),
+        log.close(t0 + 9 * MS, "to_server", code=1000),
+    ]
+    script = build_plan(frames_of(rows)).scripts[0]
+    assert [(e.answers, e.latency_ns) for e in script.received] == [(0, 1 * MS), (0, 2 * MS), (1, 2 * MS), (2, 2 * MS)]
+    assert [s.replies_before for s in script.sends] == [0, 2, 2]

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
-from ..protocol import classify_path, outpost_path
 from ..timeutil import to_ns
-from .script import ABRUPT_CODES, CloseInfo, ConnectionScript, Expected, ReplayPlan, Send, frame_label, is_reply
+from .assemble import CaptureRows, assemble
+from .script import ReplayPlan
 
 __all__ = [
     "MAX_SPEED",
@@ -154,32 +152,6 @@ def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-def _columns(frames: pd.DataFrame) -> dict[str, list[Any]]:
-    missing = [c for c in ("ts", "conn_id", "seq", "event", "direction") if c not in frames.columns]
-    if missing:
-        raise ConfigurationError(f"these frames lack the capture column(s) {missing}; load them with wsreplay.load")
-    df = frames.reset_index(drop=True)
-    order = df.sort_values(["conn_id", "seq", "ts"], kind="stable").index.to_numpy()
-    out: dict[str, list[Any]] = {}
-    n = len(df)
-    for name in _COLUMNS:
-        if name not in df.columns:
-            out[name] = [None] * n
-            continue
-        col = df[name].take(order)
-        if name == "ts":
-            ts = col
-            if not isinstance(ts.dtype, pd.DatetimeTZDtype):
-                ts = pd.to_datetime(ts, utc=True)
-            out[name] = ts.astype("int64").tolist()
-        else:
-            values = col.astype(object).tolist()
-            for k in np.flatnonzero(col.isna().to_numpy()):
-                values[k] = None
-            out[name] = values
-    return out
-
-
 def _select(
     starts: dict[str, tuple[int, str | None, str | None]],
     *,
@@ -268,25 +240,8 @@ def build_plan(
     >>> plan.scripts[0].path, [s.label for s in plan.scripts[0].sends], plan.scripts[0].replies[0].latency_ns
     ('/ws/outpost/pk2/', ['HELLO'], 3)
     """
-    cols = _columns(frames)
-    conn_ids = cols["conn_id"]
-    n = len(conn_ids)
-    # first event of each connection (rows are sorted by conn_id, seq)
-    starts: dict[str, tuple[int, str | None, str | None]] = {}
-    bounds: dict[str, tuple[int, int]] = {}
-    i = 0
-    while i < n:
-        cid = conn_ids[i]
-        j = i
-        while j < n and conn_ids[j] == cid:
-            j += 1
-        if cid is not None:
-            endpoint_i = cols["endpoint"][i]
-            if endpoint_i is None and cols["path"][i] is not None:
-                endpoint_i = classify_path(cols["path"][i])[0]
-            starts[cid] = (min(cols["ts"][i:j]), endpoint_i, cols["outpost_uuid"][i])
-            bounds[cid] = (i, j)
-        i = j
+    rows = CaptureRows.from_frames(frames)
+    starts = rows.opened()
     if not starts:
         raise ConfigurationError("the capture holds no connection to replay")
     selected = _select(
@@ -309,123 +264,6 @@ def build_plan(
             )
     order = sorted(selected, key=lambda c: (starts[c][0], c))
     start_ns = starts[order[0]][0]
-    scripts = []
-    notes: list[str] = []
-    for cid in order:
-        a, b = bounds[cid]
-        script = _script(cols, a, b, start_ns, pk_map)
-        scripts.append(script)
-        notes.extend(f"connection {script.short_id} ({script.path}): {note}" for note in script.notes)
+    scripts = assemble(rows, order, start_ns, pk_map)
+    notes = [f"connection {s.short_id} ({s.path}): {note}" for s in scripts for note in s.notes]
     return ReplayPlan(scripts=tuple(scripts), start_ns=start_ns, mapping=pk_map, notes=tuple(notes))
-
-
-def _frame_data(opcode: str | None, payload: Any, payload_bytes: Any) -> str | bytes:
-    if opcode == "text" and payload is not None:
-        return str(payload)
-    if payload_bytes is not None:
-        return bytes(payload_bytes)
-    return "" if payload is None else str(payload)
-
-
-def _script(cols: dict[str, list[Any]], a: int, b: int, start_ns: int, pk_map: Mapping[str, str]) -> ConnectionScript:
-    conn_id = cols["conn_id"][a]
-    path = next((cols["path"][k] for k in range(a, b) if cols["path"][k]), "") or ""
-    query = next((cols["query"][k] for k in range(a, b) if cols["query"][k]), "") or ""
-    endpoint = next((cols["endpoint"][k] for k in range(a, b) if cols["endpoint"][k]), None)
-    if endpoint is None:
-        endpoint = classify_path(path)[0]
-    recorded_pk = next((cols["outpost_uuid"][k] for k in range(a, b) if cols["outpost_uuid"][k]), None)
-    if recorded_pk is None and endpoint == "outpost":
-        recorded_pk = classify_path(path)[1]
-    pk = pk_map.get(recorded_pk, recorded_pk) if recorded_pk else None
-    if recorded_pk and pk and pk != recorded_pk:
-        path = outpost_path(pk) if path == outpost_path(recorded_pk) else path.replace(recorded_pk, pk)
-    instance = next((cols["instance_uuid"][k] for k in range(a, b) if cols["instance_uuid"][k]), None)
-    notes: list[str] = []
-    events = cols["event"]
-    if events[a] != "open" and not (events[a] == "error" and cols["status"][a] is not None):
-        notes.append("the capture has no open row for it: replaying from its first recorded event")
-    t_open = cols["ts"][a]
-    status: int | None = None
-    user_agent: str | None = None
-    sends: list[Send] = []
-    received: list[Expected] = []
-    unanswered: deque[int] = deque()
-    replies = 0
-    close: CloseInfo | None = None
-    close_from_error = False
-    end = 0
-    ts_col, status_col, seq_col, dir_col = cols["ts"], cols["status"], cols["seq"], cols["direction"]
-    opcode_col, payload_col, bytes_col = cols["opcode"], cols["payload"], cols["payload_bytes"]
-    error_col, name_col, type_col = cols["parse_error"], cols["instruction_name"], cols["message_type"]
-    labels: dict[tuple[Any, ...], str] = {}
-    for k in range(a, b):
-        event = events[k]
-        offset = ts_col[k] - t_open
-        if offset > end:
-            end = offset
-        if event == "message":
-            opcode = opcode_col[k] or "text"
-            payload = payload_col[k]
-            data = payload if opcode == "text" and payload is not None else _frame_data(opcode, payload, bytes_col[k])
-            parse_error = error_col[k]
-            name = name_col[k]
-            key = (opcode, name, type_col[k], parse_error is None)
-            label = labels.get(key)
-            if label is None:
-                label = labels[key] = frame_label(endpoint, opcode, name, type_col[k], parse_error)
-            if dir_col[k] == "to_server":
-                index = len(sends)
-                sends.append(
-                    Send(index, int(seq_col[k]), offset, opcode, data, label, parse_error is not None, replies)
-                )
-                if not (endpoint == "outpost" and label == "ACK"):
-                    unanswered.append(index)
-            else:
-                reply = is_reply(endpoint, name, after_peer_frame=bool(sends))
-                answers = latency = None
-                if reply:
-                    replies += 1
-                    answers = unanswered.popleft() if unanswered else sends[-1].index
-                    latency = offset - sends[answers].offset_ns
-                received.append(Expected(int(seq_col[k]), offset, opcode, data, label, reply, answers, latency))
-        elif event == "open":
-            if status_col[k] is not None:
-                status = int(status_col[k])
-            user_agent = cols["user_agent"][k] or user_agent
-        elif event in ("close", "error"):
-            if event == "error" and cols["status"][k] is not None:
-                if not sends:
-                    status = int(cols["status"][k])
-                continue  # a refused handshake, not a close
-            if close is not None and not (close_from_error and event == "close"):
-                continue
-            by = "peer" if cols["direction"][k] == "to_server" else "server"
-            code = cols["close_code"][k]
-            code = None if code is None else int(code)
-            reply_to = None
-            if by == "server" and (code is None or code in ABRUPT_CODES) and sends and sends[-1].malformed:
-                reply_to = sends[-1].index
-            close = CloseInfo(offset, code, cols["close_reason"][k], by, reply_to)
-            close_from_error = event == "error"
-    if close is None and not (status is not None and status != 101):
-        notes.append(
-            "no close in the capture (cut or still open when it ended): the replay closes it after its last event"
-        )
-    return ConnectionScript(
-        conn_id=str(conn_id),
-        endpoint=str(endpoint),
-        path=path,
-        query=query,
-        outpost_uuid=pk,
-        recorded_outpost=recorded_pk,
-        instance_uuid=instance,
-        user_agent=user_agent,
-        open_offset_ns=t_open - start_ns,
-        status=status,
-        sends=tuple(sends),
-        received=tuple(received),
-        close=close,
-        end_offset_ns=end,
-        notes=tuple(notes),
-    )
