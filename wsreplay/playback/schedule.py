@@ -37,28 +37,6 @@ __all__ = [
 MIN_SPEED: Final = 0.1
 MAX_SPEED: Final = 1000.0
 _PK_RE: Final = re.compile(r"^[^/?#\s]+$")
-_COLUMNS: Final = (
-    "ts",
-    "conn_id",
-    "seq",
-    "endpoint",
-    "path",
-    "query",
-    "outpost_uuid",
-    "instance_uuid",
-    "event",
-    "direction",
-    "opcode",
-    "payload",
-    "payload_bytes",
-    "instruction_name",
-    "message_type",
-    "close_code",
-    "close_reason",
-    "status",
-    "user_agent",
-    "parse_error",
-)
 
 
 def parse_speed(value: str | float | None) -> float:
