@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import pkgutil
 import sys
 from pathlib import Path
@@ -113,3 +114,21 @@ def test_exception_classes_live_in_one_module():
                 assert not bases & {"Exception", "WSReplayError", "ValueError", "RuntimeError"}, (
                     f"{path.relative_to(PACKAGE)} defines exception {node.name}"
                 )
+
+
+@pytest.mark.parametrize(
+    ("blocking", "coroutine"),
+    [
+        (wsreplay.replay, wsreplay.replay_async),
+        (wsreplay.probe, wsreplay.probe_async),
+        (wsreplay.serve, wsreplay.ReplayServer),
+    ],
+)
+def test_twins_take_the_same_parameters_written_out(blocking, coroutine):
+    # the blocking twin shows its parameters in Jupyter's `?` (no **kwargs) and they are its twin's
+    mine = inspect.signature(blocking).parameters
+    theirs = inspect.signature(coroutine).parameters
+    assert not [p for p in mine.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    assert [(p.name, p.kind, p.default) for p in mine.values()] == [
+        (p.name, p.kind, p.default) for p in theirs.values()
+    ]
