@@ -26,6 +26,9 @@ CORE = [
     "playback/script.py",
     "playback/schedule.py",
     "playback/session.py",
+    "playback/served.py",
+    "playback/assemble.py",
+    "playback/recording.py",
     "playback/observe.py",
     "playback/match.py",
 ]

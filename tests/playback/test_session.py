@@ -10,15 +10,8 @@ from replay_support import HELLO, PK
 from wsreplay.events import ConnectionLog
 from wsreplay.playback.schedule import build_plan
 from wsreplay.playback.script import ConnectionScript, Send
-from wsreplay.playback.session import (
-    ClientSession,
-    Close,
-    Reply,
-    ServerSession,
-    Wait,
-    answers_by_kind,
-    close_code,
-)
+from wsreplay.playback.served import ServerSession, answers_by_kind
+from wsreplay.playback.session import ClientSession, Close, Reply, Wait, close_code
 from wsreplay.protocol import encode_ack, encode_trigger_update
 from wsreplay.schema import rows_to_table, table_to_frames
 

@@ -24,8 +24,9 @@ from .result import ReplayResult, assert_replay_matches
 from .run import replay, replay_async
 from .schedule import build_plan
 from .script import ConnectionScript, ReplayPlan
+from .served import ServerSession
 from .server import ReplayServer
-from .session import ClientSession, ReplaySession, ServerSession
+from .session import ClientSession, ReplaySession
 
 __all__ = [
     "replay",

@@ -47,7 +47,8 @@ from ..store import CaptureWriter, load
 from ._clock import Clock, Timer
 from .schedule import build_plan, parse_speed
 from .script import ConnectionScript, ReplayPlan
-from .session import Close, Reply, ServerSession, answers_by_kind
+from .served import ServerSession, answers_by_kind
+from .session import Close, Reply
 
 if TYPE_CHECKING:
     from .handle import ServeHandle
