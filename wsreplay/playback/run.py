@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 
 from .._background import run_in_thread
@@ -281,7 +282,15 @@ def _result(state: ClientRun, plan: ReplayPlan, out: Any, check: bool | Matcher,
     connections = pd.DataFrame.from_records(records, columns=_CONNECTION_COLUMNS)
     for col in ("recorded_status", "status", "close_code"):
         connections[col] = connections[col].astype("Int32")
-    timing = pd.DataFrame(state.timing, columns=["conn_id", "frame", "scheduled_s", "actual_s"])
+    conn, frame, scheduled, actual = zip(*state.timing, strict=True) if state.timing else ((), (), (), ())
+    timing = pd.DataFrame(
+        {
+            "conn_id": np.array(conn, dtype=object),
+            "frame": np.array(frame, dtype=np.int64),
+            "scheduled_s": np.array(scheduled, dtype=np.float64),
+            "actual_s": np.array(actual, dtype=np.float64),
+        }
+    )
     timing["error_s"] = timing["actual_s"] - timing["scheduled_s"]
     result = ReplayResult(
         frames=frames,
