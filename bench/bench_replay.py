@@ -213,11 +213,18 @@ def main() -> None:
         "Target: an ACK-every-frame websockets server in a subprocess on 127.0.0.1 (the same for both columns). "
         f"1-minute load average {load_before:.1f} before and {load_after:.1f} after the run on this 2-core "
         "machine, which other jobs were using; one late wake-up moves a p99 (n=1 sends 10 frames a round: "
-        "its p99 is its latest frame).",
+        "its p99 is its latest frame)."
+        + (
+            f" **The load was above the {os.cpu_count()} cores for this run**: every figure here (above all the "
+            "timing ones, which measure wake-up delays) is dominated by waiting for a core; compare ratios taken "
+            "in the same round, not absolute figures across runs."
+            if max(load_before, load_after) > (os.cpu_count() or 1)
+            else ""
+        ),
         "",
         f"**Timing fidelity at speed 1**: N outpost connections, opened first, then each sending a HELLO every "
         f"{interval:g} s for {duration:g} s (random phase); |actual send offset - scheduled offset| from the "
-        "connection's open. `wsreplay.replay` waits on one shared timer: a loop timer 1 ms before the deadline "
+        "connection's open. `wsreplay.replay` (library defaults: `freeze_gc=False`; the CLI turns it on) waits on one shared timer: a loop timer 1 ms before the deadline "
         "(3 ms after a long sleep), then a callback that polls once per loop iteration; when deadlines are "
         "less than 2 ms apart (the 1,000-connection row) it sets the loop timer for the deadline itself and does "
         "not poll. The baseline drives the same schedule with plain "
