@@ -224,7 +224,8 @@ def main() -> None:
         "",
         f"**Timing fidelity at speed 1**: N outpost connections, opened first, then each sending a HELLO every "
         f"{interval:g} s for {duration:g} s (random phase); |actual send offset - scheduled offset| from the "
-        "connection's open. `wsreplay.replay` (library defaults: `freeze_gc=False`; the CLI turns it on) waits on one shared timer: a loop timer 1 ms before the deadline "
+        "connection's open. `wsreplay.replay` (library defaults: `freeze_gc=False`; the CLI turns it on) "
+        "waits on one shared timer: a loop timer 1 ms before the deadline "
         "(3 ms after a long sleep), then a callback that polls once per loop iteration; when deadlines are "
         "less than 2 ms apart (the 1,000-connection row) it sets the loop timer for the deadline itself and does "
         "not poll. The baseline drives the same schedule with plain "
