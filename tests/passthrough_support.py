@@ -112,6 +112,8 @@ class RawUpstream:
 
     def __init__(self) -> None:
         self.logs: list[bytearray] = []
+        #: per connection, how many requests arrived whole (and were answered)
+        self.completed: list[int] = []
         self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> RawUpstream:
@@ -134,6 +136,8 @@ class RawUpstream:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         log = bytearray()
         self.logs.append(log)
+        index = len(self.completed)
+        self.completed.append(0)
         conn = h11.Connection(h11.SERVER)
         try:
             while True:
@@ -144,6 +148,7 @@ class RawUpstream:
                     conn.receive_data(data)
                     continue
                 if isinstance(event, h11.EndOfMessage):
+                    self.completed[index] += 1
                     writer.write(conn.send(h11.Response(status_code=200, headers=[("Content-Length", "2")])) or b"")
                     writer.write(conn.send(h11.Data(data=b"ok")) or b"")
                     writer.write(conn.send(h11.EndOfMessage()) or b"")

@@ -110,7 +110,7 @@ def _run(cases: dict[str, bytes], tmp_path):
                     answer = await _exchange(rec.address[1], raw)
                     await asyncio.sleep(0.05)  # let the upstream log what reached it
                     received = b"".join(bytes(log) for log in upstream.logs[before:])
-                    results[name] = (answer, received)
+                    results[name] = (answer, received, sum(upstream.completed[before:]))
                 return results, rec.frames()
 
     return asyncio.run(main())
@@ -119,12 +119,16 @@ def _run(cases: dict[str, bytes], tmp_path):
 def test_ambiguous_requests_are_refused_and_never_reach_the_upstream(tmp_path):
     results, frames = _run(REFUSED, tmp_path)
     wrong = []
-    for name, (answer, received) in results.items():
+    for name, (answer, received, completed) in results.items():
         cl, te = lenient_targets(received, prefer="cl"), lenient_targets(received, prefer="te")
         if "/smuggled" in cl or "/smuggled" in te or cl != te:
             wrong.append(f"{name}: upstream read {cl} (CL first) / {te} (TE first)")
-        elif not answer.startswith(b"HTTP/1.1 400 ") or received:
-            wrong.append(f"{name}: answered {answer[:40]!r}, upstream got {len(received)} bytes")
+        elif not answer.startswith(b"HTTP/1.1 400 ") or completed:
+            wrong.append(f"{name}: answered {answer[:40]!r}, upstream got {completed} whole requests")
+        elif received and not name.startswith("chunk size"):
+            # a bad chunk is found after the head went upstream (bodies stream): the upstream connection
+            # is then dropped before the request is whole; anything wrong in a head is caught before that
+            wrong.append(f"{name}: upstream got {len(received)} bytes of a head the recorder refused")
     assert not wrong, "\n".join(wrong)
     errors = frames[frames.event == "error"]
     assert len(errors) == len(REFUSED)
@@ -135,8 +139,9 @@ def test_ambiguous_requests_are_refused_and_never_reach_the_upstream(tmp_path):
 
 def test_unambiguous_requests_reach_the_upstream_as_the_recorder_read_them(tmp_path):
     results, frames = _run({name: raw for name, (raw, _) in ACCEPTED.items()}, tmp_path)
-    for name, (answer, received) in results.items():
+    for name, (answer, received, completed) in results.items():
         expected = ACCEPTED[name][1]
+        assert completed == len(expected), name
         assert lenient_targets(received, prefer="cl") == expected, name
         assert lenient_targets(received, prefer="te") == expected, name
         assert answer.count(b"HTTP/1.1 200 ") == len(expected), name
