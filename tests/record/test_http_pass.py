@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -201,7 +202,7 @@ async def _raw(port: int, raw: bytes, *, until: bytes | None = None, expect_100:
 
 
 def _statuses(raw: bytes) -> list[bytes]:
-    return [line for line in raw.split(b"\r\n") if line.startswith(b"HTTP/1.")]
+    return [m.group(0).rstrip(b"\r") for m in re.finditer(rb"HTTP/1\.1 \d{3} [^\r]*\r", raw)]
 
 
 def test_keep_alive_pipelining_head_http10_and_expect_behave_as_direct(tmp_path):
