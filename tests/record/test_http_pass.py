@@ -262,3 +262,40 @@ def test_large_streamed_bodies_both_ways(tmp_path):
     direct, via = asyncio.run(main())
     assert direct[0]["len"] == size and direct[1] == size
     assert via == direct
+
+
+class _OneShotUpstream:
+    """Answers the first request of each connection (keep-alive, by its headers), then closes it silently."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)content-length: *(\d+)", head)
+        body = await reader.readexactly(int(length.group(1))) if length else b""
+        self.requests.append(head.split(b"\r\n", 1)[0] + b" " + body)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+
+def test_a_request_that_never_reached_the_upstream_is_retried_or_the_connection_closed(tmp_path):
+    """Pipelined behind a request the upstream answers and then leaves: never a 502."""
+    first = b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n"
+    get = first + b"GET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    post = first + b"POST /two HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody"
+
+    async def main():
+        upstream = _OneShotUpstream()
+        server = await asyncio.start_server(upstream.serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with Recorder(f"http://127.0.0.1:{port}", out=tmp_path / "cap", flush_interval=0.2) as rec:
+            answers = [await _raw(rec.address[1], get), await _raw(rec.address[1], post)]
+        server.close()
+        return answers, upstream.requests
+
+    (get_answer, post_answer), seen = asyncio.run(main())
+    assert _statuses(get_answer) == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"]  # GET /two retried on a fresh connection
+    assert _statuses(post_answer) == [b"HTTP/1.1 200 OK"]  # a POST is not replayed: its connection is just closed
+    assert seen.count(b"GET /two HTTP/1.1 ") == 1 and not any(r.startswith(b"POST") for r in seen)

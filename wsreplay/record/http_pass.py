@@ -189,6 +189,7 @@ async def pass_through(
     )
     bodiless = header(request, b"content-length") in (None, b"0") and header(request, b"transfer-encoding") is None
     retryable = bodiless and request.method in _IDEMPOTENT
+    body_end: h11.EndOfMessage | None = None
     while True:
         if slot.conn is None:
             try:
@@ -199,15 +200,20 @@ async def pass_through(
         up = slot.conn
         try:
             up.send(outgoing)
-            if peer.conn.they_are_waiting_for_100_continue:
+            if body_end is None and peer.conn.they_are_waiting_for_100_continue:
                 writer.write(peer.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
-            try:
-                async for event in peer.body():
-                    up.send(event)
-                    await up.writer.drain()
-            except HeadError:
-                slot.drop()  # the upstream must not get the rest of an invalid body
-                raise
+            if body_end is not None:  # a retry: the request had no body, its end was already read
+                up.send(body_end)
+            else:
+                try:
+                    async for event in peer.body():
+                        up.send(event)
+                        await up.writer.drain()
+                        if isinstance(event, h11.EndOfMessage):
+                            body_end = event
+                except HeadError:
+                    slot.drop()  # the upstream must not get the rest of an invalid body
+                    raise
             first = await up.next_event()
             if isinstance(first, h11.ConnectionClosed):
                 raise h11.RemoteProtocolError("upstream closed the connection without a response")
