@@ -98,6 +98,27 @@ def test_the_client_connection_ends_when_the_upstream_ends_its_side(tmp_path):
     assert via == direct
 
 
+def test_sequential_keep_alive_requests_on_one_connection(tmp_path):
+    async def run(port: int) -> list[bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        statuses = []
+        for _ in range(20):  # request, whole answer, next request: the recorder is idle in between each time
+            writer.write(b"GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\n")
+            statuses.append((await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")[0])
+        writer.close()
+        return statuses
+
+    async def main():
+        async with uvicorn_upstream() as port:
+            direct = await run(port)
+            async with Recorder(f"http://127.0.0.1:{port}", out=tmp_path / "cap", flush_interval=0.2) as rec:
+                return direct, await run(rec.address[1])
+
+    direct, via = asyncio.run(main())
+    assert direct == [b"HTTP/1.1 204 No Content"] * 20
+    assert via == direct
+
+
 async def _echo(base: str, **kwargs) -> dict:
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{base}/echo", **kwargs) as resp:

@@ -156,6 +156,8 @@ class UpstreamSlot:
             for task in (peer, up):
                 if not task.done():
                     task.cancel()
+            # a stream takes one reader at a time: the cancelled read must be over before the next one
+            await asyncio.gather(peer, up, return_exceptions=True)
         if peer.done() and not peer.cancelled() and peer.exception() is None and peer.result():
             if up.done() and not up.cancelled():
                 self.drop()  # the upstream left (or spoke out of turn) too: a fresh one for this request
