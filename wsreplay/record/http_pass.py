@@ -111,13 +111,16 @@ class UpstreamHTTP:
         if data:
             self.writer.write(data)
 
+    async def read_more(self) -> None:
+        data = await self.reader.read(_READ)
+        self.received += len(data)
+        self.conn.receive_data(data)
+
     async def next_event(self) -> h11.Event:
         while True:
             event = self.conn.next_event()
             if event is h11.NEED_DATA:
-                data = await self.reader.read(_READ)
-                self.received += len(data)
-                self.conn.receive_data(data)
+                await self.read_more()
                 continue
             if event is h11.PAUSED:
                 raise h11.RemoteProtocolError("upstream switched protocols out of turn")
@@ -144,27 +147,27 @@ class UpstreamSlot:
             self.conn.writer.close()
             self.conn = None
 
-    async def upstream_ended_first(self, reader: asyncio.StreamReader) -> bytes | None:
-        """Wait while the peer is idle: the peer's next bytes, or ``None`` if the upstream spoke or left first."""
+    async def read_while_idle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes | None:
+        """The peer's next bytes; ``None`` if the upstream spoke or left first (the peer is then closed too).
+
+        While the peer is idle between requests, one read waits on the upstream: when it completes
+        (the upstream closed an idle keep-alive connection), the peer's connection is closed the same
+        way, so the peer never sends its next request into a connection the upstream has left.
+        """
         if self.conn is None:
             return await reader.read(_READ)
-        peer = asyncio.ensure_future(reader.read(_READ))
-        up = asyncio.ensure_future(self.conn.reader.read(_READ))
+        watch = asyncio.ensure_future(self.conn.reader.read(_READ))
+        watch.add_done_callback(lambda task: None if task.cancelled() else writer.close())
         try:
-            await asyncio.wait((peer, up), return_when=asyncio.FIRST_COMPLETED)
+            data = await reader.read(_READ)
         finally:
-            for task in (peer, up):
-                if not task.done():
-                    task.cancel()
+            if not watch.done():
+                watch.cancel()
             # a stream takes one reader at a time: the cancelled read must be over before the next one
-            await asyncio.gather(peer, up, return_exceptions=True)
-        if peer.done() and not peer.cancelled() and peer.exception() is None and peer.result():
-            if up.done() and not up.cancelled():
-                self.drop()  # the upstream left (or spoke out of turn) too: a fresh one for this request
-            return peer.result()
+            await asyncio.wait((watch,))
+        if watch.cancelled():
+            return data
         self.drop()
-        if peer.done() and not peer.cancelled() and peer.exception() is None:
-            return b""  # the peer ended its side
         return None
 
 
@@ -188,6 +191,7 @@ async def pass_through(
         method=request.method,
         target=upstream.prefix.encode("latin-1") + request.target,
         headers=forwarded_headers(request, peer_ip, upstream, websocket=False, rewrite_host=rewrite_host),
+        _parsed=True,  # h11 read (and checked) every line of it; the recorder's own lines are plain
     )
     bodiless = header(request, b"content-length") in (None, b"0") and header(request, b"transfer-encoding") is None
     retryable = bodiless and request.method in _IDEMPOTENT
@@ -253,15 +257,27 @@ async def forward_response(first: h11.Event, up: UpstreamHTTP, peer: PeerHTTP, w
         headers = list(event.headers.raw_items())
         if not _upstream_keeps(event) and b"close" not in tokens(event, b"connection"):
             headers.append((b"Connection", b"close"))  # the peer's connection ends where the upstream's does
-        writer.write(peer.send(h11.Response(status_code=event.status_code, headers=headers, reason=event.reason)))
+        response = h11.Response(status_code=event.status_code, headers=headers, reason=event.reason, _parsed=True)
+        out = [peer.send(response)]
         answered = True
-        while True:
-            event = await up.next_event()
-            if isinstance(event, h11.Data):
-                writer.write(peer.send(event))
+        size = 0
+        while True:  # what h11 has buffered goes out in one write; wait for the network only when it has none
+            body = up.conn.next_event()
+            if body is h11.NEED_DATA:
+                writer.write(b"".join(out))
+                out, size = [], 0
                 await writer.drain()
-            elif isinstance(event, h11.EndOfMessage):
-                writer.write(peer.send(event))
+                await up.read_more()
+            elif isinstance(body, h11.Data):
+                out.append(peer.send(body))
+                size += len(body.data)
+                if size >= _READ:
+                    writer.write(b"".join(out))
+                    out, size = [], 0
+                    await writer.drain()
+            elif isinstance(body, h11.EndOfMessage):
+                out.append(peer.send(body))
+                writer.write(b"".join(out))
                 await writer.drain()
                 return True
             else:

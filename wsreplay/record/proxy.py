@@ -135,7 +135,7 @@ class RecordingProxy:
                     async with asyncio.timeout(IDLE_TIMEOUT):
                         if slot.conn is not None and not peer.buffered:
                             # idle keep-alive: end the peer's connection when the upstream ends its side
-                            data = await slot.upstream_ended_first(reader)
+                            data = await slot.read_while_idle(reader, writer)
                             if data is None:
                                 break
                             peer.feed(data)
