@@ -167,6 +167,7 @@ class UpstreamSlot:
             await asyncio.wait((watch,))
         if watch.cancelled():
             return data
+        watch.exception()  # retrieved: an upstream reset while idle is an ordinary end
         self.drop()
         return None
 
