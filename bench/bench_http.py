@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench._report import write_section
@@ -92,6 +93,14 @@ async def open_conns(port: int, n: int, tag: str) -> list[ClientConnection]:
     return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
+def cpu_s(proc: subprocess.Popen[str] | None) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 for none."""
+    if proc is None:
+        return 0.0
+    times = psutil.Process(proc.pid).cpu_times()
+    return float(times.user + times.system)
+
+
 async def relay_round(conns: list[ClientConnection], seconds: float) -> float:
     count = 0
     loop = asyncio.get_running_loop()
@@ -138,16 +147,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     old, old_port = start_recorder(Path(args.old), mock_port, tempfile.mkdtemp(prefix="bench-http-old-"))
     new, new_port = start_recorder(ROOT, mock_port, tempfile.mkdtemp(prefix="bench-http-new-"))
     ports = {"direct": mock_port, "old": old_port, "new": new_port}
+    procs = {"direct": None, "old": old, "new": new}
     relay: dict[str, list[float]] = {name: [] for name in ports}
     http: dict[str, list[float]] = {name: [] for name in ports}
+    cpu = {name: [0.0, 0.0, 0.0, 0.0] for name in ("old", "new")}  # relay s, relay trips, http s, http requests
     try:
         conns = {name: await open_conns(port, args.connections, name) for name, port in ports.items()}
         for r in range(args.rounds):
             order = list(ports) if r % 2 == 0 else list(reversed(ports))
             for name in order:
+                c0 = cpu_s(procs[name])
                 relay[name].append(await relay_round(conns[name], args.seconds))
+                if name in cpu:
+                    cpu[name][0] += cpu_s(procs[name]) - c0
+                    cpu[name][1] += relay[name][-1] * args.seconds
             for name in order:
+                c0 = cpu_s(procs[name])
                 http[name].append(await http_round(ports[name], args.http_conns, args.seconds))
+                if name in cpu:
+                    cpu[name][2] += cpu_s(procs[name]) - c0
+                    cpu[name][3] += http[name][-1] * args.seconds
             print(json.dumps({"round": r, "relay": {k: v[-1] for k, v in relay.items()},
                               "http": {k: v[-1] for k, v in http.items()}}), flush=True)  # fmt: skip
         for group in conns.values():
@@ -163,6 +182,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     for kind, rounds in (("relay", relay), ("http", http)):  # how much one round's ratio moves: the noise
         ratios = [n / o for n, o in zip(rounds["new"], rounds["old"])]
         result[kind] |= {"ratio_min": min(ratios), "ratio_max": max(ratios)}
+    for name, (relay_s, trips, http_s, requests) in cpu.items():  # CPU per unit of work, µs
+        result["relay"][f"cpu_{name}"] = relay_s / trips * 1e6
+        result["http"][f"cpu_{name}"] = http_s / requests * 1e6
     return result
 
 
@@ -171,6 +193,11 @@ def _row(label: str, figures: dict[str, float]) -> str:
     cells = " | ".join(f"{figures[k]:,.0f}" for k in ("direct", "old", "new"))
     spread = f"{figures['ratio_min']:.2f} to {figures['ratio_max']:.2f}"
     return f"| {label} | {cells} | **{ratio:.2f}** | {spread} |"
+
+
+def _cpu_row(label: str, figures: dict[str, float]) -> str:
+    old, new = figures["cpu_old"], figures["cpu_new"]
+    return f"| {label} | {old:,.0f} µs | {new:,.0f} µs | **{new / old:.2f}** |"
 
 
 def report(res: dict[str, dict[str, float]], args: argparse.Namespace) -> str:
@@ -191,6 +218,14 @@ the checks of `wsreplay/record/http11.py`), as two `wsreplay record` processes i
 |---|---|---|---|---|---|
 {relay}
 {http}
+
+CPU the recorder's process spent per unit of work in the same rounds (less sensitive to the other
+load on the machine than wall-clock rates):
+
+| figure | old recorder | new recorder | new / old |
+|---|---|---|---|
+{_cpu_row("relay: CPU per HELLO→ACK round trip", res["relay"])}
+{_cpu_row("pass-through HTTP: CPU per request", res["http"])}
 
 The WebSocket relay does not parse HTTP after the handshake, so the strict parser only costs at
 connection set-up. Pass-through HTTP pays for two h11 state machines per exchange (the peer's and
