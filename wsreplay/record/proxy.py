@@ -40,6 +40,7 @@ from .upstream import Upstream
 __all__ = ["RecordingProxy", "DEFAULT_MAX_SIZE"]
 
 logger = logging.getLogger("wsreplay.record")
+_Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 #: Default largest frame or message relayed (bytes).
 DEFAULT_MAX_SIZE = 16 * 1024 * 1024
@@ -149,7 +150,10 @@ class RecordingProxy:
                     break
                 if is_upgrade(request):
                     slot.drop()
-                    await self._websocket(request, peer, reader, writer, peer_ip, peer_addr)
+                    streams = await self._handshake(request, peer, reader, writer, peer_ip, peer_addr)
+                    del request, peer  # the handshake's h11 state is not kept while the relay runs
+                    if streams is not None:
+                        await self._relay(*streams)
                     break
                 self.stats.http_requests += 1
                 try:
@@ -189,7 +193,7 @@ class RecordingProxy:
         self.put(row)
         logger.info("refused an HTTP request from %s: %s", peer_addr, reason)
 
-    async def _websocket(
+    async def _handshake(
         self,
         request: h11.Request,
         peer: PeerHTTP,
@@ -197,7 +201,8 @@ class RecordingProxy:
         writer: asyncio.StreamWriter,
         peer_ip: str,
         peer_addr: str | None,
-    ) -> None:
+    ) -> tuple[ConnectionLog, _Streams, _Streams] | None:
+        """Relay a WebSocket handshake; after a ``101``, the row log and both sides' streams for the relay."""
         path, query = split_target(request.target)
         log = ConnectionLog(self.capture_id, path, redact_query(query))
         agent = header(request, b"user-agent")
@@ -207,13 +212,14 @@ class RecordingProxy:
                 pass
         except HeadError as exc:
             self._refuse_request(peer, writer, str(exc), peer_addr)
-            return
+            return None
         try:
             up = UpstreamHTTP(*await self.upstream.connect(self._ctx))
         except UPSTREAM_ERRORS as exc:
             self._refused(log, 502, f"upstream unreachable: {describe_error(exc)}", user_agent, peer_addr)
             writer.write(bad_gateway("unreachable", exc))
-            return
+            return None
+        relayed = False
         try:
             headers = forwarded_headers(request, peer_ip, self.upstream, websocket=True, rewrite_host=self.rewrite_host)
             target = self.upstream.prefix.encode("latin-1") + request.target
@@ -227,7 +233,7 @@ class RecordingProxy:
             except UPSTREAM_ERRORS as exc:
                 self._refused(log, 502, f"upstream failed the handshake: {describe_error(exc)}", user_agent, peer_addr)
                 writer.write(bad_gateway("failed", exc))
-                return
+                return None
             if not (isinstance(response, h11.InformationalResponse) and response.status_code == 101):
                 status = getattr(response, "status_code", 502)
                 phrase = bytes(getattr(response, "reason", b"")).decode("latin-1")
@@ -236,21 +242,27 @@ class RecordingProxy:
                 with contextlib.suppress(*UPSTREAM_ERRORS):
                     async with asyncio.timeout(_HANDSHAKE_TIMEOUT):
                         await forward_response(response, up, peer, writer)
-                return
+                return None
             writer.write(peer.send(response))
             self.put(log.open(self.clock.now_ns(), status=101, user_agent=user_agent, peer=peer_addr))
-            relay = Relay(log, put=self.put, clock=self.clock, stats=self.stats, max_size=self.max_size)
-            self.stats.connections_open += 1
-            self.stats.connections_total += 1
-            self._relays.add(relay)
-            try:
-                # bytes that came right behind either handshake are in h11's buffers: the relay gets them first
-                await relay.run((_behind(peer.buffered, reader), writer), (_behind(up.buffered, up.reader), up.writer))
-            finally:
-                self._relays.discard(relay)
-                self.stats.connections_open -= 1
+            relayed = True
+            # bytes that came right behind either handshake are in h11's buffers: the relay gets them first
+            return log, (_behind(peer.buffered, reader), writer), (_behind(up.buffered, up.reader), up.writer)
         finally:
-            up.writer.close()
+            if not relayed:
+                up.writer.close()
+
+    async def _relay(self, log: ConnectionLog, peer: _Streams, upstream: _Streams) -> None:
+        relay = Relay(log, put=self.put, clock=self.clock, stats=self.stats, max_size=self.max_size)
+        self.stats.connections_open += 1
+        self.stats.connections_total += 1
+        self._relays.add(relay)
+        try:
+            await relay.run(peer, upstream)
+        finally:
+            self._relays.discard(relay)
+            self.stats.connections_open -= 1
+            upstream[1].close()
 
     def _refused(self, log: ConnectionLog, status: int, reason: str, user_agent: str | None, peer: str | None) -> None:
         row = log.error(self.clock.now_ns(), reason, status=status, direction=TO_PEER)
