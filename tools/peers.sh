@@ -17,6 +17,7 @@ want_deb() { # want_deb BINARY PACKAGE: install PACKAGE unless BINARY is on PATH
 
 # --- Debian packages ---------------------------------------------------------------------------
 want_deb chromium chromium          # report and HAR tests open pages in headless Chromium
+want_deb curl curl                  # tests/record/test_passthrough_peers.py: curl through the recorder
 
 if ((${#apt_missing[@]})); then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -33,6 +34,7 @@ npm_missing=()
 want_npm() { # want_npm PACKAGE
     [ -d "tests/peers/node_modules/$1" ] || npm_missing+=("$1")
 }
+want_npm ws                         # tests/record/test_passthrough_peers.py: Node's ws client through the recorder
 
 if ((${#npm_missing[@]})); then
     if command -v npm >/dev/null 2>&1; then

@@ -49,6 +49,9 @@ def test_vanishing_and_partial_peers_are_recorded_and_the_recorder_keeps_serving
             async with connect(outpost_url(rec), additional_headers=bearer()) as ws:
                 await ws.send(hello("ok", "ok"))
                 await ws.recv()
+            # a peer's FIN is relayed as a half-close: the connection ends when the upstream ends its side
+            # (websockets waits up to its close timeout for that), not before
+            await wait_for(lambda: rec.stats.connections_open == 0, timeout=10)
             return ack, rec.frames(), rec.stats.connections_open
 
     ack, frames, still_open = asyncio.run(main())

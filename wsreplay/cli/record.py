@@ -45,6 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--max-size", type=parse_size, default=DEFAULT_MAX_SIZE, metavar="SIZE", help="largest frame (default 16MiB)"
     )
+    p.add_argument(
+        "--rewrite-host",
+        action="store_true",
+        help="send the upstream's address as Host (default: the peer's Host unchanged; always in X-Forwarded-Host)",
+    )
     p.add_argument("--status-interval", type=float, default=10.0, metavar="S", help="status line period; 0: none")
     p.set_defaults(run=run)
 
@@ -78,6 +83,7 @@ async def _record(args: argparse.Namespace) -> int:
         insecure=args.insecure,
         ca_file=args.ca_file,
         max_size=args.max_size,
+        rewrite_host=args.rewrite_host,
     )
     await rec.start()
     # Everything imported so far (pandas, pyarrow, ...) lives as long as the process:

@@ -48,6 +48,10 @@ class Recorder:
         (close 1009 both ways) and recorded as an ``error`` row.
     capture_id : str, optional
         Id of this recording run (segment files are named after it).
+    rewrite_host : bool
+        Send the upstream's address as ``Host`` instead of the peer's. Off by default:
+        authentik picks the tenant (brand) by ``Host``, so a transparent recorder passes it
+        unchanged; the peer's ``Host`` always also goes in ``X-Forwarded-Host``.
 
     Examples
     --------
@@ -68,6 +72,7 @@ class Recorder:
         ca_file: str | None = None,
         max_size: int = DEFAULT_MAX_SIZE,
         capture_id: str | None = None,
+        rewrite_host: bool = False,
     ) -> None:
         if flush_interval <= 0:
             raise ConfigurationError("flush_interval must be > 0 seconds")
@@ -79,6 +84,7 @@ class Recorder:
         self._listen = parse_listen(listen)
         self._max_size = max_size
         self._capture_id = capture_id
+        self._rewrite_host = rewrite_host
         self._proxy: RecordingProxy | None = None
         self._sink: RowSink | None = None
         self.clock = WallClock()
@@ -94,7 +100,12 @@ class Recorder:
         )
         self._sink = RowSink(writer, flush_interval=self.flush_interval)
         proxy = RecordingProxy(
-            self.upstream, put=self._sink.put, capture_id=writer.capture_id, clock=self.clock, max_size=self._max_size
+            self.upstream,
+            put=self._sink.put,
+            capture_id=writer.capture_id,
+            clock=self.clock,
+            max_size=self._max_size,
+            rewrite_host=self._rewrite_host,
         )
         try:
             await proxy.start(*self._listen)
@@ -251,6 +262,7 @@ def start_recording(
     ca_file: str | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
     capture_id: str | None = None,
+    rewrite_host: bool = False,
 ) -> RecordingHandle:
     """Start a recording proxy in the background and return at once (blocking twin of :class:`Recorder`).
 
@@ -281,5 +293,6 @@ def start_recording(
         ca_file=ca_file,
         max_size=max_size,
         capture_id=capture_id,
+        rewrite_host=rewrite_host,
     )
     return RecordingHandle(recorder)

@@ -17,18 +17,30 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+import h11
+
 from ..events import ConnectionLog
 from .clock import WallClock
-from .http11 import HeadError, RequestHead, copy_body, read_request, read_response, redact_query, response_body_kind
+from .http11 import HeadError, PeerHTTP, header, is_upgrade, redact_query, redacted_head, split_target
 from .http11 import simple_response as _simple
-from .http_pass import UPSTREAM_ERRORS, UpstreamSlot, bad_gateway, describe_error, forwarded_headers, pass_through
-from .relay import TO_PEER, Relay
+from .http_pass import (
+    UPSTREAM_ERRORS,
+    UpstreamHTTP,
+    UpstreamSlot,
+    bad_gateway,
+    describe_error,
+    forward_response,
+    forwarded_headers,
+    pass_through,
+)
+from .relay import TO_PEER, TO_SERVER, Relay
 from .stats import RecorderStats
 from .upstream import Upstream
 
 __all__ = ["RecordingProxy", "DEFAULT_MAX_SIZE"]
 
 logger = logging.getLogger("wsreplay.record")
+_Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 #: Default largest frame or message relayed (bytes).
 DEFAULT_MAX_SIZE = 16 * 1024 * 1024
@@ -52,6 +64,8 @@ class RecordingProxy:
         Timestamps of the rows.
     max_size : int
         Largest frame or message relayed, bytes.
+    rewrite_host : bool
+        Send the upstream's address as ``Host`` instead of the peer's (which goes to ``X-Forwarded-Host``).
     """
 
     def __init__(
@@ -62,12 +76,14 @@ class RecordingProxy:
         capture_id: str,
         clock: WallClock | None = None,
         max_size: int = DEFAULT_MAX_SIZE,
+        rewrite_host: bool = False,
     ) -> None:
         self.upstream = upstream
         self.put = put
         self.capture_id = capture_id
         self.clock = clock or WallClock()
         self.max_size = max_size
+        self.rewrite_host = rewrite_host
         self.stats = RecorderStats()
         self._ctx: ssl.SSLContext | None = upstream.ssl_context()
         self._server: asyncio.Server | None = None
@@ -111,25 +127,43 @@ class RecordingProxy:
         self._handlers.add(task)
         peername = writer.get_extra_info("peername")
         peer_ip = str(peername[0]) if peername else "unknown"
-        peer = f"{peername[0]}:{peername[1]}" if peername else None
+        peer_addr = f"{peername[0]}:{peername[1]}" if peername else None
+        peer = PeerHTTP(reader)
         slot = UpstreamSlot()
         try:
             while not self._closing:
                 try:
-                    head = await asyncio.wait_for(read_request(reader), IDLE_TIMEOUT)
+                    async with asyncio.timeout(IDLE_TIMEOUT):
+                        if slot.conn is not None and not peer.buffered:
+                            # idle keep-alive: end the peer's connection when the upstream ends its side
+                            data = await slot.read_while_idle(reader, writer)
+                            if data is None:
+                                break
+                            peer.feed(data)
+                        request = await peer.next_request()
                 except TimeoutError:
                     break
                 except HeadError as exc:
-                    writer.write(_simple(400, "Bad Request", f"wsreplay recorder: {exc}\n"))
+                    self._refuse_request(peer, writer, str(exc), peer_addr)
                     break
-                if head is None:
+                if request is None:
                     break
-                if head.is_upgrade:
+                if is_upgrade(request):
                     slot.drop()
-                    await self._websocket(head, reader, writer, peer_ip, peer)
+                    streams = await self._handshake(request, peer, reader, writer, peer_ip, peer_addr)
+                    del request, peer  # the handshake's h11 state is not kept while the relay runs
+                    if streams is not None:
+                        await self._relay(*streams)
                     break
                 self.stats.http_requests += 1
-                if not await pass_through(head, (reader, writer), peer_ip, self.upstream, self._ctx, slot):
+                try:
+                    keep = await pass_through(
+                        request, peer, writer, peer_ip, self.upstream, self._ctx, slot, rewrite_host=self.rewrite_host
+                    )
+                except HeadError as exc:  # a bad body: the upstream connection was dropped before its end
+                    self._refuse_request(peer, writer, str(exc), peer_addr)
+                    break
+                if not keep:
                     break
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             pass
@@ -141,53 +175,94 @@ class RecordingProxy:
             writer.close()
             self._handlers.discard(task)
 
-    async def _websocket(
+    def _refuse_request(self, peer: PeerHTTP, writer: asyncio.StreamWriter, reason: str, peer_addr: str | None) -> None:
+        """Answer an ambiguous or malformed request with 400 (then close) and record it with its raw head."""
+        if peer.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            writer.write(_simple(400, "Bad Request", f"wsreplay recorder: refused ambiguous HTTP request: {reason}\n"))
+        raw = peer.raw_head
+        first = raw.split(b"\n", 1)[0].split(b" ")
+        path, query = split_target(first[1]) if len(first) >= 3 else ("", "")
+        log = ConnectionLog(self.capture_id, path, redact_query(query))
+        row = log.error(
+            self.clock.now_ns(), f"refused ambiguous HTTP request: {reason}", status=400, direction=TO_SERVER
+        )
+        row["payload_bytes"] = redacted_head(raw)
+        row["size"] = len(raw)
+        row["peer"] = peer_addr
+        self.stats.errors += 1
+        self.put(row)
+        logger.info("refused an HTTP request from %s: %s", peer_addr, reason)
+
+    async def _handshake(
         self,
-        head: RequestHead,
+        request: h11.Request,
+        peer: PeerHTTP,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         peer_ip: str,
-        peer: str | None,
-    ) -> None:
-        log = ConnectionLog(self.capture_id, head.path, redact_query(head.query))
-        user_agent = head.get("user-agent")
+        peer_addr: str | None,
+    ) -> tuple[ConnectionLog, _Streams, _Streams] | None:
+        """Relay a WebSocket handshake; after a ``101``, the row log and both sides' streams for the relay."""
+        path, query = split_target(request.target)
+        log = ConnectionLog(self.capture_id, path, redact_query(query))
+        agent = header(request, b"user-agent")
+        user_agent = agent.decode("latin-1") if agent is not None else None
         try:
-            ureader, uwriter = await self.upstream.connect(self._ctx)
+            async for _ in peer.body():  # an upgrade request's (empty) body
+                pass
+        except HeadError as exc:
+            self._refuse_request(peer, writer, str(exc), peer_addr)
+            return None
+        try:
+            up = UpstreamHTTP(*await self.upstream.connect(self._ctx))
         except UPSTREAM_ERRORS as exc:
-            self._refused(log, 502, f"upstream unreachable: {describe_error(exc)}", user_agent, peer)
+            self._refused(log, 502, f"upstream unreachable: {describe_error(exc)}", user_agent, peer_addr)
             writer.write(bad_gateway("unreachable", exc))
-            return
+            return None
+        relayed = False
         try:
-            target = self.upstream.prefix + head.target
-            uwriter.write(head.encode(forwarded_headers(head, peer_ip, self.upstream, websocket=True), target=target))
+            headers = forwarded_headers(request, peer_ip, self.upstream, websocket=True, rewrite_host=self.rewrite_host)
+            target = self.upstream.prefix.encode("latin-1") + request.target
             try:
-                response = await asyncio.wait_for(read_response(ureader), _HANDSHAKE_TIMEOUT)
+                up.send(h11.Request(method=request.method, target=target, headers=headers))
+                up.send(h11.EndOfMessage())
+                async with asyncio.timeout(_HANDSHAKE_TIMEOUT):
+                    response = await up.next_event()
+                if isinstance(response, h11.ConnectionClosed):
+                    raise h11.RemoteProtocolError("upstream closed the connection without a response")
             except UPSTREAM_ERRORS as exc:
-                self._refused(log, 502, f"upstream failed the handshake: {describe_error(exc)}", user_agent, peer)
+                self._refused(log, 502, f"upstream failed the handshake: {describe_error(exc)}", user_agent, peer_addr)
                 writer.write(bad_gateway("failed", exc))
-                return
-            if response.status != 101:
-                reason = f"upstream refused the handshake: HTTP {response.status} {response.reason}".rstrip()
-                self._refused(log, response.status, reason, user_agent, peer)
-                writer.write(response.raw)
-                kind, length = response_body_kind(response, head.method)
+                return None
+            if not (isinstance(response, h11.InformationalResponse) and response.status_code == 101):
+                status = getattr(response, "status_code", 502)
+                phrase = bytes(getattr(response, "reason", b"")).decode("latin-1")
+                reason = f"upstream refused the handshake: HTTP {status} {phrase}".rstrip()
+                self._refused(log, status, reason, user_agent, peer_addr)
                 with contextlib.suppress(*UPSTREAM_ERRORS):
-                    await asyncio.wait_for(copy_body(ureader, writer, kind, length), _HANDSHAKE_TIMEOUT)
-                    await writer.drain()
-                return
-            writer.write(response.raw)
-            self.put(log.open(self.clock.now_ns(), status=101, user_agent=user_agent, peer=peer))
-            relay = Relay(log, put=self.put, clock=self.clock, stats=self.stats, max_size=self.max_size)
-            self.stats.connections_open += 1
-            self.stats.connections_total += 1
-            self._relays.add(relay)
-            try:
-                await relay.run((reader, writer), (ureader, uwriter))
-            finally:
-                self._relays.discard(relay)
-                self.stats.connections_open -= 1
+                    async with asyncio.timeout(_HANDSHAKE_TIMEOUT):
+                        await forward_response(response, up, peer, writer)
+                return None
+            writer.write(peer.send(response))
+            self.put(log.open(self.clock.now_ns(), status=101, user_agent=user_agent, peer=peer_addr))
+            relayed = True
+            # bytes that came right behind either handshake are in h11's buffers: the relay gets them first
+            return log, (_behind(peer.buffered, reader), writer), (_behind(up.buffered, up.reader), up.writer)
         finally:
-            uwriter.close()
+            if not relayed:
+                up.writer.close()
+
+    async def _relay(self, log: ConnectionLog, peer: _Streams, upstream: _Streams) -> None:
+        relay = Relay(log, put=self.put, clock=self.clock, stats=self.stats, max_size=self.max_size)
+        self.stats.connections_open += 1
+        self.stats.connections_total += 1
+        self._relays.add(relay)
+        try:
+            await relay.run(peer, upstream)
+        finally:
+            self._relays.discard(relay)
+            self.stats.connections_open -= 1
+            upstream[1].close()
 
     def _refused(self, log: ConnectionLog, status: int, reason: str, user_agent: str | None, peer: str | None) -> None:
         row = log.error(self.clock.now_ns(), reason, status=status, direction=TO_PEER)
@@ -197,3 +272,12 @@ class RecordingProxy:
         self.stats.errors += 1
         self.put(row)
         logger.info("handshake for %s refused: %s", log.path, reason)
+
+
+def _behind(early: bytes, reader: asyncio.StreamReader) -> asyncio.StreamReader:
+    """A stream holding *early* bytes, then what *reader* has buffered (and its end, if reached)."""
+    out = asyncio.StreamReader()
+    out.feed_data(early + bytes(getattr(reader, "_buffer", b"")))
+    if reader.at_eof() or reader.exception() is not None:
+        out.feed_eof()
+    return out

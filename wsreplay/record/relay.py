@@ -42,7 +42,7 @@ class _Side(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.relay._on_end(self.direction, None)
-        return False
+        return True  # a half-close: this socket still carries the other direction
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.relay._on_end(self.direction, exc, lost=True)
@@ -243,7 +243,12 @@ class Relay:
             dst = self._dst[direction]
             if exc is not None:
                 dst.abort()
+            elif not lost and dst.can_write_eof() and not dst.is_closing():
+                dst.write_eof()  # relayed as a half-close: the other direction goes on
             else:
                 dst.close()
+            if len(self._ended) == 2:
+                for transport in self._dst.values():
+                    transport.close()
         if len(self._lost) == 2:
             self._done.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -51,27 +52,27 @@ class Upstream:
         except ValueError as exc:
             raise ConfigurationError(f"upstream {self.url!r} has a bad port") from exc
 
-    @property
+    @cached_property
     def tls(self) -> bool:
         """Whether the upstream speaks TLS."""
         return _SCHEMES[urlsplit(self.url).scheme]
 
-    @property
+    @cached_property
     def host(self) -> str:
         return urlsplit(self.url).hostname or ""
 
-    @property
+    @cached_property
     def port(self) -> int:
         return urlsplit(self.url).port or (443 if self.tls else 80)
 
-    @property
+    @cached_property
     def authority(self) -> str:
         """``host[:port]`` as a Host header writes it."""
         host = self.host if ":" not in self.host else f"[{self.host}]"
         default = 443 if self.tls else 80
         return host if self.port == default else f"{host}:{self.port}"
 
-    @property
+    @cached_property
     def prefix(self) -> str:
         """Path prefix to put before every relayed path (no trailing slash)."""
         return urlsplit(self.url).path.rstrip("/")

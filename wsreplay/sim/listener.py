@@ -1,12 +1,16 @@
 """One TCP port for plain HTTP and WebSocket, as authentik serves both (a thin asyncio driver).
 
 websockets' server only parses bodiless GET requests, so the listener reads
-each request head itself: a WebSocket upgrade is handed, bytes untouched, to a
-websockets :class:`~websockets.asyncio.server.ServerConnection` (handshake,
-``process_request`` and frames are websockets' own); any other request is
-parsed here (``Content-Length`` or chunked bodies, keep-alive, ``Expect:
+each connection's first request head itself, with the recorder's strict parser
+(h11 plus :func:`~wsreplay.record.http11.check_head`): a WebSocket upgrade is
+handed, bytes untouched, to a websockets
+:class:`~websockets.asyncio.server.ServerConnection` (handshake,
+``process_request`` and frames are websockets' own); any other request is read
+by h11 (``Content-Length`` or chunked bodies, keep-alive, pipelining, ``Expect:
 100-continue``) and answered by an async HTTP handler, chunked responses
-included.
+included. An ambiguous request (duplicate ``Content-Length``, ``Content-Length``
+with ``Transfer-Encoding``, bare LF, ...) gets 400 and a close, as the recorder
+answers it.
 """
 
 from __future__ import annotations
@@ -17,18 +21,18 @@ import http
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 
+import h11
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
+from ..record.http11 import MAX_HEAD, HeadError, PeerHTTP, check_head, head_end, is_upgrade, split_target
 from .http_routes import HTTPRequest, HTTPResponse
 
 __all__ = ["Listener", "MAX_HEAD", "MAX_BODY"]
 
-#: Largest request head accepted (bytes).
-MAX_HEAD = 64 * 1024
 #: Largest request body accepted (bytes).
 MAX_BODY = 16 * 1024 * 1024
 
@@ -37,25 +41,24 @@ ProcessRequest = Callable[[ServerConnection, Request], Response | None]
 HTTPHandler = Callable[[HTTPRequest], Awaitable[HTTPResponse]]
 
 
-def _header_lines(head: bytes) -> list[tuple[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")[1:]
-    out: list[tuple[str, str]] = []
-    for line in lines:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise ValueError(f"malformed header line {line[:40]!r}")
-        out.append((name, value.strip()))
-    return out
-
-
-def _is_upgrade(head: bytes) -> bool:
+def _first_request(head: bytes) -> h11.Request:
+    """A connection's first request head, read strictly (raises :class:`HeadError`)."""
+    check_head(head)
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+    conn.receive_data(head)
     try:
-        headers = _header_lines(head)
-    except ValueError:
-        return False
-    return any(k.lower() == "upgrade" and "websocket" in [t.strip().lower() for t in v.split(",")] for k, v in headers)
+        event = conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        raise HeadError(str(exc)) from None
+    if not isinstance(event, h11.Request):  # pragma: no cover - a complete head is a request or an error
+        raise HeadError("no request line")
+    return event
+
+
+def _bad_request(reason: str) -> bytes:
+    body = f"{reason}\n".encode()
+    head = f"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"Connection: close\r\n\r\n" + body
 
 
 class _Sniffer(asyncio.Protocol):
@@ -78,14 +81,20 @@ class _Sniffer(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
         self.buf += data
-        end = self.buf.find(b"\r\n\r\n")
+        end = head_end(bytes(self.buf))
         if end < 0:
             if len(self.buf) > MAX_HEAD:
                 self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n")
                 self.transport.close()
             return
         self.listener._sniffing.discard(self.transport)
-        if _is_upgrade(bytes(self.buf[:end])):
+        try:
+            request = _first_request(bytes(self.buf[:end]))
+        except HeadError as exc:
+            self.transport.write(_bad_request(str(exc)))
+            self.transport.close()
+            return
+        if is_upgrade(request):
             self.listener._to_websocket(self.transport, bytes(self.buf))
         else:
             self.listener._to_http(self.transport, bytes(self.buf))
@@ -238,104 +247,78 @@ class Listener:
 
     async def _serve_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         transport = writer.transport
+        peer = PeerHTTP(reader)
         try:
             while True:
                 try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                    request = await self._read_request(peer, writer)
+                except HeadError as exc:
+                    if peer.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                        writer.write(_bad_request(str(exc)))
+                        await writer.drain()
                     return
-                try:
-                    request, keep_alive = await self._read_request(head, reader, writer)
-                except ValueError as exc:
-                    await self._write(writer, HTTPResponse(400, str(exc).encode(), "text/plain"), False, False)
+                if request is None:
                     return
+                keep_alive = True
                 try:
                     response = await self.http_handler(request)
                 except Exception as exc:  # a bug in a route must not kill the listener
                     response = HTTPResponse(500, f"{type(exc).__name__}: {exc}".encode(), "text/plain")
                     keep_alive = False
-                await self._write(writer, response, keep_alive, request.method.upper() == "HEAD")
-                if not keep_alive:
+                await self._write(peer, writer, response, keep_alive, request.method.upper() == "HEAD")
+                if not peer.keep_alive():
                     return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except (ConnectionError, h11.LocalProtocolError):
             return
         finally:
             self._http_transports.discard(transport)  # type: ignore[arg-type]
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _read_request(
-        self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> tuple[HTTPRequest, bool]:
-        request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-        parts = request_line.split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise ValueError(f"malformed request line {request_line[:60]!r}")
-        method, target, version = parts
-        headers = _header_lines(head[:-4])
-        names = {k.lower(): v for k, v in headers}
-        connection = names.get("connection", "").lower()
-        keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
-        if names.get("expect", "").lower() == "100-continue":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = b""
-        if "chunked" in names.get("transfer-encoding", "").lower():
-            body = await self._read_chunked(reader)
-        elif "content-length" in names:
-            try:
-                length = int(names["content-length"])
-            except ValueError:
-                raise ValueError("Content-Length is not an integer") from None
-            if not 0 <= length <= MAX_BODY:
-                raise ValueError(f"body length must be in 0..{MAX_BODY}")
-            body = await reader.readexactly(length)
-        path, _, query = target.partition("?")
-        return HTTPRequest(method, path, query, headers, body), keep_alive
-
-    @staticmethod
-    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    async def _read_request(self, peer: PeerHTTP, writer: asyncio.StreamWriter) -> HTTPRequest | None:
+        event = await peer.next_request()
+        if event is None:
+            return None
+        if peer.conn.they_are_waiting_for_100_continue:
+            writer.write(peer.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
         body = bytearray()
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            try:
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise ValueError("malformed chunk size") from None
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
-                    pass
-                return bytes(body)
-            if len(body) + size > MAX_BODY:
-                raise ValueError(f"body larger than {MAX_BODY} bytes")
-            body += await reader.readexactly(size)
-            if await reader.readexactly(2) != b"\r\n":
-                raise ValueError("chunk not followed by CRLF")
+        async for part in peer.body():
+            if isinstance(part, h11.Data):
+                body += part.data
+                if len(body) > MAX_BODY:
+                    raise HeadError(f"body larger than {MAX_BODY} bytes")
+        path, query = split_target(event.target)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers.raw_items()]
+        return HTTPRequest(event.method.decode("latin-1"), path, query, headers, bytes(body))
 
-    async def _write(self, writer: asyncio.StreamWriter, response: HTTPResponse, keep_alive: bool, head: bool) -> None:
+    async def _write(
+        self, peer: PeerHTTP, writer: asyncio.StreamWriter, response: HTTPResponse, keep_alive: bool, head: bool
+    ) -> None:
         try:
             reason = http.HTTPStatus(response.status).phrase
         except ValueError:
             reason = "Unknown"
-        lines = [f"HTTP/1.1 {response.status} {reason}", f"Date: {formatdate(usegmt=True)}"]
-        lines.append(f"Server: {self.server_header}")
-        lines.append(f"Content-Type: {response.content_type}")
         chunked = response.chunks is not None
-        lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(response.body)}")
+        headers = [
+            ("Date", formatdate(usegmt=True)),
+            ("Server", self.server_header),
+            ("Content-Type", response.content_type),
+            ("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(len(response.body))),
+        ]
         if not keep_alive:
-            lines.append("Connection: close")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        if head:
-            await writer.drain()
-            return
-        if response.chunks is None:
-            writer.write(response.body)
-            await writer.drain()
-            return
-        for i, chunk in enumerate(response.chunks):
-            if i and response.chunk_delay:
-                await asyncio.sleep(response.chunk_delay)
-            if chunk:
-                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                await writer.drain()
-        writer.write(b"0\r\n\r\n")
+            headers.append(("Connection", "close"))
+        writer.write(peer.send(h11.Response(status_code=response.status, headers=headers, reason=reason)))
+        if head:  # the framing headers of the GET answer, no body
+            pass
+        elif response.chunks is None:
+            if response.body:
+                writer.write(peer.send(h11.Data(data=response.body)))
+        else:
+            for i, chunk in enumerate(response.chunks):
+                if i and response.chunk_delay:
+                    await asyncio.sleep(response.chunk_delay)
+                if chunk:
+                    writer.write(peer.send(h11.Data(data=chunk)))
+                    await writer.drain()
+        writer.write(peer.send(h11.EndOfMessage()))
         await writer.drain()
