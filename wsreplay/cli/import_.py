@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     )
     for error in info.get("errors", []):
         print(f"skipped: {error}")
+    if info.get("dropped"):
+        print(
+            f"note: {info['dropped']} message(s) were dropped by the proxy (never delivered); "
+            "they are kept as 'dropped' rows, which the analyses leave out"
+        )
     if info.get("streams_without_handshake"):
         print(
             f"note: {info['streams_without_handshake']} stream(s) had no captured handshake; "
