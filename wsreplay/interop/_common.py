@@ -31,7 +31,6 @@ __all__ = [
     "scrub_query",
     "header_value",
     "seconds_to_ns",
-    "iso_to_ns",
     "read_bytes",
     "describe",
     "finish",
@@ -120,21 +119,6 @@ def seconds_to_ns(value: Any) -> int:
     if not dec.is_finite():
         raise ValueError(f"{value!r} is not a finite time")
     return int((dec * _NS_PER_S).to_integral_value())
-
-
-def iso_to_ns(text: Any) -> int:
-    """An ISO 8601 date-time (``2026-11-28T04:06:03.123Z``) to epoch nanoseconds; naive means UTC."""
-    if not isinstance(text, str) or not text:
-        raise ValueError(f"{text!r} is not an ISO 8601 date-time")
-    try:
-        ts = pd.Timestamp(text)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{text!r} is not an ISO 8601 date-time") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{text!r} is not an ISO 8601 date-time")
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return int(ts.value)
 
 
 def read_bytes(source: PathLike | bytes) -> tuple[bytes, str]:

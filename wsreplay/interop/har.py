@@ -40,13 +40,13 @@ import pandas as pd
 
 from ..events import ConnectionLog, new_id
 from ..exceptions import ImportFormatError
+from ..timeutil import iso_to_ns
 from ._common import (
     PathLike,
     Row,
     describe,
     finish,
     header_value,
-    iso_to_ns,
     iter_json_array,
     json_error,
     new_capture_id,

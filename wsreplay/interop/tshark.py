@@ -39,11 +39,11 @@ import pandas as pd
 from ..events import ConnectionLog, new_id
 from ..exceptions import ImportFormatError
 from ..protocol import decode
+from ..timeutil import iso_to_ns
 from ._common import (
     PathLike,
     Row,
     finish,
-    iso_to_ns,
     iter_json_array,
     json_error,
     new_capture_id,
