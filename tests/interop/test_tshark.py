@@ -242,3 +242,20 @@ def test_absolute_form_request_uris_as_sent_to_a_forward_proxy():
     frames = wsreplay.import_tshark(text.encode())
     assert set(frames["path"]) == {f"/ws/outpost/{PK1}/", "/ws/client/", f"/ws/outpost/{PK2}/"}
     assert "instance_uuid=inst-a&attempt=0" in set(frames["query"])
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"layers": ' + "[" * 100_000 + "]" * 100_000 + "}"])
+def test_json_nested_deep_enough_to_exhaust_recursion_is_one_clear_error(tmp_path: Path, text: str):
+    deep = tmp_path / "deep.json"
+    deep.write_text(text)
+    with pytest.raises(ImportFormatError, match=r"deep\.json: nested too deeply"):
+        wsreplay.import_tshark(deep)
+    # less deep than json's own limit, deep enough for the recursive walk of tshark's layers
+    http = '{"n": ' * 990 + '{"x": null}' + "}" * 990
+    deep.write_text(
+        '[{"_source": {"layers": {"frame": {"frame.time_epoch": "1.0"}, "tcp": {"tcp.stream": "0"}, "http": '
+        + http
+        + "}}}]"
+    )
+    with pytest.raises(ImportFormatError, match="nested too deeply"):
+        wsreplay.import_tshark(deep)

@@ -8,6 +8,7 @@ frames DataFrame.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,6 +33,7 @@ __all__ = [
     "header_value",
     "seconds_to_ns",
     "read_bytes",
+    "refuse_deep_nesting",
     "describe",
     "finish",
     "new_capture_id",
@@ -119,6 +121,20 @@ def seconds_to_ns(value: Any) -> int:
     if not dec.is_finite():
         raise ValueError(f"{value!r} is not a finite time")
     return int((dec * _NS_PER_S).to_integral_value())
+
+
+@contextlib.contextmanager
+def refuse_deep_nesting(name: str) -> Iterator[None]:
+    """Turn the ``RecursionError`` of parsing or walking a crafted, deeply nested file into one clear error.
+
+    Python's JSON decoder (and any recursive walk of what it returns) gives up
+    at the interpreter's recursion limit; real HAR and tshark files nest a
+    few levels.
+    """
+    try:
+        yield
+    except RecursionError:
+        raise ImportFormatError(f"{name}: nested too deeply to be a real export (a crafted file?)") from None
 
 
 def read_bytes(source: PathLike | bytes) -> tuple[bytes, str]:

@@ -51,6 +51,7 @@ from ._common import (
     json_error,
     new_capture_id,
     read_bytes,
+    refuse_deep_nesting,
     scrub_query,
     seconds_to_ns,
 )
@@ -118,9 +119,10 @@ def import_har(
         resources = _no_resources
     else:
         resources = _beside(Path(source).parent)
-    har = _parse(data, name)
     stats: dict[str, Any] = {}
-    rows = har_rows(har, capture_id=capture_id, on_error=on_error, stats=stats, name=name, resources=resources)
+    with refuse_deep_nesting(name):
+        har = _parse(data, name)
+        rows = har_rows(har, capture_id=capture_id, on_error=on_error, stats=stats, name=name, resources=resources)
     cid = new_capture_id(capture_id or stats.pop("capture_id", None))
     return finish(rows, out=out, capture_id=cid, source=name, fmt="har", stats=stats)
 

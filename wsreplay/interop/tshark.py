@@ -48,6 +48,7 @@ from ._common import (
     json_error,
     new_capture_id,
     read_bytes,
+    refuse_deep_nesting,
     scrub_query,
     seconds_to_ns,
 )
@@ -398,18 +399,19 @@ def import_tshark(
     stats: dict[str, Any] = {}
     packets: list[_Packet] = []
     errors: list[str] = []
-    for index, (kind, layers) in _packets(text, name):
-        try:
-            packets.append(_json_packet(layers) if kind == "json" else _ek_packet(layers))
-        except ImportFormatError as exc:
-            number = _int(_find(layers.get("frame"), "frame.number")) or _int(
-                (layers.get("frame") or {}).get("frame_frame_number")
-            )
-            problem = ImportFormatError(f"{name}: packet {index} (frame {number}): {exc}")
-            if on_error == "raise":
-                raise problem from None
-            errors.append(str(problem))
-    rows = tshark_rows(packets, capture_id=cid, server_port=server_port, path=path, stats=stats)
+    with refuse_deep_nesting(name):
+        for index, (kind, layers) in _packets(text, name):
+            try:
+                packets.append(_json_packet(layers) if kind == "json" else _ek_packet(layers))
+            except ImportFormatError as exc:
+                number = _int(_find(layers.get("frame"), "frame.number")) or _int(
+                    (layers.get("frame") or {}).get("frame_frame_number")
+                )
+                problem = ImportFormatError(f"{name}: packet {index} (frame {number}): {exc}")
+                if on_error == "raise":
+                    raise problem from None
+                errors.append(str(problem))
+        rows = tshark_rows(packets, capture_id=cid, server_port=server_port, path=path, stats=stats)
     stats["errors"] = errors
     return finish(rows, out=out, capture_id=cid, source=name, fmt="tshark", stats=stats)
 
