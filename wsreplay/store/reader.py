@@ -117,10 +117,16 @@ def _open_segments(p: Path) -> _Opened:
     _check_exists(p)
     opened = _Opened()
     if p.is_file():
-        if p.suffix == STREAM_SUFFIX:
-            opened.streams.append((p, open(p, "rb")))
-        else:
+        if p.suffix != STREAM_SUFFIX:
             opened.parquet.append(p)
+            return opened
+        try:
+            opened.streams.append((p, open(p, "rb")))
+        except FileNotFoundError:  # sealed since: read its Parquet twin
+            sealed = p.with_suffix(PARQUET_SUFFIX)
+            if not sealed.is_file():
+                raise CaptureNotFoundError(f"capture {p} does not exist (any more)") from None
+            opened.parquet.append(sealed)
         return opened
     done: set[str] = set()  # segment names (file name without suffix) already taken
     try:
