@@ -207,7 +207,7 @@ def _batch(data: pa.Buffer, view: memoryview, pos: int, header: _Header, schema:
         message = pa.ipc.read_message(data.slice(pos, header.size))
         batch = pa.ipc.read_record_batch(message, schema)
         batch.validate(full=True)
-    except (pa.ArrowException, ValueError, OSError):
+    except (pa.ArrowException, ValueError, OSError, MemoryError):
         return None
     if batch.num_rows != header.rows:
         return None

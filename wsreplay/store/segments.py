@@ -143,10 +143,11 @@ def iter_stream(
         fh.seek(0)
         try:
             reader = pa.ipc.open_stream(fh)
-        except (pa.ArrowInvalid, OSError) as exc:
+        except (pa.ArrowException, OSError, MemoryError) as exc:  # a damaged schema may name a type arrow lacks
             if _schema_cut_off(head, size):
                 return  # the writer died while writing the schema
-            raise CaptureFormatError(f"{where} is not an Arrow stream segment: {exc}") from exc
+            detail = " ".join(str(exc).split())  # one line, whatever pyarrow says
+            raise CaptureFormatError(f"{where} is not an Arrow stream segment: {detail}") from exc
         try:
             check_version(reader.schema.metadata, where)
             check_schema(reader.schema, where)
@@ -159,7 +160,7 @@ def iter_stream(
                 batch.validate(full=True)  # damaged bytes may still decode: never hand on a batch that lies
             except StopIteration:
                 return
-            except (pa.ArrowException, OSError):
+            except (pa.ArrowException, OSError, MemoryError):  # a damaged length may ask for exabytes
                 break  # cut off by a crash, or damaged: see what follows
             good += 1
             yield batch
