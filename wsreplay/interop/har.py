@@ -463,6 +463,13 @@ def _rows_with_events(
         elif kind == "error":
             reason: Any = event.get("reason")  # may be null, as in the capture
             rows.append(log.error(ts, reason, status=event.get("status"), direction=event.get("direction")))
+        elif kind == "dropped":  # a message a proxy did not forward, kept with its payload
+            _, what, to, payload, opcode, _ = _message(event.get("message"), seq, ts)
+            if what != "message" or to is None:
+                raise ImportFormatError(f"_wsreplay event seq {seq}: a dropped message needs a text or binary frame")
+            row = log.message(ts, to, payload, opcode=opcode)
+            row["event"] = "dropped"
+            rows.append(row)
         else:
             raise ImportFormatError(f"_wsreplay event seq {seq} has unknown kind {kind!r}")
     return rows
