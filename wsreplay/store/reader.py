@@ -317,7 +317,9 @@ def load(
     path : path
         A capture directory, or one ``.parquet`` / ``.arrows`` segment. Segments
         still being written, and a segment cut off by a crash, are read up to
-        their last whole batch.
+        their last whole batch. A capture that a recorder is writing (and
+        rotating) meanwhile is read consistently: every row on disk when the
+        call began, each once.
     start, end : str, datetime, Timestamp or epoch seconds, optional
         Keep events with ``start <= ts < end`` (naive times are UTC).
     endpoint : str or list of str, optional
@@ -341,6 +343,13 @@ def load(
     CaptureFormatError
         If a file is not a capture; ``CaptureVersionError`` if it was written
         by a newer wsreplay.
+
+    Warns
+    -----
+    CaptureDamageWarning
+        If a stream segment is damaged in the middle: the batches before and
+        after the damage are returned, and the warning says how many bytes
+        (and, when known, batches and rows) could not be read.
 
     Examples
     --------
