@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 # --- capture format, protocol and storage (core + storage)
 from .events import ConnectionLog
 from .exceptions import (
+    CaptureDamageWarning,
     CaptureError,
     CaptureFormatError,
     CaptureNotFoundError,
@@ -144,6 +145,7 @@ __all__ = [
     "CaptureFormatError",
     "CaptureNotFoundError",
     "CaptureVersionError",
+    "CaptureDamageWarning",
     "ConfigurationError",
     "ImportFormatError",
     "ReplayError",

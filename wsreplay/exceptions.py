@@ -14,6 +14,7 @@ __all__ = [
     "CaptureFormatError",
     "CaptureNotFoundError",
     "CaptureVersionError",
+    "CaptureDamageWarning",
     "ConfigurationError",
     "ReplayError",
     "ReplayMismatchError",
@@ -41,6 +42,13 @@ class CaptureVersionError(CaptureFormatError):
 
 class CaptureNotFoundError(CaptureError, FileNotFoundError):
     """A capture path does not exist or holds no segment."""
+
+
+class CaptureDamageWarning(UserWarning):
+    """Part of a capture segment could not be read; the message says how much, and what was kept.
+
+    A warning, not an error: the rows before and after the damage are still returned.
+    """
 
 
 class ConfigurationError(WSReplayError, ValueError):

@@ -42,7 +42,7 @@ SUPPORTED_VERSIONS: Final = frozenset({1})
 VERSION_KEY: Final = b"wsreplay.format_version"
 
 ENDPOINTS: Final = ("outpost", "client", "other")
-EVENTS: Final = ("open", "message", "close", "error")
+EVENTS: Final = ("open", "message", "close", "error", "dropped")
 DIRECTIONS: Final = ("to_server", "to_peer")
 OPCODES: Final = ("text", "binary")
 INSTRUCTION_NAMES: Final = (

@@ -316,3 +316,13 @@ def test_real_playwright_har_of_a_blocked_socket():
     assert (len(frames), row["event"], row["endpoint"]) == (1, "error", "client")
     assert pd.isna(row["status"])
     assert row["close_reason"].endswith("net::ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS")
+
+
+def test_json_nested_deep_enough_to_exhaust_recursion_is_one_clear_error(tmp_path):
+    from wsreplay.cli import main
+
+    deep = tmp_path / "deep.har"
+    deep.write_text('{"log": {"entries": ' + "[" * 100_000 + "]" * 100_000 + "}}")
+    with pytest.raises(ImportFormatError, match=r"deep\.har: nested too deeply"):
+        wsreplay.import_har(deep)
+    assert main(["import", str(deep), "--out", str(tmp_path / "cap")]) != 0

@@ -115,3 +115,27 @@ def test_export_of_an_empty_capture_is_an_empty_har(tmp_path: Path):
     assert har["log"]["entries"] == []
     write_capture(tmp_path / "cap", sample_rows())
     assert wsreplay.export_har(wsreplay.load(tmp_path / "cap").iloc[0:0], tmp_path / "e.har").exists()
+
+
+def test_dropped_rows_survive_capture_to_har_to_capture(tmp_path: Path):
+    """A message a proxy dropped (event ``dropped``, from a mitmproxy import) is not shown as sent, and comes back."""
+    from interop_support import PK, T0
+
+    from wsreplay.events import ConnectionLog
+    from wsreplay.protocol import encode_ack, encode_hello
+
+    log = ConnectionLog("cap-1", f"/ws/outpost/{PK}/", "instance_uuid=i1", conn_id="c-dropped")
+    rows = [log.open(T0, status=101, user_agent="goauthentik.io/outpost/2023.10.0", peer="127.0.0.1:1")]
+    rows.append(log.message(T0 + 1_000_000, "to_server", encode_hello({"uuid": "i1", "version": "2023.10.0"})))
+    rows[-1]["event"] = "dropped"
+    rows.append(log.message(T0 + 2_000_000, "to_server", b"\x01\x02"))
+    rows[-1]["event"] = "dropped"
+    rows.append(log.message(T0 + 3_000_000, "to_peer", encode_ack()))
+    rows.append(log.close(T0 + 4_000_000, "to_server", code=1000))
+    capture = write_capture(tmp_path / "cap", rows)
+    before = _by_connection(wsreplay.load(capture))
+    har = json.loads(wsreplay.export_har(capture, tmp_path / "out.har").read_text())
+    assert len(har["log"]["entries"][0]["_webSocketMessages"]) == 1  # DevTools shows only the delivered ACK
+    after = _by_connection(wsreplay.import_har(tmp_path / "out.har", out=tmp_path / "again"))
+    for name in before.columns:
+        assert _column(after, name) == _column(before, name), name

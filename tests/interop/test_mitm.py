@@ -220,3 +220,62 @@ def test_the_mitmdump_fixture_is_sniffed_as_mitm(tmp_path):
     frames = wsreplay.import_file(FIXTURES / "mitmdump-outposts.mitm", out=tmp_path / "cap")
     assert frames.attrs["import"]["format"] == "mitm"
     assert len(wsreplay.load(tmp_path / "cap")) == len(frames) == 25
+
+
+@pytest.mark.parametrize("shape", ["mitmproxy 7+ (dropped)", "mitmproxy 6 and older (killed)"])
+def test_messages_mitmproxy_dropped_are_imported_as_dropped_not_delivered(shape: str, tmp_path: Path):
+    """An addon's ``message.drop()`` (``kill()`` before mitmproxy 7): the other side never got it."""
+    hellos = messages(3, injected=shape.startswith("mitmproxy 7"))
+    hellos[2][4] = True  # the second HELLO, never forwarded to authentik
+    hellos[3][4] = True  # ... nor, then, its ACK (an addon dropping both ways)
+    if shape.startswith("mitmproxy 7"):
+        ws = {
+            "messages": hellos,
+            "closed_by_client": True,
+            "close_code": 1000,
+            "close_reason": "",
+            "timestamp_end": None,
+        }
+        data = dumps(http_flow(f"/ws/outpost/{PK}/?instance_uuid=i1", websocket=ws))
+    else:
+        handshake = http_flow(f"/ws/outpost/{PK}/?instance_uuid=i1", version=11)
+        handshake["metadata"], handshake["id"] = {"websocket": True}, "hs-1"
+        ws_flow = {
+            "version": 11,
+            "type": "websocket",
+            "id": "ws-1",
+            "metadata": {"websocket_handshake": "hs-1"},
+            "messages": hellos,
+            "close_sender": "client",
+            "close_code": 1000,
+            "close_reason": "",
+        }
+        data = dumps(handshake) + dumps(ws_flow)
+    frames = wsreplay.import_mitm(data, out=tmp_path / "cap")
+    assert list(frames["event"]) == ["open", "message", "message", "dropped", "dropped", "message", "message", "close"]
+    dropped = frames[frames["event"] == "dropped"]
+    # kept as received, decoded as a message would be, in the direction it was going
+    assert list(dropped["instruction_name"]) == ["HELLO", "ACK"] and list(dropped["direction"]) == [
+        "to_server",
+        "to_peer",
+    ]
+    assert dropped["payload"].iloc[0] == HELLO.decode() and dropped["parse_error"].isna().all()
+    info = frames.attrs["import"]
+    assert (info["messages"], info["dropped"]) == (4, 2)
+    # the analyses see what authentik saw: two HELLOs, not three
+    assert len(wsreplay.hello_intervals(frames)) == 2
+    assert list(wsreplay.load(tmp_path / "cap")["event"]) == list(frames["event"])
+
+
+def test_the_cli_says_how_many_messages_were_dropped(tmp_path: Path, capsys):
+    from wsreplay.cli import main
+
+    hellos = messages(2)
+    hellos[0][4] = True
+    ws = {"messages": hellos, "closed_by_client": True, "close_code": 1000, "close_reason": "", "timestamp_end": None}
+    flows = tmp_path / "dropped.mitm"
+    flows.write_bytes(dumps(http_flow(f"/ws/outpost/{PK}/", websocket=ws)))
+    assert main(["import", str(flows), "--out", str(tmp_path / "cap")]) == 0
+    out = capsys.readouterr().out
+    assert "imported 1 connection(s), 3 message(s) (mitm)" in out
+    assert "1 message(s) were dropped by the proxy (never delivered)" in out

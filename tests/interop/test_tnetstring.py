@@ -68,3 +68,34 @@ def test_reads_back_whatever_the_format_can_say(value):
 def test_malformed_data_is_refused_with_a_reason(data: bytes, message: str):
     with pytest.raises(ImportFormatError, match=message):
         loads(data)
+
+
+def _nested(depth: int) -> bytes:
+    """``depth`` lists, each inside the next, around a null (built in linear time)."""
+    lengths, n = [], 3  # len(b"0:~")
+    for _ in range(depth):
+        lengths.append(n)
+        n += len(str(n)) + 2  # the prefix, its colon and the tag
+    return b"".join(b"%d:" % length for length in reversed(lengths)) + b"0:~" + b"]" * depth
+
+
+def test_deep_nesting_is_a_clear_error_not_a_recursion_error():
+    deep = _nested(100_000)
+    with pytest.raises(ImportFormatError, match=r"nested more than \d+ levels deep \(byte \d+\)"):
+        loads(deep)
+    ok = _nested(50)  # far deeper than any flow mitmproxy writes, still read
+    value = loads(ok)
+    for _ in range(50):
+        assert isinstance(value, list) and len(value) == 1
+        value = value[0]
+    assert value is None
+
+
+def test_a_crafted_deep_flow_file_is_one_line_from_the_cli(tmp_path, capsys):
+    from wsreplay.cli import main
+
+    crafted = tmp_path / "deep.mitm"
+    crafted.write_bytes(_nested(200_000))
+    assert main(["import", str(crafted), "--out", str(tmp_path / "cap")]) != 0
+    err = capsys.readouterr().err
+    assert "nested more than" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

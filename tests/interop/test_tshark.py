@@ -11,7 +11,7 @@ from interop_support import FIXTURES
 
 import wsreplay
 from wsreplay.exceptions import ImportFormatError
-from wsreplay.interop.tshark import UNKNOWN_PATH
+from wsreplay.interop.tshark import UNKNOWN_OUTPOST, UNKNOWN_PATH
 
 PK1 = "1ee03a64-69e4-4f1e-9f06-35cc8e6de56a"
 PK2 = "58a22b01-803b-4702-bab1-3cf49fd20321"
@@ -82,7 +82,6 @@ def test_frames_without_their_handshake_use_masking_or_the_server_port():
     assert (info["connections"], info["messages"], info["streams_without_handshake"]) == (4, 16, 4)
     messages = frames[frames["event"] == "message"]
     assert messages.groupby("direction", observed=True).size().to_dict() == {"to_server": 7, "to_peer": 9}
-    assert set(frames["path"]) == {UNKNOWN_PATH} and set(frames["endpoint"]) == {"other"}
     assert set(frames[frames["event"] == "open"]["status"].dropna()) == set()
 
     named = wsreplay.import_tshark(NO_HANDSHAKE, server_port=SERVER_PORT, path=f"/ws/outpost/{PK2}/")
@@ -90,12 +89,64 @@ def test_frames_without_their_handshake_use_masking_or_the_server_port():
     assert list(named["direction"]) == list(frames["direction"])
 
 
-def test_cli_hint_for_streams_without_handshake(tmp_path: Path, capsys):
+def test_without_the_handshake_the_frames_tell_outposts_from_browsers():
+    """``-Y websocket`` leaves the HTTP upgrade out: outpost instructions and browser notices tell the endpoint."""
+    frames = wsreplay.import_tshark(NO_HANDSHAKE)
+    opens = frames[frames["event"] == "open"]
+    assert opens["endpoint"].value_counts().to_dict() == {"outpost": 3, "client": 1}
+    assert set(frames[frames["endpoint"] == "outpost"]["outpost_uuid"]) == {UNKNOWN_OUTPOST}
+    assert set(frames[frames["endpoint"] == "client"]["path"]) == {"/ws/client/"}
+    assert frames.attrs["import"]["streams_from_frames"] == {"outpost": 3, "client": 1}
+    assert frames.attrs["import"]["streams_unnamed"] == 0
+    # so the analyses find what they need without --path
+    hellos = wsreplay.hello_intervals(frames)
+    assert len(hellos) == 6 and set(hellos["instance_uuid"]) == {"inst-a", "inst-b", "inst-c"}
+    assert set(wsreplay.fleet(frames)["instance_uuid"]) == {"inst-a", "inst-b", "inst-c"}
+    assert wsreplay.notice_frequency(frames, freq="1h").to_numpy().sum() == 2
+    # --path still names them all, as before
+    named = wsreplay.import_tshark(NO_HANDSHAKE, path=f"/ws/outpost/{PK2}/")
+    assert set(named["endpoint"]) == {"outpost"} and set(named["outpost_uuid"]) == {PK2}
+
+
+def _unreadable_client_stream(tmp_path: Path) -> Path:
+    """The no-handshake export with the browser's notices replaced by text that is no protocol's."""
+    lines = []
+    for line in NO_HANDSHAKE.read_text().splitlines():
+        doc = json.loads(line)
+        ws = doc.get("layers", {}).get("websocket")
+        if isinstance(ws, dict) and "message_type" in str(ws.get("websocket_websocket_payload_text")):
+            ws["websocket_websocket_payload_text"] = "hello there"
+        lines.append(json.dumps(doc))
+    out = tmp_path / "odd.ndjson"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_a_stream_whose_frames_tell_nothing_stays_other(tmp_path: Path):
+    frames = wsreplay.import_tshark(_unreadable_client_stream(tmp_path))
+    opens = frames[frames["event"] == "open"]
+    assert opens["endpoint"].value_counts().to_dict() == {"outpost": 3, "other": 1}
+    assert set(frames[frames["endpoint"] == "other"]["path"]) == {UNKNOWN_PATH}
+    assert frames.attrs["import"]["streams_unnamed"] == 1
+
+
+def test_cli_note_about_streams_without_handshake_only_when_it_helps(tmp_path: Path, capsys):
     from wsreplay.cli import main
 
-    assert main(["import", str(NO_HANDSHAKE), "--out", str(tmp_path / "cap")]) == 0
+    assert main(["import", str(NO_HANDSHAKE), "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
-    assert "imported 4 connection(s), 16 message(s) (tshark)" in out and "--path /ws/outpost/<pk>/" in out
+    assert "imported 4 connection(s), 16 message(s) (tshark)" in out
+    assert "told from their frames: 3 outpost, 1 client" in out and "pass --path" not in out
+
+    odd = _unreadable_client_stream(tmp_path)
+    assert main(["import", str(odd), "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "1 stream(s) had no captured handshake and frames that tell no endpoint" in out
+    assert "pass --path /ws/outpost/<pk>/" in out
+
+    assert main(["import", str(odd), "--out", str(tmp_path / "c"), "--path", f"/ws/outpost/{PK2}/"]) == 0
+    out = capsys.readouterr().out
+    assert "imported 4 connection(s)" in out and "note:" not in out
 
 
 def test_a_cut_off_json_export_names_the_packet(tmp_path: Path):
@@ -191,3 +242,20 @@ def test_absolute_form_request_uris_as_sent_to_a_forward_proxy():
     frames = wsreplay.import_tshark(text.encode())
     assert set(frames["path"]) == {f"/ws/outpost/{PK1}/", "/ws/client/", f"/ws/outpost/{PK2}/"}
     assert "instance_uuid=inst-a&attempt=0" in set(frames["query"])
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"layers": ' + "[" * 100_000 + "]" * 100_000 + "}"])
+def test_json_nested_deep_enough_to_exhaust_recursion_is_one_clear_error(tmp_path: Path, text: str):
+    deep = tmp_path / "deep.json"
+    deep.write_text(text)
+    with pytest.raises(ImportFormatError, match=r"deep\.json: nested too deeply"):
+        wsreplay.import_tshark(deep)
+    # less deep than json's own limit, deep enough for the recursive walk of tshark's layers
+    http = '{"n": ' * 990 + '{"x": null}' + "}" * 990
+    deep.write_text(
+        '[{"_source": {"layers": {"frame": {"frame.time_epoch": "1.0"}, "tcp": {"tcp.stream": "0"}, "http": '
+        + http
+        + "}}}]"
+    )
+    with pytest.raises(ImportFormatError, match="nested too deeply"):
+        wsreplay.import_tshark(deep)

@@ -59,9 +59,24 @@ def run(args: argparse.Namespace) -> int:
     )
     for error in info.get("errors", []):
         print(f"skipped: {error}")
-    if info.get("streams_without_handshake"):
+    if info.get("dropped"):
         print(
-            f"note: {info['streams_without_handshake']} stream(s) had no captured handshake; "
-            "pass --path /ws/outpost/<pk>/ (and --server-port) to name them"
+            f"note: {info['dropped']} message(s) were dropped by the proxy (never delivered); "
+            "they are kept as 'dropped' rows, which the analyses leave out"
         )
+    if args.path is None:
+        told = info.get("streams_from_frames") or {}
+        if told:
+            kinds = ", ".join(
+                f"{n} {endpoint}" for endpoint, n in sorted(told.items(), key=lambda kv: kv[0] != "outpost")
+            )
+            print(
+                f"note: {sum(told.values())} stream(s) had no captured handshake; told from their frames: {kinds}"
+                + (" (outpost pk unknown: outpost_uuid is '(pk not captured)')" if told.get("outpost") else "")
+            )
+        if info.get("streams_unnamed"):
+            print(
+                f"note: {info['streams_unnamed']} stream(s) had no captured handshake and frames that tell no "
+                "endpoint; pass --path /ws/outpost/<pk>/ (and --server-port) to name them"
+            )
     return 0

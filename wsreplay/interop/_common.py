@@ -8,6 +8,7 @@ frames DataFrame.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,8 +32,8 @@ __all__ = [
     "scrub_query",
     "header_value",
     "seconds_to_ns",
-    "iso_to_ns",
     "read_bytes",
+    "refuse_deep_nesting",
     "describe",
     "finish",
     "new_capture_id",
@@ -122,19 +123,18 @@ def seconds_to_ns(value: Any) -> int:
     return int((dec * _NS_PER_S).to_integral_value())
 
 
-def iso_to_ns(text: Any) -> int:
-    """An ISO 8601 date-time (``2026-11-28T04:06:03.123Z``) to epoch nanoseconds; naive means UTC."""
-    if not isinstance(text, str) or not text:
-        raise ValueError(f"{text!r} is not an ISO 8601 date-time")
+@contextlib.contextmanager
+def refuse_deep_nesting(name: str) -> Iterator[None]:
+    """Turn the ``RecursionError`` of parsing or walking a crafted, deeply nested file into one clear error.
+
+    Python's JSON decoder (and any recursive walk of what it returns) gives up
+    at the interpreter's recursion limit; real HAR and tshark files nest a
+    few levels.
+    """
     try:
-        ts = pd.Timestamp(text)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{text!r} is not an ISO 8601 date-time") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{text!r} is not an ISO 8601 date-time")
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return int(ts.value)
+        yield
+    except RecursionError:
+        raise ImportFormatError(f"{name}: nested too deeply to be a real export (a crafted file?)") from None
 
 
 def read_bytes(source: PathLike | bytes) -> tuple[bytes, str]:

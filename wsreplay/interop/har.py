@@ -40,17 +40,18 @@ import pandas as pd
 
 from ..events import ConnectionLog, new_id
 from ..exceptions import ImportFormatError
+from ..timeutil import iso_to_ns
 from ._common import (
     PathLike,
     Row,
     describe,
     finish,
     header_value,
-    iso_to_ns,
     iter_json_array,
     json_error,
     new_capture_id,
     read_bytes,
+    refuse_deep_nesting,
     scrub_query,
     seconds_to_ns,
 )
@@ -118,9 +119,10 @@ def import_har(
         resources = _no_resources
     else:
         resources = _beside(Path(source).parent)
-    har = _parse(data, name)
     stats: dict[str, Any] = {}
-    rows = har_rows(har, capture_id=capture_id, on_error=on_error, stats=stats, name=name, resources=resources)
+    with refuse_deep_nesting(name):
+        har = _parse(data, name)
+        rows = har_rows(har, capture_id=capture_id, on_error=on_error, stats=stats, name=name, resources=resources)
     cid = new_capture_id(capture_id or stats.pop("capture_id", None))
     return finish(rows, out=out, capture_id=cid, source=name, fmt="har", stats=stats)
 
@@ -461,6 +463,13 @@ def _rows_with_events(
         elif kind == "error":
             reason: Any = event.get("reason")  # may be null, as in the capture
             rows.append(log.error(ts, reason, status=event.get("status"), direction=event.get("direction")))
+        elif kind == "dropped":  # a message a proxy did not forward, kept with its payload
+            _, what, to, payload, opcode, _ = _message(event.get("message"), seq, ts)
+            if what != "message" or to is None:
+                raise ImportFormatError(f"_wsreplay event seq {seq}: a dropped message needs a text or binary frame")
+            row = log.message(ts, to, payload, opcode=opcode)
+            row["event"] = "dropped"
+            rows.append(row)
         else:
             raise ImportFormatError(f"_wsreplay event seq {seq} has unknown kind {kind!r}")
     return rows

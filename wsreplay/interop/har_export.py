@@ -209,6 +209,8 @@ def _entry(rows: list[dict[str, Any]], base: str, host: str) -> dict[str, Any]:
             "reason": r["close_reason"],
             "status": None if r["status"] is None else int(r["status"]),
             "peer": r["peer"],
+            # a message a proxy did not forward: not in _webSocketMessages (DevTools would show it as sent)
+            "message": _message(r) if r["event"] == "dropped" else None,
         }
         events.append({k: v for k, v in event.items() if v is not None})
 

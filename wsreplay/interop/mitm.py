@@ -13,7 +13,11 @@ Two shapes of WebSocket flows exist:
   ``metadata.websocket_handshake``, with ``messages``
   ``[opcode, from_client, content, timestamp, killed]`` and ``close_sender``.
 
-``from_client`` frames go ``to_server``. The handshake gives the path, the
+``from_client`` frames go ``to_server``. A message mitmproxy did not forward
+(its ``dropped`` flag, ``killed`` before mitmproxy 7: an addon called
+``drop()``/``kill()``) becomes a ``dropped`` row: payload and decoded columns
+as for a ``message``, but the analyses and replay leave it out, since the
+other side never received it. The handshake gives the path, the
 query string (credential-like parameters dropped), the status, the
 User-Agent and the client address; no other header is read. A handshake
 refused before the upgrade (a WebSocket ``Upgrade`` answered 403, or no answer)
@@ -122,7 +126,7 @@ def mitm_rows(
     """Capture rows of the WebSocket flows among parsed flow states (no I/O)."""
     stats = {} if stats is None else stats
     cid = capture_id or new_id()
-    stats.update(flows=len(flows), connections=0, messages=0, skipped_flows=0, errors=[])
+    stats.update(flows=len(flows), connections=0, messages=0, dropped=0, skipped_flows=0, errors=[])
     handshakes = {
         _text(f.get("id")): f
         for f in flows
@@ -158,6 +162,7 @@ def mitm_rows(
         rows.extend(flow_rows)
         stats["connections"] += 1
         stats["messages"] += sum(1 for r in flow_rows if r["event"] == "message")
+        stats["dropped"] += sum(1 for r in flow_rows if r["event"] == "dropped")
     return rows
 
 
@@ -256,9 +261,12 @@ def _flow_rows(
         return rows
 
     rows.append(log.open(open_ns, status=status, user_agent=user_agent, peer=_peer(handshake) or _peer(flow)))
-    for ts, direction, content, opcode in parsed:
+    for ts, direction, content, opcode, dropped in parsed:
         if opcode in (1, 2):
-            rows.append(log.message(ts, direction, content, opcode="text" if opcode == 1 else "binary"))
+            row = log.message(ts, direction, content, opcode="text" if opcode == 1 else "binary")
+            if dropped:  # never forwarded: the other side did not get it
+                row["event"] = "dropped"
+            rows.append(row)
 
     last = rows[-1]["ts"]
     if old_style:
@@ -282,10 +290,18 @@ def _flow_rows(
     return rows
 
 
-def _message(message: Any, j: int) -> tuple[int, str, bytes, int]:
+def _message(message: Any, j: int) -> tuple[int, str, bytes, int, bool]:
+    """``(ts, direction, content, opcode, dropped)`` of one message state.
+
+    The fifth item, when present, is ``dropped`` (mitmproxy 7+: ``WebSocketMessage.drop()``)
+    or ``killed`` (mitmproxy 3 to 6: ``kill()``): mitmproxy did not forward the message.
+    """
     if not isinstance(message, (list, tuple)) or len(message) < 4:
         raise ImportFormatError(f"message {j} is not [opcode, from_client, content, timestamp, ...]")
     opcode, from_client, content, timestamp = message[:4]
+    dropped = message[4] if len(message) > 4 else False
+    if not isinstance(dropped, bool):
+        raise ImportFormatError(f"message {j}: dropped is {dropped!r}, expected true or false")
     if not isinstance(opcode, int) or isinstance(opcode, bool):
         raise ImportFormatError(f"message {j} has opcode {opcode!r}; expected 1 (text) or 2 (binary)")
     if not isinstance(from_client, bool):
@@ -297,4 +313,4 @@ def _message(message: Any, j: int) -> tuple[int, str, bytes, int]:
     if timestamp is None:
         raise ImportFormatError(f"message {j} has no timestamp")
     ts = _ns(_number(timestamp, f"message {j} timestamp"))
-    return ts, "to_server" if from_client else "to_peer", content, opcode
+    return ts, "to_server" if from_client else "to_peer", content, opcode, dropped

@@ -39,8 +39,43 @@ def _key(value: Any) -> Any:
     return value
 
 
-def _parse(data: bytes, pos: int, limit: int) -> tuple[Any, int]:
-    """Parse one value starting at *pos* that must end by *limit*; return it and the next position."""
+#: Containers nested deeper than this are refused. mitmproxy's flows nest a handful of levels;
+#: a crafted file nested a million deep must be one clear error, not a RecursionError.
+MAX_DEPTH = 100
+
+_LIST, _DICT = 0x5D, 0x7D  # ]  }
+_NOTHING: Any = object()
+
+
+class _Open:
+    """A list or dict being read: its items so far, where it ends, and the limit of its parent."""
+
+    __slots__ = ("end", "items", "key", "outer_limit", "tag")
+
+    def __init__(self, tag: int, end: int, outer_limit: int) -> None:
+        self.tag = tag
+        self.items: list[Any] = []
+        self.key: Any = _NOTHING
+        self.end = end
+        self.outer_limit = outer_limit
+
+    def add(self, value: Any, pos: int) -> None:
+        if self.tag == _LIST:
+            self.items.append(value)
+        elif self.key is _NOTHING:
+            if pos >= self.end:
+                raise _error("dict key without a value", pos)
+            self.key = _key(value)
+        else:
+            self.items.append((self.key, value))
+            self.key = _NOTHING
+
+    def value(self) -> Any:
+        return self.items if self.tag == _LIST else dict(self.items)
+
+
+def _head(data: bytes, pos: int, limit: int) -> tuple[int, int, int]:
+    """Read the length prefix at *pos*; return the payload's start, its end (the tag's position) and the tag."""
     colon = data.find(b":", pos, min(pos + _MAX_PREFIX + 1, limit))
     if colon < 0:
         if limit >= len(data) and len(data) - pos <= _MAX_PREFIX and data[pos:].isdigit():
@@ -56,53 +91,72 @@ def _parse(data: bytes, pos: int, limit: int) -> tuple[Any, int]:
         if limit >= len(data):
             raise _cut(length, pos, len(data))
         raise _error(f"a value of {length} bytes runs past the end of its container", pos)
-    tag = data[end]
+    return start, end, data[end]
+
+
+def _scalar(data: bytes, pos: int, start: int, end: int, tag: int) -> Any:
+    """The value of a non-container tnetstring whose payload is ``data[start:end]``."""
     body = data[start:end]
     if tag == 0x2C:  # ,
-        return body, end + 1
+        return body
     if tag == 0x3B:  # ;
         try:
-            return body.decode("utf-8"), end + 1
+            return body.decode("utf-8")
         except UnicodeDecodeError:
             raise _error("text value is not UTF-8", pos) from None
     if tag == 0x23:  # #
         try:
-            return int(body), end + 1
+            return int(body)
         except ValueError:
             raise _error(f"invalid integer {body[:20]!r}", pos) from None
     if tag == 0x5E:  # ^
         try:
-            return float(body), end + 1
+            return float(body)
         except ValueError:
             raise _error(f"invalid float {body[:20]!r}", pos) from None
     if tag == 0x21:  # !
         if body == b"true":
-            return True, end + 1
+            return True
         if body == b"false":
-            return False, end + 1
+            return False
         raise _error(f"invalid boolean {body[:20]!r}", pos)
     if tag == 0x7E:  # ~
-        if length:
+        if end > start:
             raise _error("null with a payload", pos)
-        return None, end + 1
-    if tag == 0x5D:  # ]
-        items = []
-        p = start
-        while p < end:
-            item, p = _parse(data, p, end)
-            items.append(item)
-        return items, end + 1
-    if tag == 0x7D:  # }
-        result: dict[Any, Any] = {}
-        p = start
-        while p < end:
-            key, p = _parse(data, p, end)
-            if p >= end:
-                raise _error("dict key without a value", p)
-            value, p = _parse(data, p, end)
-            result[_key(key)] = value
-        return result, end + 1
+        return None
     raise _error(f"unknown type tag {chr(tag)!r}", end)
+
+
+def _parse(data: bytes, pos: int, limit: int) -> tuple[Any, int]:
+    """Parse one value starting at *pos* that must end by *limit*; return it and the next position.
+
+    Iterative: open lists and dicts are kept on an explicit stack (at most
+    :data:`MAX_DEPTH` deep), so no input can exhaust Python's recursion limit.
+    """
+    stack: list[_Open] = []
+    while True:
+        start, end, tag = _head(data, pos, limit)
+        if tag in (_LIST, _DICT):
+            if len(stack) >= MAX_DEPTH:
+                raise _error(f"values nested more than {MAX_DEPTH} levels deep", pos)
+            stack.append(_Open(tag, end, limit))
+            pos, limit = start, end
+            value = _NOTHING
+        else:
+            value = _scalar(data, pos, start, end, tag)
+            pos = end + 1
+        while True:  # hand the value to its container; close the containers that are complete
+            if value is not _NOTHING:
+                if not stack:
+                    return value, pos
+                stack[-1].add(value, pos)
+            top = stack[-1]
+            if pos < top.end:
+                break
+            if top.key is not _NOTHING:
+                raise _error("dict key without a value", pos)
+            stack.pop()
+            value, pos, limit = top.value(), top.end + 1, top.outer_limit
 
 
 def loads(data: bytes) -> Any:

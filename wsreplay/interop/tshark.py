@@ -15,15 +15,21 @@ Frames come from the ``websocket`` layer: ``websocket.opcode``, text from
 ``websocket.payload.text`` (tshark decompresses permessage-deflate), binary
 from the ``data.data`` hex that follows, close codes from
 ``websocket.payload.close.status_code``; times are ``frame.time_epoch``.
-Without a captured handshake, the direction comes from the server port
-(*server_port*) or, failing that, from masking: clients mask their frames.
+Without a captured handshake (``-Y websocket`` leaves the HTTP upgrade
+out), the direction comes from the server port (*server_port*) or, failing
+that, from masking: clients mask their frames; and the endpoint from the
+frames themselves (:func:`endpoint_from_frames`: outpost instructions or
+browser notices), unless *path* names it. An outpost told this way has
+``outpost_uuid`` :data:`UNKNOWN_OUTPOST` (the pk is only in the path); a
+stream whose frames tell nothing keeps the path :data:`UNKNOWN_PATH`
+(endpoint ``other``).
 A FIN or RST without a close frame closes the connection with 1006.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -32,24 +38,29 @@ import pandas as pd
 
 from ..events import ConnectionLog, new_id
 from ..exceptions import ImportFormatError
+from ..protocol import decode
+from ..timeutil import iso_to_ns
 from ._common import (
     PathLike,
     Row,
     finish,
-    iso_to_ns,
     iter_json_array,
     json_error,
     new_capture_id,
     read_bytes,
+    refuse_deep_nesting,
     scrub_query,
     seconds_to_ns,
 )
 
-__all__ = ["import_tshark", "tshark_rows", "UNKNOWN_PATH"]
+__all__ = ["import_tshark", "tshark_rows", "endpoint_from_frames", "UNKNOWN_PATH", "UNKNOWN_OUTPOST"]
 
 OnError = Literal["raise", "skip"]
-#: Path given to a connection whose HTTP handshake is not in the capture (and no *path* was passed).
+#: Path given to a connection whose HTTP handshake is not in the capture, and whose frames do not
+#: tell its endpoint (and no *path* was passed).
 UNKNOWN_PATH = "(handshake not captured)"
+#: ``outpost_uuid`` of an outpost connection told by its frames: the pk is only in the handshake's path.
+UNKNOWN_OUTPOST = "(pk not captured)"
 
 
 class _Many(list[Any]):
@@ -388,18 +399,19 @@ def import_tshark(
     stats: dict[str, Any] = {}
     packets: list[_Packet] = []
     errors: list[str] = []
-    for index, (kind, layers) in _packets(text, name):
-        try:
-            packets.append(_json_packet(layers) if kind == "json" else _ek_packet(layers))
-        except ImportFormatError as exc:
-            number = _int(_find(layers.get("frame"), "frame.number")) or _int(
-                (layers.get("frame") or {}).get("frame_frame_number")
-            )
-            problem = ImportFormatError(f"{name}: packet {index} (frame {number}): {exc}")
-            if on_error == "raise":
-                raise problem from None
-            errors.append(str(problem))
-    rows = tshark_rows(packets, capture_id=cid, server_port=server_port, path=path, stats=stats)
+    with refuse_deep_nesting(name):
+        for index, (kind, layers) in _packets(text, name):
+            try:
+                packets.append(_json_packet(layers) if kind == "json" else _ek_packet(layers))
+            except ImportFormatError as exc:
+                number = _int(_find(layers.get("frame"), "frame.number")) or _int(
+                    (layers.get("frame") or {}).get("frame_frame_number")
+                )
+                problem = ImportFormatError(f"{name}: packet {index} (frame {number}): {exc}")
+                if on_error == "raise":
+                    raise problem from None
+                errors.append(str(problem))
+        rows = tshark_rows(packets, capture_id=cid, server_port=server_port, path=path, stats=stats)
     stats["errors"] = errors
     return finish(rows, out=out, capture_id=cid, source=name, fmt="tshark", stats=stats)
 
@@ -422,7 +434,14 @@ def tshark_rows(
     for packet in sorted(packets, key=lambda p: (p.ts, p.number)):
         key = packet.stream if packet.stream is not None else f"{packet.src}:{packet.sport}-{packet.dst}:{packet.dport}"
         streams.setdefault(key, []).append(packet)
-    stats.update(packets=len(packets), connections=0, messages=0, streams_without_handshake=0)
+    stats.update(
+        packets=len(packets),
+        connections=0,
+        messages=0,
+        streams_without_handshake=0,
+        streams_from_frames={},
+        streams_unnamed=0,
+    )
     rows: list[Row] = []
     for stream in streams.values():
         stream_rows = _stream_rows(stream, cid, server_port, path, stats)
@@ -431,6 +450,35 @@ def tshark_rows(
             stats["connections"] += 1
             stats["messages"] += sum(1 for r in stream_rows if r["event"] == "message")
     return rows
+
+
+def endpoint_from_frames(texts: Iterable[str | None]) -> Literal["outpost", "client"] | None:
+    """Tell a connection's endpoint from its text frames, for a stream whose handshake was not captured.
+
+    Outposts and authentik exchange ``{"instruction": <int>, "args": {...}}``
+    both ways; authentik sends browsers notices keyed by ``message_type``. A
+    connection is an outpost's if some frame decodes as an outpost instruction
+    and none as a browser notice, a browser's in the opposite case, and
+    unknown (``None``) when neither or both show.
+
+    Examples
+    --------
+    >>> endpoint_from_frames(['{"instruction": 1, "args": {"uuid": "i1"}}', '{"instruction": 0, "args": {}}'])
+    'outpost'
+    >>> endpoint_from_frames(['{"message_type": "message", "level": "info", "message": "hi"}'])
+    'client'
+    >>> endpoint_from_frames(["hello"]) is None
+    True
+    """
+    outpost = client = False
+    for text in texts:
+        if text is None:
+            continue
+        outpost = outpost or decode(text, endpoint="outpost", opcode="text")["parse_error"] is None
+        client = client or decode(text, endpoint="client", opcode="text")["parse_error"] is None
+    if outpost != client:
+        return "outpost" if outpost else "client"
+    return None
 
 
 def _endpoint(host: str | None, port: int | None) -> str | None:
@@ -461,6 +509,14 @@ def _stream_rows(
         stats["streams_without_handshake"] += 1
         req_path, query, user_agent = default_path or UNKNOWN_PATH, "", None
         server = client = (None, None)
+        if default_path is None:
+            endpoint = endpoint_from_frames(f.text for p in stream for f in p.frames if f.opcode == 1 and f.fin)
+            if endpoint is None:
+                stats["streams_unnamed"] += 1
+            else:
+                req_path = f"/ws/outpost/{UNKNOWN_OUTPOST}/" if endpoint == "outpost" else "/ws/client/"
+                told = stats["streams_from_frames"]
+                told[endpoint] = told.get(endpoint, 0) + 1
     log = ConnectionLog(capture_id, req_path, scrub_query(query))
 
     def from_client(p: _Packet, frame: _WsFrame | None = None) -> bool:

@@ -8,12 +8,11 @@ only decodes the row groups that can hold that hour.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -27,10 +26,12 @@ from ..timeutil import TimeLike, to_timestamp
 from .segments import (
     PARQUET_SUFFIX,
     STREAM_SUFFIX,
+    StreamDamage,
     check_schema,
     check_version,
     read_stream,
     seal_stream,
+    try_lock,
     write_parquet,
 )
 
@@ -45,30 +46,133 @@ class Segments:
     streams: list[Path] = field(default_factory=list)
 
 
-def segment_files(path: str | os.PathLike[str]) -> Segments:
-    """List the segments of a capture file or directory.
-
-    A stream segment whose Parquet twin exists (a crash between sealing and
-    deleting the stream) is left out: the Parquet file holds the same rows.
-    """
-    p = Path(path)
+def _check_exists(p: Path) -> None:
     if not p.exists():
         raise CaptureNotFoundError(f"capture {p} does not exist")
+
+
+def _no_segments(p: Path) -> CaptureNotFoundError:
+    return CaptureNotFoundError(
+        f"{p} holds no capture segments (*.parquet or *.arrows); "
+        "record one with `wsreplay record` or `wsreplay simulate`"
+    )
+
+
+def segment_files(path: str | os.PathLike[str]) -> Segments:
+    """List the segments of a capture file or directory (one directory listing).
+
+    A stream segment whose Parquet twin exists (sealed, or a crash between
+    sealing and deleting the stream) is left out: the Parquet file holds the
+    same rows. To read the segments of a capture that is still being recorded,
+    use :func:`load` / :func:`load_table`, which open what they list.
+    """
+    p = Path(path)
+    _check_exists(p)
     if p.is_file():
         if p.suffix == STREAM_SUFFIX:
             return Segments(streams=[p])
         return Segments(parquet=[p])
-    parquet = sorted(x for x in p.iterdir() if x.suffix == PARQUET_SUFFIX and x.is_file())
-    sealed = {x.with_suffix("") for x in parquet}
+    names = set(os.listdir(p))
+    parquet = sorted(p / n for n in names if n.endswith(PARQUET_SUFFIX))
     streams = sorted(
-        x for x in p.iterdir() if x.suffix == STREAM_SUFFIX and x.is_file() and x.with_suffix("") not in sealed
+        p / n for n in names if n.endswith(STREAM_SUFFIX) and n[: -len(STREAM_SUFFIX)] + PARQUET_SUFFIX not in names
     )
+    parquet = [x for x in parquet if x.is_file()]
+    streams = [x for x in streams if x.is_file()]
     if not parquet and not streams:
-        raise CaptureNotFoundError(
-            f"{p} holds no capture segments (*.parquet or *.arrows); "
-            "record one with `wsreplay record` or `wsreplay simulate`"
-        )
+        raise _no_segments(p)
     return Segments(parquet=parquet, streams=streams)
+
+
+#: Directory listings :func:`_open_segments` takes at most (it stops earlier once one adds nothing).
+_MAX_LISTINGS = 8
+
+
+@dataclass
+class _Opened:
+    """The segments of a capture, with every stream segment already open.
+
+    A running recorder seals a stream (``.arrows`` -> ``.parquet.tmp`` ->
+    rename -> unlink the stream) at any moment. Holding the stream open keeps
+    its rows readable after the unlink; Parquet segments are never removed or
+    rewritten once renamed into place, so their paths are enough.
+    """
+
+    parquet: list[Path] = field(default_factory=list)
+    streams: list[tuple[Path, BinaryIO]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for _, fh in self.streams:
+            fh.close()
+
+
+def _open_segments(p: Path) -> _Opened:
+    """List and open the segments of *p*: each segment's rows exactly once, from its stream or its Parquet.
+
+    A directory listing that runs while files are renamed and unlinked may miss
+    both the stream that was removed and the Parquet file that replaced it;
+    a second listing, started after the first ended, sees that Parquet file.
+    So listings are repeated until one finds no new segment (at least two).
+    """
+    _check_exists(p)
+    opened = _Opened()
+    if p.is_file():
+        if p.suffix != STREAM_SUFFIX:
+            opened.parquet.append(p)
+            return opened
+        try:
+            opened.streams.append((p, open(p, "rb")))
+        except FileNotFoundError:  # sealed since: read its Parquet twin
+            sealed = p.with_suffix(PARQUET_SUFFIX)
+            if not sealed.is_file():
+                raise CaptureNotFoundError(f"capture {p} does not exist (any more)") from None
+            opened.parquet.append(sealed)
+        return opened
+    done: set[str] = set()  # segment names (file name without suffix) already taken
+    try:
+        for listing in range(_MAX_LISTINGS):
+            names = set(os.listdir(p))
+            found = False
+            for name in sorted(names):
+                if name.endswith(PARQUET_SUFFIX):
+                    stem, twin = name[: -len(PARQUET_SUFFIX)], None
+                elif name.endswith(STREAM_SUFFIX):
+                    stem = name[: -len(STREAM_SUFFIX)]
+                    twin = stem + PARQUET_SUFFIX
+                else:
+                    continue
+                if stem in done:
+                    continue
+                if twin is None or twin in names:
+                    sealed = p / (stem + PARQUET_SUFFIX)
+                    if sealed.is_file():
+                        opened.parquet.append(sealed)
+                        done.add(stem)
+                        found = True
+                    continue
+                try:
+                    fh = open(p / name, "rb")
+                except (FileNotFoundError, IsADirectoryError):
+                    # sealed since the listing: its rows are in the Parquet twin (none if it was empty)
+                    sealed = p / twin
+                    if sealed.is_file():
+                        opened.parquet.append(sealed)
+                        done.add(stem)
+                        found = True
+                    continue
+                opened.streams.append((p / name, fh))
+                done.add(stem)
+                found = True
+            if listing >= 1 and not found:
+                break
+    except BaseException:
+        opened.close()
+        raise
+    if not opened.parquet and not opened.streams:
+        raise _no_segments(p)
+    opened.parquet.sort()
+    opened.streams.sort(key=lambda item: item[0])
+    return opened
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
@@ -119,13 +223,29 @@ def load_table(
     columns: Sequence[str] | None = None,
 ) -> pa.Table:
     """Like :func:`load`, but return the Arrow table (string columns dictionary-encoded)."""
-    segs = segment_files(path)
     cols = list(COLUMNS) if columns is None else list(columns)
     unknown = [c for c in cols if c not in COLUMNS]
     if unknown:
         raise CaptureFormatError(f"unknown capture column(s) {unknown}; the columns are {list(COLUMNS)}")
     expr = _filter(start, end, endpoint, outpost)
     dict_cols = [c for c in cols if c in CATEGORICAL_COLUMNS]
+    segs = _open_segments(Path(path))
+    try:
+        tables = _read_segments(segs, path, cols, dict_cols, expr)
+    finally:
+        segs.close()
+    if not tables:
+        return _encode_dicts(SCHEMA.empty_table().select(cols), dict_cols)
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    if "ts" in cols and table.num_rows > 1 and not _sorted(table):
+        keys = [("ts", "ascending")] + ([("seq", "ascending")] if "seq" in cols else [])
+        table = table.take(pc.sort_indices(table, sort_keys=keys))
+    return table
+
+
+def _read_segments(
+    segs: _Opened, path: str | os.PathLike[str], cols: list[str], dict_cols: list[str], expr: ds.Expression | None
+) -> list[pa.Table]:
     tables: list[pa.Table] = []
     if segs.parquet:
         for p in segs.parquet:
@@ -137,19 +257,13 @@ def load_table(
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
             detail = " ".join(str(exc).split())  # pyarrow's messages span lines; the user gets one
             raise CaptureFormatError(f"a segment of {path} could not be read: {detail}") from exc
-    for p in segs.streams:
-        t = read_stream(p)
+    for name, fh in segs.streams:
+        t = read_stream(fh, name=name)
         if expr is not None and t.num_rows:
             t = t.filter(expr)
         t = t.select(cols)
         tables.append(_encode_dicts(t, dict_cols))
-    if not tables:
-        return _encode_dicts(SCHEMA.empty_table().select(cols), dict_cols)
-    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-    if "ts" in cols and table.num_rows > 1 and not _sorted(table):
-        keys = [("ts", "ascending")] + ([("seq", "ascending")] if "seq" in cols else [])
-        table = table.take(pc.sort_indices(table, sort_keys=keys))
-    return table
+    return tables
 
 
 def _dict_schema(dict_cols: list[str]) -> pa.Schema:
@@ -203,7 +317,9 @@ def load(
     path : path
         A capture directory, or one ``.parquet`` / ``.arrows`` segment. Segments
         still being written, and a segment cut off by a crash, are read up to
-        their last whole batch.
+        their last whole batch. A capture that a recorder is writing (and
+        rotating) meanwhile is read consistently: every row on disk when the
+        call began, each once.
     start, end : str, datetime, Timestamp or epoch seconds, optional
         Keep events with ``start <= ts < end`` (naive times are UTC).
     endpoint : str or list of str, optional
@@ -227,6 +343,13 @@ def load(
     CaptureFormatError
         If a file is not a capture; ``CaptureVersionError`` if it was written
         by a newer wsreplay.
+
+    Warns
+    -----
+    CaptureDamageWarning
+        If a stream segment is damaged in the middle: the batches before and
+        after the damage are returned, and the warning says how many bytes
+        (and, when known, batches and rows) could not be read.
 
     Examples
     --------
@@ -278,63 +401,76 @@ class RecoveryReport:
     rows: int = 0
     removed: list[Path] = field(default_factory=list)
     busy: list[Path] = field(default_factory=list)
+    #: Streams with a damaged part: what could not be read and what was kept around it.
+    damaged: list[StreamDamage] = field(default_factory=list)
 
     def __str__(self) -> str:
         parts = [f"sealed {len(self.sealed)} segment(s) with {self.rows} event(s)"]
         if self.removed:
             parts.append(f"removed {len(self.removed)} leftover file(s)")
         if self.busy:
-            parts.append(f"skipped {len(self.busy)} segment(s) still being written by a running recorder")
+            parts.append(f"skipped {len(self.busy)} file(s) still being written by a running recorder")
+        if self.damaged:
+            lost = sum(d.bytes_lost for d in self.damaged)
+            parts.append(f"{len(self.damaged)} damaged segment(s), {lost} byte(s) unreadable (see the warnings)")
         return "; ".join(parts)
 
 
-def _locked(path: Path) -> bool:
-    """True if a live writer holds the segment's lock."""
-    try:
-        with open(path, "rb") as fh:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-    except OSError:
-        return False
-    return False
+_TMP_SUFFIX = PARQUET_SUFFIX + ".tmp"
 
 
 def recover(path: str | os.PathLike[str]) -> RecoveryReport:
     """Seal what a crashed recorder left in a capture directory.
 
     Every ``.arrows`` stream segment not held by a running writer is read up to
-    its last whole batch and sealed into Parquet; half-written ``.tmp`` files
+    its last whole batch (past a damaged batch in the middle, see
+    :func:`load`) and sealed into Parquet; half-written ``.parquet.tmp`` files
     and streams whose Parquet twin already exists are removed.
+
+    A live writer holds an exclusive ``flock`` on its stream segment until the
+    segment is sealed and deleted, and on a ``.parquet.tmp`` while writing it:
+    those files (and the ``.parquet.tmp`` of a locked stream) are left alone
+    and listed in ``busy``. Recovering a capture that is still being recorded
+    is therefore safe; it seals only what crashed writers left.
 
     Returns
     -------
     RecoveryReport
-        Segments sealed, events recovered, files removed, segments skipped.
+        Segments sealed, events recovered, files removed, files skipped, damage found.
     """
     p = Path(path)
     if not p.is_dir():
         raise CaptureNotFoundError(f"{p} is not a capture directory")
     report = RecoveryReport()
-    for tmp in sorted(p.glob("*.parquet.tmp")):
-        tmp.unlink()
-        report.removed.append(tmp)
     for stream in sorted(p.glob(f"*{STREAM_SUFFIX}")):
-        if _locked(stream):
-            report.busy.append(stream)
-            continue
-        target = stream.with_suffix(PARQUET_SUFFIX)
-        if target.exists():
+        with try_lock(stream) as mine:
+            if not mine:
+                if stream.exists():
+                    report.busy.append(stream)
+                continue
+            target = stream.with_suffix(PARQUET_SUFFIX)
+            if target.exists():
+                stream.unlink()
+                report.removed.append(stream)
+                continue
+            rows = seal_stream(stream, target, damage=report.damaged)
+            if rows:
+                report.sealed.append(target)
+                report.rows += rows
+            else:
+                report.removed.append(stream)
             stream.unlink()
-            report.removed.append(stream)
-            continue
-        rows = seal_stream(stream, target)
-        if rows:
-            report.sealed.append(target)
-            report.rows += rows
-        else:
-            report.removed.append(stream)
-        stream.unlink()
+    for tmp in sorted(p.glob(f"*{_TMP_SUFFIX}")):
+        stream = p / (tmp.name[: -len(_TMP_SUFFIX)] + STREAM_SUFFIX)
+        with try_lock(stream) as stream_free:
+            if not stream_free and stream.exists():
+                report.busy.append(tmp)  # its stream is being sealed by a live writer
+                continue
+            with try_lock(tmp) as mine:
+                if not mine:
+                    if tmp.exists():
+                        report.busy.append(tmp)
+                    continue
+                tmp.unlink()
+                report.removed.append(tmp)
     return report

@@ -6,23 +6,30 @@ Also the format-version check shared by every reader.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..exceptions import CaptureFormatError, CaptureVersionError
+from ..exceptions import CaptureDamageWarning, CaptureFormatError, CaptureVersionError
 from ..schema import FORMAT_VERSION, SCHEMA, SUPPORTED_VERSIONS, VERSION_KEY, conform_table
+from .salvage import StreamDamage, salvage
 
 __all__ = [
     "STREAM_SUFFIX",
     "STREAM_OPTIONS",
     "PARQUET_SUFFIX",
     "read_stream",
+    "StreamDamage",
     "iter_stream",
     "seal_stream",
+    "try_lock",
+    "create_locked",
     "seal_table",
     "write_parquet",
     "check_version",
@@ -84,46 +91,84 @@ def check_version(metadata: dict[bytes, bytes] | None, where: Path | str) -> Non
         )
 
 
-def read_stream(path: Path) -> pa.Table:
+def read_stream(
+    source: Path | BinaryIO, *, name: Path | str | None = None, damage: list[StreamDamage] | None = None
+) -> pa.Table:
     """Read every whole record batch of an Arrow IPC stream segment.
 
     A stream cut off by a crash (a missing end marker, half a batch at the end)
     yields the batches before the cut. A file too short to hold the schema is
-    an empty segment.
+    an empty segment. A damaged batch in the middle is skipped with a
+    :class:`~wsreplay.exceptions.CaptureDamageWarning`; the batches after it are kept.
+
+    Parameters
+    ----------
+    source : path or binary file
+        The segment, or the segment already open (a live recorder may seal and
+        unlink it meanwhile; an open file stays readable).
+    name : path or str, optional
+        The segment's name in messages (default: *source*).
+    damage : list, optional
+        Gets a :class:`StreamDamage` appended if part of the stream could not be read.
 
     Raises
     ------
     CaptureFormatError
         If the file is not an Arrow stream or not a capture.
     """
-    tables = [pa.Table.from_batches([b]) for b in iter_stream(path)]
+    tables = [pa.Table.from_batches([b]) for b in iter_stream(source, name=name, damage=damage)]
     if not tables:
         return SCHEMA.empty_table()
     return conform_table(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
 
 
-def iter_stream(path: Path) -> Iterator[pa.RecordBatch]:
-    """Yield the whole record batches of a stream segment, one at a time (see :func:`read_stream`)."""
-    with open(path, "rb") as fh:
-        if os.fstat(fh.fileno()).st_size == 0:
+def iter_stream(
+    source: Path | BinaryIO, *, name: Path | str | None = None, damage: list[StreamDamage] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Yield the whole record batches of a stream segment, one at a time (see :func:`read_stream`).
+
+    Damage found in the middle of the stream is warned about once the stream
+    is read, and appended to *damage* when given.
+    """
+    if name is None:
+        name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "stream")
+    where = str(name)
+    with contextlib.ExitStack() as stack:
+        fh = stack.enter_context(open(source, "rb")) if isinstance(source, (str, os.PathLike)) else source
+        fh.seek(0)
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
             return
         head = fh.read(8)
         fh.seek(0)
         try:
             reader = pa.ipc.open_stream(fh)
-        except (pa.ArrowInvalid, OSError) as exc:
-            if _schema_cut_off(head, os.fstat(fh.fileno()).st_size):
+        except (pa.ArrowException, OSError, MemoryError) as exc:  # a damaged schema may name a type arrow lacks
+            if _schema_cut_off(head, size):
                 return  # the writer died while writing the schema
-            raise CaptureFormatError(f"{path} is not an Arrow stream segment: {exc}") from exc
-        check_version(reader.schema.metadata, path)
-        check_schema(reader.schema, path)
+            detail = " ".join(str(exc).split())  # one line, whatever pyarrow says
+            raise CaptureFormatError(f"{where} is not an Arrow stream segment: {detail}") from exc
+        try:
+            check_version(reader.schema.metadata, where)
+            check_schema(reader.schema, where)
+        except UnicodeDecodeError:
+            raise CaptureFormatError(f"{where}: its schema is damaged (a name that is not UTF-8)") from None
+        good = 0
         while True:
             try:
-                yield reader.read_next_batch()
+                batch = reader.read_next_batch()
+                batch.validate(full=True)  # damaged bytes may still decode: never hand on a batch that lies
             except StopIteration:
                 return
-            except (pa.ArrowInvalid, OSError):
-                return  # cut off mid-batch by a crash: keep what came before
+            except (pa.ArrowException, OSError, MemoryError):  # a damaged length may ask for exabytes
+                break  # cut off by a crash, or damaged: see what follows
+            good += 1
+            yield batch
+        found = yield from salvage(fh, reader.schema, skip=good, name=str(where))
+        if found is not None:
+            if damage is not None:
+                damage.append(found)
+            warnings.warn(str(found), CaptureDamageWarning, stacklevel=2)
 
 
 _CONTINUATION = b"\xff\xff\xff\xff"
@@ -139,19 +184,80 @@ def _schema_cut_off(head: bytes, size: int) -> bool:
     return 0 < length and size < 8 + length
 
 
+def create_locked(path: Path) -> pa.NativeFile:
+    """Create *path* for writing with an exclusive ``flock`` already held on it.
+
+    The file is made under a hidden staging name, locked, then renamed into
+    place (a rename keeps the open file and its lock), so no reader ever sees
+    it unlocked while its writer lives: :func:`try_lock` cannot win the race
+    against a writer that has just created its file.
+    """
+    staging = path.with_name(f".{path.name}.{os.getpid()}.new")
+    sink = pa.OSFile(str(staging), "wb")
+    try:
+        fcntl.flock(sink.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.replace(staging, path)
+    except BaseException:
+        sink.close()
+        staging.unlink(missing_ok=True)
+        raise
+    return sink
+
+
+@contextlib.contextmanager
+def _tmp_sink(tmp: Path) -> Iterator[pa.NativeFile]:
+    """Create *tmp* and hold its lock while it is written (see :func:`create_locked`)."""
+    sink = create_locked(tmp)
+    try:
+        yield sink
+    finally:
+        sink.close()
+
+
+def _commit(sink: pa.NativeFile, tmp: Path, target: Path) -> None:
+    """Make the finished *tmp* durable, then move it into place (still under its lock)."""
+    os.fsync(sink.fileno())
+    os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def try_lock(path: Path) -> Iterator[bool]:
+    """Hold *path*'s exclusive ``flock`` for the block, if no live writer holds it.
+
+    Yields ``True`` with the lock held, or ``False`` if another open file (a
+    writer in this or another process) holds it. A file that vanished counts
+    as held: someone is working on it.
+    """
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        yield False
+        return
+    with fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        # a writer that finished meanwhile unlinked (or replaced) the file, then let go of it
+        yield same
+
+
 def write_parquet(table: pa.Table, path: Path) -> None:
     """Write *table* as a capture Parquet file (atomic: a temporary file, then a rename)."""
     table = conform_table(table).replace_schema_metadata(SCHEMA.metadata)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with pq.ParquetWriter(str(tmp), SCHEMA, **PARQUET_OPTIONS) as writer:  # type: ignore[arg-type]
-            writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with _tmp_sink(tmp) as sink:
+            with pq.ParquetWriter(sink, SCHEMA, **PARQUET_OPTIONS) as writer:  # type: ignore[arg-type]
+                writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+            _commit(sink, tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 def seal_table(table: pa.Table, path: Path) -> None:
@@ -161,7 +267,7 @@ def seal_table(table: pa.Table, path: Path) -> None:
     write_parquet(table, path)
 
 
-def seal_stream(path: Path, target: Path) -> int:
+def seal_stream(path: Path, target: Path, *, damage: list[StreamDamage] | None = None) -> int:
     """Seal a stream segment into Parquet at *target*; return the number of rows.
 
     A segment in time order (the normal case) is copied one row group at a
@@ -175,8 +281,16 @@ def seal_stream(path: Path, target: Path) -> int:
     pending_rows = 0
     try:
         with contextlib.ExitStack() as stack:
-            writer = None
-            for batch in iter_stream(path):
+            writer = sink = None
+
+            def write(tables: list[pa.Table], n: int) -> None:
+                nonlocal writer, sink
+                if writer is None:
+                    sink = stack.enter_context(_tmp_sink(tmp))
+                    writer = stack.enter_context(pq.ParquetWriter(sink, SCHEMA, **PARQUET_OPTIONS))  # type: ignore[arg-type]
+                writer.write_table(pa.concat_tables(tables), row_group_size=n)
+
+            for batch in iter_stream(path, damage=damage):
                 if batch.num_rows == 0:
                     continue
                 table = conform_table(pa.Table.from_batches([batch]))
@@ -185,27 +299,22 @@ def seal_stream(path: Path, target: Path) -> int:
                 if ts is None or (last is not None and ts[0] < last) or not bool((ts[1:] >= ts[:-1]).all()):
                     stack.close()
                     tmp.unlink(missing_ok=True)
-                    whole = read_stream(path)
+                    whole = read_stream(path, damage=damage)
                     seal_table(whole, target)
                     return whole.num_rows
                 last = int(ts[-1])
                 pending.append(table)
                 pending_rows += table.num_rows
                 if pending_rows >= ROW_GROUP_SIZE:
-                    if writer is None:
-                        writer = stack.enter_context(pq.ParquetWriter(str(tmp), SCHEMA, **PARQUET_OPTIONS))  # type: ignore[arg-type]
-                    writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
+                    write(pending, pending_rows)
                     rows += pending_rows
                     pending, pending_rows = [], 0
             if pending:
-                if writer is None:
-                    writer = stack.enter_context(pq.ParquetWriter(str(tmp), SCHEMA, **PARQUET_OPTIONS))  # type: ignore[arg-type]
-                writer.write_table(pa.concat_tables(pending), row_group_size=pending_rows)
+                write(pending, pending_rows)
                 rows += pending_rows
-        if rows:
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
+            if writer is not None and sink is not None:
+                writer.close()  # the footer, before the file is fsync'ed and renamed into place
+                _commit(sink, tmp, target)
         return rows
     finally:
         tmp.unlink(missing_ok=True)

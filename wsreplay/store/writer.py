@@ -12,11 +12,16 @@ most the last interval. A segment is sealed into Parquet when it grows past
 ``rotate_bytes`` or ``rotate_seconds``, and on :meth:`CaptureWriter.close`.
 Sealing writes ``.parquet.tmp``, renames it, then deletes the stream, so every
 moment of a crash leaves something :func:`wsreplay.recover` can finish.
+
+A live writer holds an exclusive ``flock`` on each stream segment from its
+creation until it is sealed and deleted (the background sealer keeps the
+writer's lock), and on each ``.parquet.tmp`` while it writes it; ``recover``
+leaves locked files alone. The lock goes with the process: a crashed
+writer holds none.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import time
@@ -29,7 +34,7 @@ import pyarrow as pa
 from ..events import new_id
 from ..exceptions import CaptureError
 from ..schema import SCHEMA, conform_table, rows_to_table
-from .segments import STREAM_OPTIONS, STREAM_SUFFIX, seal_stream
+from .segments import STREAM_OPTIONS, STREAM_SUFFIX, create_locked, seal_stream
 
 __all__ = ["CaptureWriter", "WriterStats"]
 
@@ -209,7 +214,7 @@ class CaptureWriter:
                 # flush-interval promise of a crash) go on into the next segment meanwhile.
                 closed = self._close_stream()
                 if closed is not None:
-                    sealer = threading.Thread(target=self._seal_file, args=(closed,), name="wsreplay-seal", daemon=True)
+                    sealer = threading.Thread(target=self._seal_file, args=closed, name="wsreplay-seal", daemon=True)
                     self._sealers = [t for t in self._sealers if t.is_alive()]
                     self._sealers.append(sealer)
                     sealer.start()
@@ -270,10 +275,9 @@ class CaptureWriter:
         if self._stream is not None:
             return
         path = self.out / f"{self.capture_id}-{self._segment_no:05d}{STREAM_SUFFIX}"
-        sink = pa.OSFile(str(path), "wb")
+        # `wsreplay recover` leaves a segment alone while a live writer holds its lock.
+        sink = create_locked(path)
         try:
-            # `wsreplay recover` leaves a segment alone while a live writer holds this lock.
-            fcntl.flock(sink.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._stream = pa.ipc.new_stream(sink, SCHEMA, options=STREAM_OPTIONS)
         except BaseException:
             sink.close()
@@ -297,16 +301,22 @@ class CaptureWriter:
             self._segment_no += 1
 
     def _seal(self) -> None:
-        path = self._close_stream()
-        if path is not None:
-            self._seal_file(path)
+        closed = self._close_stream()
+        if closed is not None:
+            self._seal_file(*closed)
 
-    def _close_stream(self) -> Path | None:
-        """End the current segment's stream (the next flush starts a new one); return its path."""
+    def _close_stream(self) -> tuple[Path, int] | None:
+        """End the current segment's stream (the next flush starts a new one).
+
+        Returns its path and a descriptor that keeps holding the segment's lock
+        (a duplicate of the stream's: same open file, same ``flock``) until it
+        is sealed, so `wsreplay recover` leaves it to the sealer.
+        """
         if self._stream is None:
             return None
         path = self._segment_path
         assert path is not None
+        lock = os.dup(self._sink.fileno())
         try:
             self._stream.close()
             self._sink.close()
@@ -315,10 +325,10 @@ class CaptureWriter:
         self._stream = self._sink = None
         self._segment_path = None
         self._segment_no += 1
-        return path
+        return path, lock
 
-    def _seal_file(self, path: Path) -> None:
-        """Turn a closed stream segment into Parquet (any thread; a crash meanwhile leaves it to recover)."""
+    def _seal_file(self, path: Path, lock: int) -> None:
+        """Seal a closed stream segment into Parquet, then drop its lock (any thread; a crash leaves it to recover)."""
         try:
             seal_stream(path, path.with_suffix(".parquet"))
             path.unlink()
@@ -326,6 +336,8 @@ class CaptureWriter:
         except OSError as exc:
             # The stream stays on disk; `wsreplay recover` (or load) still reads it.
             self._fail(exc)
+        finally:
+            os.close(lock)
 
     def _fail(self, exc: OSError) -> None:
         self.stats.write_errors += 1
