@@ -46,6 +46,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--max-size", type=parse_size, default=DEFAULT_MAX_SIZE, metavar="SIZE", help="largest frame (default 16MiB)"
     )
     p.add_argument("--status-interval", type=float, default=10.0, metavar="S", help="status line period; 0: none")
+    p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve live metrics for Prometheus at http://HOST:PORT/metrics and readiness at /-/ready "
+        "(needs wsreplay[metrics])",
+    )
+    p.add_argument(
+        "--metrics-retention",
+        type=float,
+        default=86_400.0,
+        metavar="S",
+        help="seconds an outpost stays in the outpost series after its last connection ended (default 86400)",
+    )
     p.set_defaults(run=run)
 
 
@@ -78,6 +91,8 @@ async def _record(args: argparse.Namespace) -> int:
         insecure=args.insecure,
         ca_file=args.ca_file,
         max_size=args.max_size,
+        metrics=args.metrics,
+        metrics_retention=args.metrics_retention,
     )
     await rec.start()
     # Everything imported so far (pandas, pyarrow, ...) lives as long as the process:
@@ -94,6 +109,9 @@ async def _record(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if rec.metrics_url is not None:
+        print(f"wsreplay record: metrics at {rec.metrics_url}/metrics, readiness at {rec.metrics_url}/-/ready",
+              file=sys.stderr, flush=True)  # fmt: skip
     await _check_upstream(rec)
     disk = asyncio.ensure_future(_watch_disk(rec, stop))
     try:
