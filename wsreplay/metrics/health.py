@@ -30,6 +30,7 @@ within the retention window.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -60,8 +61,8 @@ class _Gaps:
         self._gaps: deque[int] = deque(maxlen=size)
         self._median: float | None = None
 
-    def add(self, gap_ns: int) -> None:
-        self._gaps.append(gap_ns)
+    def extend(self, gaps_ns: list[int]) -> None:
+        self._gaps.extend(gaps_ns)
         self._median = None
 
     def median(self) -> float | None:
@@ -213,15 +214,17 @@ class FleetHealth:
             self._set_instance(conn, instance, last_ns)
         op = self._outpost(conn.outpost, last_ns)
         inst = self._instances.get(conn.instance) if conn.instance is not None else None
-        for t in hellos_ns:
-            if conn.last_hello is not None and t > conn.last_hello and inst is not None:
-                gap = t - conn.last_hello
-                inst.gaps.add(gap)
-                op.gaps.add(gap)
-                self._fleet_gaps.add(gap)
-            conn.last_hello = t
-            if op.last_hello is None or t > op.last_hello:
-                op.last_hello = t
+        hellos = list(hellos_ns)
+        if hellos:
+            seq = hellos if conn.last_hello is None else [conn.last_hello, *hellos]
+            gaps = [b - a for a, b in itertools.pairwise(seq) if b > a]
+            if gaps and inst is not None:
+                inst.gaps.extend(gaps)
+                op.gaps.extend(gaps)
+                self._fleet_gaps.extend(gaps)
+            conn.last_hello = hellos[-1]
+            if op.last_hello is None or hellos[-1] > op.last_hello:
+                op.last_hello = hellos[-1]
         if inst is None:
             return
         inst.last_seen = max(inst.last_seen, last_ns)

@@ -3,9 +3,10 @@
 :class:`RowMetrics` is handed every table the recorder's sink gives the
 capture writer (on the flush thread, rows decoded, capture schema). It keeps
 them until enough rows have come (or a scrape asks), then reads the whole
-batch with vectorised :mod:`pyarrow.compute` kernels: frame and notice counts
-are group-bys, ACK pairing and HELLO gaps are numpy over the batch, and only
-per-connection results (not per-row ones) reach Python code. It never imports
+batch at once: the few string columns it reads are dictionary-encoded with
+:mod:`pyarrow.compute` and everything else (frame and notice counts, ACK
+pairing, HELLO gaps) is numpy over their codes; only per-connection results
+(not per-row ones) reach Python code. It never imports
 pandas (the recorder's path stays lean) and never reads a clock: a snapshot is
 taken *at* a moment passed in.
 """
@@ -26,9 +27,20 @@ from .latency import AckPairing, Histogram
 __all__ = ["RowMetrics", "Snapshot"]
 
 #: Rows buffered before a batch is read (larger batches amortise the kernels' fixed cost).
-DEFAULT_BATCH_ROWS: Final = 4096
-_LIFE_EVENTS: Final = pa.array(["open", "close", "error"])
-_FRAME_KEYS: Final = ["endpoint", "direction", "instruction_name"]
+DEFAULT_BATCH_ROWS: Final = 8192
+#: The only columns read: selected before batching, so payloads are never copied or filtered.
+_COLUMNS: Final = [
+    "ts",
+    "conn_id",
+    "endpoint",
+    "outpost_uuid",
+    "instance_uuid",
+    "event",
+    "direction",
+    "instruction",
+    "instruction_name",
+    "level",
+]
 
 
 @dataclass(frozen=True)
@@ -123,81 +135,114 @@ class RowMetrics:
         if not self._pending:
             return
         tables, self._pending, self._pending_rows = self._pending, [], 0
-        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        # only the columns read, in one chunk each (payloads are never copied)
+        table = pa.concat_tables([t.select(_COLUMNS) for t in tables]).combine_chunks()
         if table.num_rows:
             self._consume(table)
 
     def _consume(self, table: pa.Table) -> None:
         self.rows += table.num_rows
-        event = table["event"]
-        msgs = table.filter(pc.equal(event, "message"))
-        if msgs.num_rows:
-            self._count_frames(msgs)
-        life = table.filter(pc.is_in(event, value_set=_LIFE_EVENTS))
-        opened = life.filter(pc.equal(life["event"], "open"))
-        for cid, ep, op, inst, ts in zip(
-            *(opened[c].to_pylist() for c in ("conn_id", "endpoint", "outpost_uuid", "instance_uuid")),
-            _ns(opened["ts"]).tolist(),
-        ):
-            self.health.opened(cid, ep or "other", op, inst, ts)
-        if msgs.num_rows:
-            self._outpost_frames(msgs.filter(pc.equal(msgs["endpoint"], "outpost")))
-        ended = life.filter(pc.not_equal(life["event"], "open"))
-        for cid, ts in zip(ended["conn_id"].to_pylist(), _ns(ended["ts"]).tolist()):
-            self.health.ended(cid, ts)
-            self.pairing.forget(cid)
-
-    def _count_frames(self, msgs: pa.Table) -> None:
-        counts = msgs.select(_FRAME_KEYS).group_by(_FRAME_KEYS).aggregate([([], "count_all")])
-        for ep, d, name, n in zip(*(counts[c].to_pylist() for c in (*_FRAME_KEYS, "count_all"))):
-            key = (ep or "", d or "", name or "")
-            self.frames[key] = self.frames.get(key, 0) + n
-        client = pc.and_(pc.equal(msgs["endpoint"], "client"), pc.equal(msgs["direction"], "to_peer"))
-        levels = msgs.filter(pc.and_(client, pc.is_valid(msgs["level"])))["level"]
-        if len(levels):
-            for item in pc.value_counts(levels).to_pylist():
-                self.notices[item["values"]] = self.notices.get(item["values"], 0) + item["counts"]
-
-    def _outpost_frames(self, out: pa.Table) -> None:
-        if not out.num_rows:
-            return
-        name = out["instruction_name"]
-        to_server = pc.equal(out["direction"], "to_server")
+        event, endpoint, direction, name = (
+            _Codes(table[c]) for c in ("event", "endpoint", "direction", "instruction_name")
+        )
+        msg = event.eq("message")
+        self._count_frames(table, msg, endpoint, direction, name)
+        ts = _ns(table["ts"])
+        opened = np.flatnonzero(event.eq("open"))
+        if len(opened):
+            cols = table.take(pa.array(opened))
+            for cid, ep, op, inst, t in zip(
+                *(cols[c].to_pylist() for c in ("conn_id", "endpoint", "outpost_uuid", "instance_uuid")),
+                ts[opened].tolist(),
+            ):
+                self.health.opened(cid, ep or "other", op, inst, t)
+        outpost = endpoint.eq("outpost")
+        valid = np.asarray(table["instruction"].is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         # a refresh: a decoded non-ACK frame to authentik (the analysis' rule); an ACK: from authentik
-        is_req = pc.and_(pc.and_(to_server, pc.is_valid(out["instruction"])), pc.not_equal(name, "ACK"))
-        is_ack = pc.and_(pc.equal(out["direction"], "to_peer"), pc.equal(name, "ACK"))
-        keep = pc.fill_null(pc.or_(is_req, is_ack), False)
-        pair = out.filter(keep)
-        if not pair.num_rows:
-            return
-        req = pc.fill_null(is_req.filter(keep), False).to_numpy(zero_copy_only=False)
-        conn_arr = pair["conn_id"].combine_chunks().dictionary_encode()
-        ids = conn_arr.dictionary.to_pylist()
-        conn = conn_arr.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        ts = _ns(pair["ts"])
-        self.latency["outpost"].observe(self.pairing.feed(ids, conn, ts, req))
-        if req.any():
-            self._refreshes(pair, ids, conn, ts, req)
+        ack = name.eq("ACK")
+        is_req = msg & outpost & direction.eq("to_server") & valid & (name.codes >= 0) & ~ack
+        is_ack = msg & outpost & direction.eq("to_peer") & ack
+        pair = np.flatnonzero(is_req | is_ack)
+        if len(pair):
+            self._outpost_frames(table, pair, ts, is_req[pair], name.eq("HELLO")[pair])
+        ended = np.flatnonzero(event.eq("close") | event.eq("error"))
+        if len(ended):
+            for cid, t in zip(table["conn_id"].take(pa.array(ended)).to_pylist(), ts[ended].tolist()):
+                self.health.ended(cid, t)
+                self.pairing.forget(cid)
 
-    def _refreshes(self, pair: pa.Table, ids: list[str], conn: np.ndarray, ts: np.ndarray, req: np.ndarray) -> None:
+    def _count_frames(
+        self, table: pa.Table, msg: np.ndarray, endpoint: _Codes, direction: _Codes, name: _Codes
+    ) -> None:
+        if not msg.any():
+            return
+        sizes = (len(endpoint.values) + 1, len(direction.values) + 1, len(name.values) + 1)
+        key = ((endpoint.codes[msg] + 1) * sizes[1] + direction.codes[msg] + 1) * sizes[2] + name.codes[msg] + 1
+        counts = np.bincount(key, minlength=sizes[0] * sizes[1] * sizes[2])
+        for k in np.flatnonzero(counts).tolist():
+            e, rest = divmod(k, sizes[1] * sizes[2])
+            d, n = divmod(rest, sizes[2])
+            label = (endpoint.value(e - 1), direction.value(d - 1), name.value(n - 1))
+            self.frames[label] = self.frames.get(label, 0) + int(counts[k])
+        notices = np.flatnonzero(msg & endpoint.eq("client") & direction.eq("to_peer"))
+        if len(notices):
+            level = _Codes(table["level"].take(pa.array(notices)))
+            for code, n in enumerate(np.bincount(level.codes[level.codes >= 0], minlength=len(level.values)).tolist()):
+                if n:
+                    self.notices[level.values[code]] = self.notices.get(level.values[code], 0) + n
+
+    def _outpost_frames(
+        self, table: pa.Table, pair: np.ndarray, ts: np.ndarray, req: np.ndarray, hello: np.ndarray
+    ) -> None:
+        conn_arr = table["conn_id"].combine_chunks().take(pa.array(pair)).dictionary_encode()
+        ids = conn_arr.dictionary.to_pylist()
+        conn = np.asarray(conn_arr.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        t = ts[pair]
+        self.latency["outpost"].observe(self.pairing.feed(ids, conn, t, req))
+        if not req.any():
+            return
         rows = np.flatnonzero(req)
-        rows = rows[np.lexsort((ts[rows], conn[rows]))]  # by connection, in time order within each
+        rows = rows[np.lexsort((t[rows], conn[rows]))]  # by connection, in time order within each
         c = conn[rows]
         last = np.ones(len(rows), dtype=bool)
         last[:-1] = c[1:] != c[:-1]
         ends = np.flatnonzero(last)
         starts = np.concatenate([[0], ends[:-1] + 1])
-        at = pa.array(rows[ends])
-        inst = pair["instance_uuid"].take(at).to_pylist()
-        outpost = pair["outpost_uuid"].take(at).to_pylist()
-        hello = pc.fill_null(pc.equal(pair["instruction_name"], "HELLO"), False).to_numpy(zero_copy_only=False)[rows]
-        t = ts[rows]
+        at = pa.array(pair[rows[ends]])
+        inst = table["instance_uuid"].take(at).to_pylist()
+        outpost = table["outpost_uuid"].take(at).to_pylist()
+        h, tr = hello[rows], t[rows]
         for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
-            op = outpost[k]
-            if op is None:
+            if outpost[k] is None:
                 continue
             seg = slice(s, e + 1)
-            self.health.refreshed(ids[c[e]], op, inst[k], last_ns=int(t[e]), hellos_ns=t[seg][hello[seg]].tolist())
+            self.health.refreshed(
+                ids[c[e]], outpost[k], inst[k], last_ns=int(tr[e]), hellos_ns=tr[seg][h[seg]].tolist()
+            )
+
+
+class _Codes:
+    """A string column as dictionary codes (``-1``: null) and the values they stand for."""
+
+    __slots__ = ("codes", "values")
+
+    def __init__(self, column: pa.Array | pa.ChunkedArray) -> None:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        encoded = column.dictionary_encode()
+        self.values: list[str] = encoded.dictionary.to_pylist()
+        self.codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    def eq(self, value: str) -> np.ndarray:
+        """Rows equal to *value* (a bool array)."""
+        try:
+            return self.codes == self.values.index(value)
+        except ValueError:
+            return np.zeros(len(self.codes), dtype=bool)
+
+    def value(self, code: int) -> str:
+        """The value of *code*, ``""`` for null."""
+        return self.values[code] if code >= 0 else ""
 
 
 def _ns(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
