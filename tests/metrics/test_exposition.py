@@ -179,3 +179,44 @@ def test_cli_record_serves_metrics_until_sigterm(tmp_path):
         proc.terminate()
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+def _parsed(text: bytes) -> list:
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    return [
+        (f.name, f.type, f.unit, f.documentation, sorted((s.name, sorted(s.labels.items()), s.value) for s in f.samples))
+        for f in text_string_to_metric_families(text.decode())
+    ]
+
+
+def test_our_openmetrics_text_is_prometheus_clients_with_tricky_label_values():
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+    from prometheus_client.openmetrics.exposition import generate_latest
+
+    from wsreplay.metrics.exposition import render_openmetrics
+
+    class Tricky:
+        def collect(self):
+            c = CounterMetricFamily("wsreplay_notices_total", 'help with "quotes" and \\ and\nnewline', labels=["level"])
+            for i, level in enumerate(['say "hi"', "back\\slash", "new\nline", "ünïcode", ""]):
+                c.add_metric([level], i)
+            yield c
+            g = GaugeMetricFamily("wsreplay_capture_flush_lag_seconds", "lag", unit="seconds")
+            g.add_metric([], 0.1 + 0.2)
+            yield g
+            h = HistogramMetricFamily("wsreplay_ack_latency_seconds", "latency", labels=["endpoint"], unit="seconds")
+            h.add_metric(["outpost"], buckets=[("0.005", 3), ("+Inf", 5)], sum_value=1e-7)
+            yield h
+            yield GaugeMetricFamily("wsreplay_x", "big and odd values", value=float("inf"))
+            yield GaugeMetricFamily("wsreplay_y", "tiny", value=1.5e-300)
+
+        def describe(self):
+            return []
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Tricky())
+    ours = render_openmetrics(registry.collect())
+    assert ours.endswith(b"# EOF\n")
+    assert _parsed(ours) == _parsed(generate_latest(registry))

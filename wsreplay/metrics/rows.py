@@ -229,7 +229,7 @@ class _Codes:
     def __init__(self, column: pa.Array | pa.ChunkedArray) -> None:
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
-        encoded = column.dictionary_encode()
+        encoded = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
         self.values: list[str] = encoded.dictionary.to_pylist()
         self.codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 

@@ -4,13 +4,15 @@ A scrape never runs on the recorder's event loop: a small threaded WSGI server
 (the standard library's, as ``prometheus_client.start_http_server`` uses)
 answers it, so computing 10,000 outposts' series does not pause the relay.
 ``/metrics`` answers in the OpenMetrics text format when the scraper asks for
-it (Prometheus does) and in Prometheus' classic text format otherwise, gzip
-when accepted; ``/-/ready`` answers 200 while the capture can be written and
+it (Prometheus does; rendered by :func:`~wsreplay.metrics.exposition.render_openmetrics`)
+and in Prometheus' classic text format otherwise (``prometheus_client``'s
+encoder), gzip when accepted; ``/-/ready`` answers 200 while the capture can be written and
 503 (with the reason) when it cannot.
 """
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -19,7 +21,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..exceptions import ConfigurationError
-from .exposition import require_prometheus_client
+from .exposition import OPENMETRICS_CONTENT_TYPE, render_openmetrics, require_prometheus_client
 
 __all__ = ["MetricsServer", "metrics_app"]
 
@@ -46,8 +48,16 @@ def metrics_app(registry: Any, ready: Callable[[], tuple[bool, str]]) -> Callabl
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
         if path == "/metrics":
-            result: Iterable[bytes] = scrape(environ, start_response)
-            return result
+            if "application/openmetrics-text" not in environ.get("HTTP_ACCEPT", ""):
+                result: Iterable[bytes] = scrape(environ, start_response)
+                return result
+            body = render_openmetrics(registry.collect())
+            headers = [("Content-Type", OPENMETRICS_CONTENT_TYPE)]
+            if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+                body = gzip.compress(body, compresslevel=6)
+                headers.append(("Content-Encoding", "gzip"))
+            start_response("200 OK", headers)
+            return [body]
         if path == "/-/ready":
             ok, reason = ready()
             status = "200 OK" if ok else "503 Service Unavailable"
