@@ -220,3 +220,19 @@ def test_our_openmetrics_text_is_prometheus_clients_with_tricky_label_values():
     ours = render_openmetrics(registry.collect())
     assert ours.endswith(b"# EOF\n")
     assert _parsed(ours) == _parsed(generate_latest(registry))
+
+
+def test_start_recording_serves_metrics_too(tmp_path):
+    from wsreplay import start_recording
+
+    ak = mock().start_in_thread()
+    try:
+        with start_recording(ak.url, out=tmp_path / "cap", metrics="127.0.0.1:0", metrics_retention=60) as rec:
+            assert rec.metrics_url is not None
+            assert get(rec.metrics_url + "/-/ready")[0] == 200
+            fams = scrape(rec.metrics_url)
+            assert value(fams, "wsreplay_capture_ready") == 1
+            assert value(fams, "wsreplay_outposts_tracked") == 0
+        assert rec.metrics_url is None  # stopped: the endpoint is closed with the recorder
+    finally:
+        ak.stop()
