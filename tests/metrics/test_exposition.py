@@ -184,9 +184,16 @@ def test_cli_record_serves_metrics_until_sigterm(tmp_path):
 def _parsed(text: bytes) -> list:
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+    families = text_string_to_metric_families(text.decode())
     return [
-        (f.name, f.type, f.unit, f.documentation, sorted((s.name, sorted(s.labels.items()), s.value) for s in f.samples))
-        for f in text_string_to_metric_families(text.decode())
+        (
+            f.name,
+            f.type,
+            f.unit,
+            f.documentation,
+            sorted((s.name, sorted(s.labels.items()), s.value) for s in f.samples),
+        )
+        for f in families
     ]
 
 
@@ -199,7 +206,8 @@ def test_our_openmetrics_text_is_prometheus_clients_with_tricky_label_values():
 
     class Tricky:
         def collect(self):
-            c = CounterMetricFamily("wsreplay_notices_total", 'help with "quotes" and \\ and\nnewline', labels=["level"])
+            doc = 'help with "quotes" and \\ and\nnewline'
+            c = CounterMetricFamily("wsreplay_notices_total", doc, labels=["level"])
             for i, level in enumerate(['say "hi"', "back\\slash", "new\nline", "ünïcode", ""]):
                 c.add_metric([level], i)
             yield c
