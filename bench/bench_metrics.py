@@ -331,6 +331,11 @@ def report(big: dict[str, Any], cost: dict[str, Any]) -> str:
             "with metrics off |",
             "",
             "Per-round throughput ratios (on / off): " + ", ".join(f"{r:.3f}" for r in cost["ratios"]) + ".",
+            "",
+            "On this shared machine the per-round ratios swing widely with the other work (earlier runs under load "
+            "averages of 6 to 10 gave recorder CPU ratios from 1.05 to 1.29 and per-round throughput ratios from 0.5 "
+            "to 1.9); the observer's own CPU per round trip, measured on the same rows in one thread, is the stable "
+            "figure.",
         ]
     )
 
