@@ -160,3 +160,36 @@ def test_sigkill_loses_only_the_last_flush_interval(tmp_path, run_for):
     assert report.rows == len(frames) and not list(tmp_path.glob("*.arrows"))
     assert len(load(tmp_path)) == len(frames)
     assert all(os.path.getsize(p) > 0 for p in tmp_path.iterdir())
+
+
+def test_stats_count_every_byte_written_and_say_while_writes_fail(tmp_path, t0):
+    """``bytes_total`` (a counter across segments) and ``failing`` feed the recorder's live metrics."""
+    script = textwrap.dedent(
+        f"""
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        from wsreplay import CaptureWriter, ConnectionLog
+        w = CaptureWriter({str(tmp_path)!r}, capture_id="cap", autoflush=False, rotate_bytes=4000)
+        log = ConnectionLog("cap", "/ws/client/")
+        w.write(log.open({t0}))
+        totals, segments = [], []
+        for i in range(12):
+            w.write_many(log.message({t0} + i, "to_peer", "x" * 300) for _ in range(3))
+            assert w.flush() and not w.stats.failing
+            totals.append(w.stats.bytes_total)
+            segments.append(w.stats.bytes_written)
+        assert totals == sorted(totals) and len(set(totals)) == 12, totals
+        assert w.stats.segments_sealed >= 2 and totals[-1] > max(segments), (totals, segments)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+        w.write(log.message({t0} + 99, "to_peer", "x" * 1000))
+        assert not w.flush() and w.stats.failing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        assert w.flush() and not w.stats.failing
+        assert w.stats.bytes_total > totals[-1]
+        w.close()
+        print("ok")
+        """
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["ok"]

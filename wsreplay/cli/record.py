@@ -51,6 +51,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="send the upstream's address as Host (default: the peer's Host unchanged; always in X-Forwarded-Host)",
     )
     p.add_argument("--status-interval", type=float, default=10.0, metavar="S", help="status line period; 0: none")
+    p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve live metrics for Prometheus at http://HOST:PORT/metrics and readiness at /-/ready "
+        "(needs wsreplay[metrics])",
+    )
+    p.add_argument(
+        "--metrics-retention",
+        type=float,
+        default=86_400.0,
+        metavar="S",
+        help="seconds an outpost stays in the outpost series after its last connection ended (default 86400)",
+    )
     p.set_defaults(run=run)
 
 
@@ -84,6 +97,8 @@ async def _record(args: argparse.Namespace) -> int:
         ca_file=args.ca_file,
         max_size=args.max_size,
         rewrite_host=args.rewrite_host,
+        metrics=args.metrics,
+        metrics_retention=args.metrics_retention,
     )
     await rec.start()
     # Everything imported so far (pandas, pyarrow, ...) lives as long as the process:
@@ -100,6 +115,9 @@ async def _record(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if rec.metrics_url is not None:
+        print(f"wsreplay record: metrics at {rec.metrics_url}/metrics, readiness at {rec.metrics_url}/-/ready",
+              file=sys.stderr, flush=True)  # fmt: skip
     await _check_upstream(rec)
     disk = asyncio.ensure_future(_watch_disk(rec, stop))
     try:

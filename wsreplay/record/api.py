@@ -52,6 +52,13 @@ class Recorder:
         Send the upstream's address as ``Host`` instead of the peer's. Off by default:
         authentik picks the tenant (brand) by ``Host``, so a transparent recorder passes it
         unchanged; the peer's ``Host`` always also goes in ``X-Forwarded-Host``.
+    metrics : str or (host, port), optional
+        Serve live metrics (OpenMetrics at ``/metrics``, readiness at
+        ``/-/ready``) on this ``HOST:PORT``; needs ``wsreplay[metrics]``. See
+        ``README.md`` ("Live metrics") for the series.
+    metrics_retention : float
+        Seconds an outpost stays in the outpost series after its last
+        connection ended (default one day): bounds their number.
 
     Examples
     --------
@@ -73,6 +80,8 @@ class Recorder:
         max_size: int = DEFAULT_MAX_SIZE,
         capture_id: str | None = None,
         rewrite_host: bool = False,
+        metrics: str | tuple[str, int] | None = None,
+        metrics_retention: float = 86_400.0,
     ) -> None:
         if flush_interval <= 0:
             raise ConfigurationError("flush_interval must be > 0 seconds")
@@ -88,6 +97,16 @@ class Recorder:
         self._proxy: RecordingProxy | None = None
         self._sink: RowSink | None = None
         self.clock = WallClock()
+        self._metrics_listen = _metrics_listen(metrics)
+        self._metrics_retention = metrics_retention
+        self._metrics: Any = None  # the MetricsServer while running
+        self._row_metrics: Any = None
+        if self._metrics_listen is not None:
+            from ..metrics.exposition import require_prometheus_client
+
+            require_prometheus_client()
+            if not metrics_retention > 0:
+                raise ConfigurationError("metrics_retention must be > 0 seconds")
 
     # --------------------------------------------------------------- lifecycle
 
@@ -98,7 +117,13 @@ class Recorder:
         writer = CaptureWriter(
             self.out, capture_id=self._capture_id, flush_interval=self.flush_interval, autoflush=False
         )
-        self._sink = RowSink(writer, flush_interval=self.flush_interval)
+        observers = []
+        if self._metrics_listen is not None:
+            from ..metrics.rows import RowMetrics
+
+            self._row_metrics = RowMetrics(retention=self._metrics_retention)
+            observers.append(self._row_metrics)
+        self._sink = RowSink(writer, flush_interval=self.flush_interval, observers=observers)
         proxy = RecordingProxy(
             self.upstream,
             put=self._sink.put,
@@ -114,15 +139,51 @@ class Recorder:
             self._sink = None
             raise ConfigurationError(f"cannot listen on {self._listen[0]}:{self._listen[1]}: {exc.strerror}") from exc
         self._proxy = proxy
+        if self._metrics_listen is not None:
+            try:
+                self._metrics = self._serve_metrics(*self._metrics_listen)
+            except BaseException:
+                await self.stop()
+                raise
         return self
+
+    def _serve_metrics(self, host: str, port: int) -> Any:
+        from prometheus_client import CollectorRegistry
+
+        from ..metrics.exposition import RecorderCollector
+        from ..metrics.server import MetricsServer
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(
+            RecorderCollector(
+                self._row_metrics,
+                now_ns=self.clock.now_ns,
+                health=self.health,
+                refused=lambda: self._proxy.stats.refused if self._proxy is not None else 0,
+            )
+        )
+        return MetricsServer(registry, self._ready, host, port)
+
+    def health(self) -> Any:
+        """The recorder's own health now (:class:`wsreplay.metrics.exposition.CaptureHealth`)."""
+        from ..metrics.exposition import capture_health
+
+        return capture_health(self._sink, running=self._proxy is not None, flush_interval=self.flush_interval)
+
+    def _ready(self) -> tuple[bool, str]:
+        h = self.health()
+        return h.ready, h.reason
 
     async def stop(self) -> None:
         """Stop accepting, close connections with 1001, seal the capture."""
         if self._proxy is not None:
             await self._proxy.close()
+        self._proxy = None
         if self._sink is not None:
             await asyncio.to_thread(self._sink.close)
-        self._proxy = None
+        if self._metrics is not None:
+            await asyncio.to_thread(self._metrics.close)
+            self._metrics = None
 
     async def __aenter__(self) -> Recorder:
         return await self.start()
@@ -166,6 +227,11 @@ class Recorder:
         return self._proxy.stats
 
     @property
+    def metrics_url(self) -> str | None:
+        """``http://host:port`` of the metrics endpoint (``/metrics``, ``/-/ready``), ``None`` without one."""
+        return self._metrics.url if self._metrics is not None else None
+
+    @property
     def sink(self) -> RowSink:
         """The row buffer in front of the capture writer (pending rows, flush lag)."""
         if self._sink is None:
@@ -190,6 +256,15 @@ def load_or_empty(out: Path, **load_kwargs: Any) -> pd.DataFrame:
         if out.exists():
             return table_to_frames(SCHEMA.empty_table())
         raise
+
+
+def _metrics_listen(metrics: str | tuple[str, int] | None) -> tuple[str, int] | None:
+    if metrics is None:
+        return None
+    try:
+        return parse_listen(metrics)
+    except ConfigurationError:
+        raise ConfigurationError(f"--metrics {metrics!r}: expected HOST:PORT, e.g. 127.0.0.1:9464") from None
 
 
 def _url_host(host: str) -> str:
@@ -228,6 +303,11 @@ class RecordingHandle:
     def stats(self) -> RecorderStats:
         return self.recorder.stats
 
+    @property
+    def metrics_url(self) -> str | None:
+        """``http://host:port`` of the live metrics endpoint, ``None`` without one."""
+        return self.recorder.metrics_url
+
     def frames(self, **load_kwargs: Any) -> pd.DataFrame:
         """A live DataFrame of everything captured so far (in-progress segment included)."""
         if self._stopped:
@@ -263,6 +343,8 @@ def start_recording(
     max_size: int = DEFAULT_MAX_SIZE,
     capture_id: str | None = None,
     rewrite_host: bool = False,
+    metrics: str | tuple[str, int] | None = None,
+    metrics_retention: float = 86_400.0,
 ) -> RecordingHandle:
     """Start a recording proxy in the background and return at once (blocking twin of :class:`Recorder`).
 
@@ -294,5 +376,7 @@ def start_recording(
         max_size=max_size,
         capture_id=capture_id,
         rewrite_host=rewrite_host,
+        metrics=metrics,
+        metrics_retention=metrics_retention,
     )
     return RecordingHandle(recorder)

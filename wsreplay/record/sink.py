@@ -4,6 +4,10 @@ The event loop only appends each row to a deque (no lock, no I/O). A
 background thread hands the rows to the :class:`~wsreplay.store.CaptureWriter`
 and flushes it every half ``flush_interval``, so an event reaches the disk at
 most ``flush_interval`` after it happened, and a slow disk never stalls a frame.
+
+Row observers (``observers=``) see every table handed to the writer, on the
+flush thread, rows already decoded: live metrics are computed from exactly
+the rows the capture gets, without touching the event loop.
 """
 
 from __future__ import annotations
@@ -11,16 +15,26 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import pyarrow as pa
 
 from ..schema import rows_to_table
 from ..store import CaptureWriter
 
-__all__ = ["RowSink"]
+__all__ = ["RowSink", "RowObserver"]
 
 #: Rows converted to Arrow per call: each conversion holds the GIL, so small
 #: chunks keep the event loop's pauses short (a few hundred microseconds each).
 _CHUNK = 128
+
+
+class RowObserver(Protocol):
+    """Something that looks at the capture's rows as they are written (live metrics)."""
+
+    def observe(self, table: pa.Table) -> None:
+        """Called on the flush thread with each table handed to the writer (capture schema)."""
 
 
 class RowSink:
@@ -32,11 +46,19 @@ class RowSink:
         Created with ``autoflush=False``: this sink flushes it.
     flush_interval : float
         Seconds; rows are on disk at most this long after :meth:`put`.
+    observers : iterable of RowObserver, optional
+        Each gets ``observe(table)`` with every table handed to the writer, on
+        the flush thread. An observer that raises never stops the capture: the
+        error is counted in :attr:`observer_errors` (last one in
+        :attr:`last_observer_error`).
     """
 
-    def __init__(self, writer: CaptureWriter, *, flush_interval: float) -> None:
+    def __init__(self, writer: CaptureWriter, *, flush_interval: float, observers: Iterable[RowObserver] = ()) -> None:
         self.writer = writer
         self.flush_interval = flush_interval
+        self.observers = list(observers)
+        self.observer_errors = 0
+        self.last_observer_error: str | None = None
         self.rows_put = 0
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
         self._drain_lock = threading.Lock()
@@ -70,8 +92,18 @@ class RowSink:
             except IndexError:
                 pass
             for start in range(0, len(rows), _CHUNK):
-                self.writer.write_table(rows_to_table(rows[start : start + _CHUNK]))
+                table = rows_to_table(rows[start : start + _CHUNK])
+                self.writer.write_table(table)
+                self._observe(table)
             return self.writer.flush()
+
+    def _observe(self, table: pa.Table) -> None:
+        for observer in self.observers:
+            try:
+                observer.observe(table)
+            except Exception as exc:  # an observer never stops the capture
+                self.observer_errors += 1
+                self.last_observer_error = f"{type(observer).__name__}: {type(exc).__name__}: {exc}"
 
     def close(self) -> None:
         """Stop the thread, write everything and seal the segment."""

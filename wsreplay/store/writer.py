@@ -40,15 +40,23 @@ __all__ = ["CaptureWriter", "WriterStats"]
 
 
 class WriterStats:
-    """Counters of a writer (read them any time; updated under the writer's lock)."""
+    """Counters of a writer (read them any time; updated under the writer's lock).
+
+    ``bytes_written`` is the size of the segment being written; ``bytes_total``
+    counts every byte appended to segment streams since the writer started
+    (a counter for live metrics). ``failing`` is true from a refused write
+    until the next flush that succeeds.
+    """
 
     def __init__(self) -> None:
         self.rows_written = 0
         self.rows_pending = 0
         self.bytes_written = 0
+        self.bytes_total = 0
         self.segments_sealed = 0
         self.flushes = 0
         self.write_errors = 0
+        self.failing = False
         self.last_error: str | None = None
         self.last_flush_monotonic = time.monotonic()
 
@@ -198,6 +206,7 @@ class CaptureWriter:
             except OSError as exc:
                 self._abandon_stream()
                 self._fail(exc)
+                self.stats.failing = True
                 return False
             written = sum(t.num_rows for t in tables)
             self._pending.clear()
@@ -205,9 +214,11 @@ class CaptureWriter:
             self.stats.rows_written += written
             self.stats.rows_pending = 0
             self.stats.flushes += 1
+            self.stats.failing = False
             self.stats.last_flush_monotonic = time.monotonic()
             assert self._segment_path is not None
             size = self._segment_path.stat().st_size
+            self.stats.bytes_total += size - self.stats.bytes_written
             self.stats.bytes_written = size
             if size >= self.rotate_bytes or time.monotonic() - self._segment_started >= self.rotate_seconds:
                 # Sealing a full segment takes seconds: do it off this lock, so flushes (and the
@@ -285,6 +296,7 @@ class CaptureWriter:
         self._sink = sink
         self._segment_path = path
         self._segment_started = time.monotonic()
+        self.stats.bytes_written = 0
 
     def _abandon_stream(self) -> None:
         # A failed write may have left half a batch in the stream: never append after
