@@ -99,8 +99,11 @@ def import_har(
 
     Examples
     --------
-    >>> frames = wsreplay.import_har("devtools.har", out="capture/")  # doctest: +SKIP
-    >>> frames.groupby(["endpoint", "direction"], observed=True).size()  # doctest: +SKIP
+    >>> frames = wsreplay.import_har("devtools.har", out="capture/")
+    >>> frames.groupby(["endpoint", "direction"], observed=True).size()
+    endpoint  direction
+    client    to_peer      5
+    dtype: int64
     """
     data, name = read_bytes(source)
     resources: Resources | None

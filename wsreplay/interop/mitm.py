@@ -99,7 +99,9 @@ def import_mitm(
 
     Examples
     --------
-    >>> frames = wsreplay.import_mitm("outposts.mitm", out="capture/")  # doctest: +SKIP
+    >>> frames = wsreplay.import_mitm("outposts.mitm", out="capture/")
+    >>> frames.attrs["import"]["connections"], frames.attrs["import"]["messages"]
+    (5, 16)
     """
     data, name = read_bytes(source)
     if not data.strip():

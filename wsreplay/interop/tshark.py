@@ -82,7 +82,14 @@ def import_tshark(
 
     Examples
     --------
-    >>> frames = wsreplay.import_tshark("outposts.json", out="capture/")  # doctest: +SKIP
+    >>> frames = wsreplay.import_tshark("outposts.json", out="capture/")
+    >>> frames.groupby("event", observed=True).size()
+    event
+    open        4
+    message    16
+    close       4
+    error       1
+    dtype: int64
     """
     data, name = read_bytes(source)
     try:
