@@ -24,15 +24,15 @@ peers:
 	bash tools/peers.sh
 
 test: $(STAMP) peers
-	$(BIN)/ruff check wsreplay tests bench
-	$(BIN)/ruff format --check wsreplay tests bench
+	$(BIN)/ruff check wsreplay tests bench conftest.py
+	$(BIN)/ruff format --check wsreplay tests bench conftest.py
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 	$(BIN)/python -m pytest --doctest-modules wsreplay
 
 lint: $(STAMP)
-	$(BIN)/ruff check wsreplay tests bench
-	$(BIN)/ruff format --check wsreplay tests bench
+	$(BIN)/ruff check wsreplay tests bench conftest.py
+	$(BIN)/ruff format --check wsreplay tests bench conftest.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -44,7 +44,7 @@ if mode == "report":
 else:
     import pyarrow.parquet as pq
     from pathlib import Path
-    from wsreplay.report import REPORT_COLUMNS
+    from wsreplay.reporting import REPORT_COLUMNS
     from wsreplay.schema import CATEGORICAL_COLUMNS
     cols = list(REPORT_COLUMNS)
     files = sorted(str(p) for p in Path(capture).glob("*.parquet"))

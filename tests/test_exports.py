@@ -58,8 +58,6 @@ def _modules() -> list[str]:
 #: Modules still shadowed by a public name of their package, and what is left to do about each
 #: (owned by other work in progress; the test fails as soon as one is fixed, so the list shrinks).
 SHADOWED = {
-    "wsreplay.report": "rename the package wsreplay/report/ (e.g. reporting/): wsreplay.report is the function",
-    "wsreplay.record.probe": "rename wsreplay/record/probe.py (e.g. record/prober.py): record.probe is the function",
     "wsreplay.analysis.fleet": "rename analysis/fleet.py: analysis.fleet is the function",
     "wsreplay.analysis.outages": "rename analysis/outages.py: analysis.outages is the function",
     "wsreplay.analysis.uptime": "rename analysis/uptime.py: analysis.uptime is the function",

@@ -70,10 +70,10 @@ from .playback import replay as replay  # the function; its package is wsreplay.
 from .exceptions import RelayHTTPError
 from .record import Probe, ProbeStats, Recorder, RecorderStats, RecordingHandle, probe, probe_async, start_recording
 
-# --- presentation: plots, the HTML report, Jupyter glue (wsreplay/plot, wsreplay/report)
+# --- presentation: plots, the HTML report, Jupyter glue (wsreplay/plot, wsreplay/reporting)
 # isort: split
 from .plot import plot_ack_latency, plot_hello_intervals, plot_notices, plot_trigger_fanout, plot_uptime
-from .report import Report, report, write_report
+from .reporting import Report, report, write_report
 
 __all__ = [
     "__version__",

@@ -11,7 +11,7 @@ from interop_support import FIXTURES
 
 import wsreplay
 from wsreplay.exceptions import ImportFormatError
-from wsreplay.interop.tshark import UNKNOWN_OUTPOST, UNKNOWN_PATH
+from wsreplay.interop.tshark_streams import UNKNOWN_OUTPOST, UNKNOWN_PATH
 
 PK1 = "1ee03a64-69e4-4f1e-9f06-35cc8e6de56a"
 PK2 = "58a22b01-803b-4702-bab1-3cf49fd20321"

@@ -8,7 +8,7 @@ import contextlib
 import signal
 import sys
 
-from ..record.probe import Probe, ProbeStats
+from ..record.prober import Probe, ProbeStats
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..report import default_output, report
+from ..reporting import default_output, report
 
 __all__ = ["register", "run"]
 

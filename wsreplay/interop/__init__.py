@@ -110,7 +110,9 @@ def import_file(
 
     Examples
     --------
-    >>> frames = wsreplay.import_file("incident.har", out="capture/")  # doctest: +SKIP
+    >>> frames = wsreplay.import_file("incident.har", out="capture/")
+    >>> frames.attrs["import"]["format"], frames.attrs["import"]["connections"]
+    ('har', 5)
     """
     if format is not None and format not in FORMATS:
         raise ImportFormatError(f"unknown import format {format!r}; use one of {', '.join(FORMATS)}")

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 import pandas as pd
@@ -27,6 +27,7 @@ from ..schema import rows_to_table, table_to_frames
 __all__ = [
     "PathLike",
     "Row",
+    "OnError",
     "CREDENTIAL_HEADERS",
     "is_credential_name",
     "scrub_query",
@@ -43,6 +44,8 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 Row = dict[str, Any]
+#: What an importer does with an entry it cannot read: raise, or skip it and list it in ``attrs["import"]["errors"]``.
+OnError = Literal["raise", "skip"]
 
 #: Request/response headers that carry credentials; never copied anywhere.
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-authentik-token"})

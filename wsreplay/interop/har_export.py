@@ -82,7 +82,8 @@ def export_har(
 
     Examples
     --------
-    >>> wsreplay.export_har("capture/", "capture.har", base_url="wss://auth.example.com")  # doctest: +SKIP
+    >>> wsreplay.export_har("sample_captures/recorded", "capture.har", base_url="wss://auth.example.com")
+    PosixPath('capture.har')
     """
     if isinstance(capture, pd.DataFrame):
         frames = capture

@@ -27,18 +27,16 @@ becomes an ``error`` row.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
 from ..events import ConnectionLog, new_id
 from ..exceptions import ImportFormatError
-from ._common import PathLike, Row, describe, finish, header_value, new_capture_id, read_bytes, scrub_query
+from ._common import OnError, PathLike, Row, describe, finish, header_value, new_capture_id, read_bytes, scrub_query
 from .tnetstring import iter_values
 
 __all__ = ["import_mitm", "mitm_rows", "read_flows"]
-
-OnError = Literal["raise", "skip"]
 
 
 def read_flows(data: bytes, name: str = "flow file") -> list[dict[str, Any]]:
@@ -101,7 +99,9 @@ def import_mitm(
 
     Examples
     --------
-    >>> frames = wsreplay.import_mitm("outposts.mitm", out="capture/")  # doctest: +SKIP
+    >>> frames = wsreplay.import_mitm("outposts.mitm", out="capture/")
+    >>> frames.attrs["import"]["connections"], frames.attrs["import"]["messages"]
+    (5, 16)
     """
     data, name = read_bytes(source)
     if not data.strip():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .api import Recorder, RecordingHandle, start_recording
-from .probe import Probe, ProbeStats, probe, probe_async
+from .prober import Probe, ProbeStats, probe, probe_async
 from .stats import RecorderStats
 
 __all__ = [

@@ -48,7 +48,7 @@ def head_end(buf: bytes) -> int:
     Examples
     --------
     >>> head_end(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\nbody")
-    29
+    27
     >>> head_end(b"GET / HTTP/1.1\\nHost: a\\n\\n")  # bare LF: still a head, refused by check_head
     24
     """

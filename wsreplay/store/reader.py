@@ -353,8 +353,12 @@ def load(
 
     Examples
     --------
-    >>> frames = wsreplay.load("sample_captures/fleet_day")  # doctest: +SKIP
-    >>> frames.groupby("endpoint", observed=True).size()  # doctest: +SKIP
+    >>> frames = wsreplay.load("sample_captures/fleet_day")
+    >>> frames.groupby("endpoint", observed=True).size()  # doctest: +ELLIPSIS
+    endpoint
+    outpost    ...
+    client     ...
+    dtype: int64
     """
     table = load_table(path, start=start, end=end, endpoint=endpoint, outpost=outpost, columns=columns)
     try:

@@ -158,7 +158,7 @@ def report(
     chunk_rows : int
         A capture on disk with more frames than this is analysed in groups of
         outposts of about this many frames each (bounded memory, same numbers;
-        see :mod:`wsreplay.report.analyse`).
+        see :mod:`wsreplay.reporting.analyse`).
     progress : bool
         Show a ``tqdm.auto`` progress bar (a widget in Jupyter).
 

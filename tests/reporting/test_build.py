@@ -10,8 +10,8 @@ import pytest
 
 import wsreplay
 from wsreplay.exceptions import ConfigurationError
-from wsreplay.report import REPORT_COLUMNS, default_output
-from wsreplay.report.html import fmt_ts
+from wsreplay.reporting import REPORT_COLUMNS, default_output
+from wsreplay.reporting.html import fmt_ts
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -7,7 +7,7 @@ import contextlib
 import pandas as pd
 import pytest
 
-from wsreplay.report.analyse import analyse_capture
+from wsreplay.reporting.analyse import analyse_capture
 
 
 def _step(_name):
