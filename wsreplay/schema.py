@@ -10,10 +10,13 @@ See ``docs/capture-format.md`` for the prose version of the contract.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from functools import cache
+from typing import TYPE_CHECKING, Any, Final
 
-import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:  # pandas is imported by the functions that build DataFrames: the recorder never loads it
+    import pandas as pd
 
 __all__ = [
     "FORMAT_VERSION",
@@ -119,11 +122,12 @@ SCHEMA: Final = pa.schema(
     metadata={VERSION_KEY: str(FORMAT_VERSION).encode()},
 )
 
-_NULLABLE_INTS: Final = {
-    pa.int16(): pd.Int16Dtype(),
-    pa.int32(): pd.Int32Dtype(),
-    pa.int64(): pd.Int64Dtype(),
-}
+
+@cache
+def _nullable_ints() -> dict[pa.DataType, Any]:
+    import pandas as pd
+
+    return {pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
 
 
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -178,8 +182,11 @@ def conform_table(table: pa.Table) -> pa.Table:
 
 
 def _types_mapper(typ: pa.DataType) -> Any:
-    if typ in _NULLABLE_INTS:
-        return _NULLABLE_INTS[typ]
+    import pandas as pd
+
+    ints = _nullable_ints()
+    if typ in ints:
+        return ints[typ]
     if typ == pa.string() or typ == pa.large_string():
         return pd.StringDtype("pyarrow")
     return None
@@ -192,6 +199,8 @@ def table_to_frames(table: pa.Table) -> pd.DataFrame:
     ``category``, integers nullable (``Int16``, ``Int32``, ``Int64``), other
     strings pyarrow-backed ``string``.
     """
+    import pandas as pd
+
     cols = []
     for name in table.column_names:
         col = table.column(name)
@@ -212,6 +221,8 @@ def empty_frames() -> pd.DataFrame:
 
 def frames_to_table(frames: pd.DataFrame) -> pa.Table:
     """Convert a frames DataFrame (as returned by ``load``) back to a capture table."""
+    import pandas as pd
+
     df = frames.reset_index(drop=True)
     arrays = {}
     for name, typ in COLUMNS.items():

@@ -10,9 +10,8 @@ import signal
 import sys
 
 from ..exceptions import ConfigurationError
-from ..record import Recorder
+from ..record.api import Recorder
 from ..record.proxy import DEFAULT_MAX_SIZE
-from ..store import segment_files
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2, "g": 1024**3}
 
@@ -111,6 +110,8 @@ async def _record(args: argparse.Namespace) -> int:
         await rec.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    from ..store.reader import segment_files  # after the recording: the reader loads pandas
+
     segs = segment_files(args.out) if stats.connections_total or stats.refused else None
     print(
         f"recorded {stats.connections_total} connections ({open_at_stop} closed at stop), {stats.frames} frames, "

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from ..schema import rows_to_table
-from ..store import CaptureWriter
+from ..store.writer import CaptureWriter
 
 __all__ = ["RowSink"]
 
