@@ -1,9 +1,16 @@
 """Getting capture rows from the relay to the disk without slowing the relay down.
 
-The event loop only appends each row to a deque (no lock, no I/O). A
-background thread hands the rows to the :class:`~wsreplay.store.CaptureWriter`
-and flushes it every half ``flush_interval``, so an event reaches the disk at
-most ``flush_interval`` after it happened, and a slow disk never stalls a frame.
+The event loop only appends each entry to a deque (no lock, no I/O, no
+decoding: see :mod:`~wsreplay.record.batch`). A background thread decodes the
+queued entries a batch at a time, hands the table to the
+:class:`~wsreplay.store.CaptureWriter` and flushes it every half
+``flush_interval``, so an event reaches the disk at most ``flush_interval``
+after it happened, and a slow disk never stalls a frame.
+
+Observers (``observers=``: objects with an ``observe(table)`` method, such as
+live metrics) get every table the writer gets, decoded, on the flush thread;
+an observer that raises is counted in :attr:`RowSink.observer_errors` and
+never stops the recording.
 """
 
 from __future__ import annotations
@@ -11,16 +18,25 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import Protocol
 
-from ..schema import rows_to_table
+import pyarrow as pa
+
+from ..events import DecodeCache
 from ..store.writer import CaptureWriter
+from .batch import Entry, entries_to_table
 
-__all__ = ["RowSink"]
+__all__ = ["RowSink", "RowObserver"]
 
-#: Rows converted to Arrow per call: each conversion holds the GIL, so small
-#: chunks keep the event loop's pauses short (a few hundred microseconds each).
-_CHUNK = 128
+#: Entries decoded into one table at most (bounds the memory of a backlog's flush).
+_BATCH = 65_536
+
+
+class RowObserver(Protocol):
+    """Gets each decoded capture table the sink writes (on the flush thread)."""
+
+    def observe(self, table: pa.Table) -> None: ...
 
 
 class RowSink:
@@ -32,21 +48,26 @@ class RowSink:
         Created with ``autoflush=False``: this sink flushes it.
     flush_interval : float
         Seconds; rows are on disk at most this long after :meth:`put`.
+    observers : iterable of RowObserver, optional
+        Called with every table handed to the writer.
     """
 
-    def __init__(self, writer: CaptureWriter, *, flush_interval: float) -> None:
+    def __init__(self, writer: CaptureWriter, *, flush_interval: float, observers: Iterable[RowObserver] = ()) -> None:
         self.writer = writer
         self.flush_interval = flush_interval
+        self.observers = list(observers)
+        self.observer_errors = 0
         self.rows_put = 0
-        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._queue: collections.deque[Entry] = collections.deque()
+        self._cache: DecodeCache = {}
         self._drain_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="wsreplay-record-flush", daemon=True)
         self._thread.start()
 
-    def put(self, row: dict[str, Any]) -> None:
-        """Queue one row (called on the event loop; never blocks)."""
-        self._queue.append(row)
+    def put(self, entry: Entry) -> None:
+        """Queue one row or message entry (called on the event loop; never blocks)."""
+        self._queue.append(entry)
         self.rows_put += 1
 
     @property
@@ -60,17 +81,19 @@ class RowSink:
         return time.monotonic() - self.writer.stats.last_flush_monotonic
 
     def flush(self) -> bool:
-        """Hand every queued row to the writer and flush it to disk (any thread)."""
+        """Decode every queued entry, hand the rows to the writer and flush it to disk (any thread)."""
         with self._drain_lock:
-            rows = []
+            entries: list[Entry] = []
             popleft = self._queue.popleft
             try:
                 while True:
-                    rows.append(popleft())
+                    entries.append(popleft())
             except IndexError:
                 pass
-            for start in range(0, len(rows), _CHUNK):
-                self.writer.write_table(rows_to_table(rows[start : start + _CHUNK]))
+            for start in range(0, len(entries), _BATCH):
+                table = entries_to_table(entries[start : start + _BATCH], self._cache)
+                self.writer.write_table(table)
+                self._observe(table)
             return self.writer.flush()
 
     def close(self) -> None:
@@ -79,6 +102,13 @@ class RowSink:
         self._thread.join()
         self.flush()
         self.writer.close()
+
+    def _observe(self, table: pa.Table) -> None:
+        for observer in self.observers:
+            try:
+                observer.observe(table)
+            except Exception:  # an observer never stops the recording
+                self.observer_errors += 1
 
     def _loop(self) -> None:
         period = max(self.flush_interval / 2, 0.005)
