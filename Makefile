@@ -27,6 +27,8 @@ test: $(STAMP) peers
 	$(BIN)/ruff format --check wsreplay tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	# the recorder suite again, on uvloop (the loop `wsreplay record` uses when the `fast` extra is installed)
+	$(BIN)/python -m pytest -q --loop uvloop tests/record tests/faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check wsreplay tests bench

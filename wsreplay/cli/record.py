@@ -11,6 +11,8 @@ import sys
 
 from ..exceptions import ConfigurationError
 from ..record.api import Recorder
+from ..record.loop import LOOPS, default_loop, resolve_loop
+from ..record.loop import run as run_on_loop
 from ..record.proxy import DEFAULT_MAX_SIZE
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2, "g": 1024**3}
@@ -45,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--max-size", type=parse_size, default=DEFAULT_MAX_SIZE, metavar="SIZE", help="largest frame (default 16MiB)"
     )
     p.add_argument("--status-interval", type=float, default=10.0, metavar="S", help="status line period; 0: none")
+    p.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default=default_loop(),
+        help="event loop: uvloop when installed (auto, the default; $WSREPLAY_LOOP), or asyncio",
+    )
     p.set_defaults(run=run)
 
 
@@ -54,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     # The capture is encoded on a background thread; switch threads more often than
     # every 5 ms so the relay's event loop never waits long for the GIL.
     sys.setswitchinterval(0.0005)
-    return asyncio.run(_record(args))
+    args.loop = resolve_loop(args.loop)
+    return run_on_loop(_record(args), loop=args.loop)
 
 
 def _status(rec: Recorder) -> str:
@@ -79,7 +88,7 @@ async def _record(args: argparse.Namespace) -> int:
         max_size=args.max_size,
     )
     await rec.start()
-    # Everything imported so far (pandas, pyarrow, ...) lives as long as the process:
+    # Everything imported so far (pyarrow, websockets, ...) lives as long as the process:
     # keep it out of the garbage collector's full passes, which would otherwise
     # stall the relay for tens of milliseconds every few seconds under load.
     gc.freeze()
@@ -89,7 +98,7 @@ async def _record(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     print(
         f"wsreplay record: listening on {rec.url}, relaying to {args.upstream}, "
-        f"capture {args.out} (id {rec.capture_id})",
+        f"capture {args.out} (id {rec.capture_id}), loop {args.loop}",
         file=sys.stderr,
         flush=True,
     )

@@ -16,6 +16,7 @@ import contextlib
 import http
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
+from typing import cast
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
@@ -67,8 +68,7 @@ class _Sniffer(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
         self.listener._sniffing.add(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
