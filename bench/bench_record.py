@@ -271,8 +271,9 @@ async def compare(
         got = await latency_round(conns, interval, seconds)
         for name in lat:
             lat[name] += got[name]
-    for _ in range(rounds):
-        for name in ports:
+    names = list(ports)
+    for k in range(rounds):
+        for name in names[k % len(names) :] + names[: k % len(names)]:  # each round starts on the next path
             c0 = cpu_tree_s(procs[name])
             rt_per_s = await throughput_round(conns[name], seconds)
             thr[name].append(rt_per_s)
@@ -377,7 +378,8 @@ def report(run: dict[str, Any], args: argparse.Namespace) -> str:
         "For each N, N outposts hold a connection on every path at the same time. Latency: open loop, about "
         f"{args.rate:.0f} HELLO/s in total (N=1: every 5 ms) for {args.rounds}x{args.seconds:.0f} s, each outpost",
         "sending each HELLO on the next path in turn, so all paths sample the same moments of machine load.",
-        f"Throughput: closed loop (HELLO, wait for ACK, next), {args.rounds}x{args.seconds:.0f} s per path, median.",
+        f"Throughput: closed loop (HELLO, wait for ACK, next), {args.rounds}x{args.seconds:.0f} s per path, the paths "
+        "taking turns (each round starting on the next one), median.",
         "",
         "| outposts | path | HELLO→ACK p50 | added p50 vs direct | p99 | round trips/s | vs direct "
         "| vs nginx | CPU / round trip |",
@@ -448,7 +450,7 @@ def main() -> None:
         )
     else:
         args.outposts, args.rounds, args.seconds, args.rate, args.idle, args.idle_mem = (
-            [1, 100, 1000], 2, 5.0, 1000.0, 10_000, 2000,
+            [1, 100, 1000], 4, 3.0, 1000.0, 10_000, 2000,
         )  # fmt: skip
     run = asyncio.run(main_async(args))
     text = report(run, args)
