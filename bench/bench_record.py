@@ -383,7 +383,7 @@ def report(run: dict[str, Any], args: argparse.Namespace) -> str:
     load1, load5, _ = os.getloadavg()
     nginx_line = (
         f"nginx {run['nginx']} (Debian `nginx-light`), one worker, `proxy_http_version 1.1` and the Upgrade/"
-        "Connection headers, access log off."
+        "Connection headers, access log off;"
         if run["has_nginx"]
         else f"**nginx path skipped**: {run['nginx']}."
     )
