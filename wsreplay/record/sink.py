@@ -3,7 +3,7 @@
 The event loop only appends each entry to a deque (no lock, no I/O, no
 decoding: see :mod:`~wsreplay.record.batch`). A background thread decodes the
 queued entries a batch at a time, hands the table to the
-:class:`~wsreplay.store.CaptureWriter` and flushes it every half
+:class:`~wsreplay.store.CaptureWriter` and flushes it every quarter
 ``flush_interval``, so an event reaches the disk at most ``flush_interval``
 after it happened, and a slow disk never stalls a frame.
 
@@ -111,8 +111,13 @@ class RowSink:
                 self.observer_errors += 1
 
     def _loop(self) -> None:
-        period = max(self.flush_interval / 2, 0.005)
-        while not self._stop.wait(period):
+        # Flushes start on a fixed cadence of a quarter interval (not a pause after each flush), so an
+        # event waits at most a quarter interval for a flush to start and the rest of the interval is
+        # left for the flush itself, on a machine whose other work delays this thread.
+        period = max(self.flush_interval / 4, 0.005)
+        next_start = time.monotonic() + period
+        while not self._stop.wait(max(0.0, next_start - time.monotonic())):
+            next_start = max(next_start + period, time.monotonic())
             try:
                 self.flush()
             except Exception as exc:  # keep recording; the writer counts disk errors itself
