@@ -29,6 +29,8 @@ test: $(STAMP) peers
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 	$(BIN)/python -m pytest --doctest-modules wsreplay
+	# the recorder suite again, on uvloop (the loop `wsreplay record` uses when the `fast` extra is installed)
+	$(BIN)/python -m pytest -q --loop uvloop tests/record tests/faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check wsreplay tests bench conftest.py

@@ -1,16 +1,24 @@
-"""Recorder benchmark: HELLO→ACK through the recorder vs direct, side by side in one run.
+"""Recorder benchmark: HELLO→ACK direct, through nginx and through the recorder, side by side in one run.
 
-Three processes on 127.0.0.1: the simulated authentik (``MockAuthentik``, ACK
-latency 0), ``wsreplay record`` in front of it (recording on, default flush
-interval), and this load generator. For 1, 100 and 1,000 concurrent outposts
-the generator holds N connections direct to the mock and N through the
-recorder at the same time, and alternates between them round by round:
+Processes on 127.0.0.1: the simulated authentik (``MockAuthentik``, ACK
+latency 0); in front of it nginx (Debian ``nginx-light``, one worker, the
+standard WebSocket proxy configuration, started here with its own prefix and
+stopped by PID; left out with a message where it is not installed) and
+``wsreplay record`` twice (recording on, default flush interval; on uvloop and
+on asyncio's own loop); and this load generator. For 1, 100 and 1,000
+concurrent outposts the generator holds N connections on every path at the
+same time:
 
 * latency: each outpost sends HELLO on a fixed schedule (open loop, about
-  ``--rate`` HELLO/s in total) and times the round trip to its ACK; p50/p99
-  direct and through the recorder, and the difference (added latency);
+  ``--rate`` HELLO/s in total), each time on the next path, and times the
+  round trip to its ACK; p50/p99 per path and the difference to direct
+  (added latency);
 * throughput: each outpost sends HELLO, waits for the ACK, sends the next
-  (closed loop) for a few seconds; round trips per second, and the ratio.
+  (closed loop) for a few seconds, one path after the other; round trips per
+  second, and the ratios to direct and to nginx;
+* CPU per round trip of each proxy process (nginx: master and worker), and of
+  the mock on the direct path, from the throughput rounds (psutil);
+* peak RSS (VmHWM) of each proxy once its 1,000 connections are open.
 
 Then idle connections: RSS of the recorder process before and after opening
 K idle outpost connections through it (memory per idle connection), and the
@@ -29,11 +37,14 @@ import json
 import os
 import random
 import resource
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -77,16 +88,97 @@ def start_mock(n_pks: int) -> tuple[subprocess.Popen[str], int]:
     return proc, int(proc.stdout.readline())
 
 
-def start_recorder(upstream_port: int, out: str) -> tuple[subprocess.Popen[str], int]:
+def start_recorder(upstream_port: int, out: str, loop: str = "auto") -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "wsreplay", "record", "--upstream", f"http://127.0.0.1:{upstream_port}",
-         "--listen", "127.0.0.1:0", "--out", out, "--status-interval", "0"],
+         "--listen", "127.0.0.1:0", "--out", out, "--status-interval", "0", "--loop", loop],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stderr is not None
     line = proc.stderr.readline()  # "wsreplay record: listening on http://127.0.0.1:PORT, ..."
     port = int(line.split("listening on http://127.0.0.1:")[1].split(",")[0])
     return proc, port
+
+
+NGINX_CONF = """
+worker_processes 1;
+worker_rlimit_nofile {nofile};
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections {conns}; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://127.0.0.1:{upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+        }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_nginx(upstream_port: int, nofile: int) -> tuple[subprocess.Popen[str] | None, int, str]:
+    """nginx (one worker) in front of the mock, with its own prefix; (process, port, version) or (None, 0, why)."""
+    binary = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
+    if binary is None:
+        return None, 0, "nginx is not installed (`make peers` installs Debian's nginx-light)"
+    prefix = tempfile.mkdtemp(prefix="bench-nginx-")
+    port = free_port()
+    conf = Path(prefix) / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, upstream=upstream_port, nofile=nofile,
+                                      conns=max(1024, nofile - 100)))  # fmt: skip
+    version = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
+    proc = subprocess.Popen([binary, "-p", prefix, "-c", str(conf), "-e", f"{prefix}/error.log"], text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, port, version
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    proc.kill()
+    return None, 0, f"nginx did not start: {(Path(prefix) / 'error.log').read_text()[-300:]}"
+
+
+def cpu_tree_s(proc: psutil.Process) -> float:
+    """CPU seconds of *proc* and its children (nginx's master and worker)."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def peak_rss_mb(proc: psutil.Process) -> float:
+    """Peak resident set size (VmHWM) of *proc* and its children, MB (nginx: the largest of master and worker)."""
+    peaks = []
+    for p in [proc, *proc.children(recursive=True)]:
+        for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) * 1024 / 1e6)
+    return max(peaks)
 
 
 async def open_conns(port: int, n: int, *, first: int = 0, tag: str = "") -> list[ClientConnection]:
@@ -112,20 +204,22 @@ def hello(i: int) -> str:
 
 
 async def latency_round(
-    direct: list[ClientConnection], via: list[ClientConnection], interval: float, duration: float
+    conns: dict[str, list[ClientConnection]], interval: float, duration: float
 ) -> dict[str, list[float]]:
-    """Open loop; each outpost alternates its HELLOs between its direct and its recorded connection."""
-    out: dict[str, list[float]] = {"direct": [], "via": []}
+    """Open loop; each outpost sends each HELLO on the next path in turn."""
+    names = list(conns)
+    out: dict[str, list[float]] = {name: [] for name in names}
     loop = asyncio.get_running_loop()
     start = loop.time()
 
-    async def run(i: int, d: ClientConnection, v: ClientConnection) -> None:
+    async def run(i: int) -> None:
         frame = hello(i)
         t = start + random.random() * interval
         k = i
         while t < start + duration:
             await asyncio.sleep(max(0.0, t - loop.time()))
-            name, ws = ("direct", d) if k % 2 == 0 else ("via", v)
+            name = names[k % len(names)]
+            ws = conns[name][i]
             t0 = time.perf_counter()
             await ws.send(frame)
             await ws.recv()
@@ -133,7 +227,7 @@ async def latency_round(
             t += interval
             k += 1
 
-    await asyncio.gather(*(run(i, d, v) for i, (d, v) in enumerate(zip(direct, via))))
+    await asyncio.gather(*(run(i) for i in range(len(conns[names[0]]))))
     return out
 
 
@@ -163,47 +257,38 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) * 1e3
 
 
-def cpu_s(proc: psutil.Process) -> float:
-    t = proc.cpu_times()
-    return t.user + t.system
-
-
 async def compare(
-    mock_port: int, rec_port: int, n: int, *, rate: float, rounds: int, seconds: float, procs: tuple[int, int]
-) -> dict[str, float]:
-    mock_p, rec_p = psutil.Process(procs[0]), psutil.Process(procs[1])
-    direct = await open_conns(mock_port, n, tag="d")
-    via = await open_conns(rec_port, n, tag="r")
+    ports: dict[str, int], procs: dict[str, psutil.Process], n: int, *, rate: float, rounds: int, seconds: float
+) -> dict[str, Any]:
+    """One N: latency and throughput on every path; CPU per round trip and peak RSS of each proxy."""
+    conns = {name: await open_conns(port, n, tag=name[:2]) for name, port in ports.items()}
     interval = max(n / rate, 0.005)
-    lat: dict[str, list[float]] = {"direct": [], "via": []}
-    thr: dict[str, list[float]] = {"direct": [], "via": []}
-    cpu = {"mock": 0.0, "rec": 0.0, "trips": 0.0}
+    lat: dict[str, list[float]] = {name: [] for name in ports}
+    thr: dict[str, list[float]] = {name: [] for name in ports}
+    cpu = {name: 0.0 for name in ports}
+    trips = {name: 0.0 for name in ports}
     for _ in range(rounds):
-        got = await latency_round(direct, via, interval, seconds)
+        got = await latency_round(conns, interval, seconds)
         for name in lat:
             lat[name] += got[name]
-    for _ in range(rounds):
-        for name, conns in (("direct", direct), ("via", via)):
-            m0, r0 = cpu_s(mock_p), cpu_s(rec_p)
-            rt_per_s = await throughput_round(conns, seconds)
+    names = list(ports)
+    for k in range(rounds):
+        for name in names[k % len(names) :] + names[: k % len(names)]:  # each round starts on the next path
+            c0 = cpu_tree_s(procs[name])
+            rt_per_s = await throughput_round(conns[name], seconds)
             thr[name].append(rt_per_s)
-            if name == "via":  # CPU seconds each process spent per round trip it carried
-                cpu["mock"] += cpu_s(mock_p) - m0
-                cpu["rec"] += cpu_s(rec_p) - r0
-                cpu["trips"] += rt_per_s * seconds
-    await close_all(direct + via)
+            cpu[name] += cpu_tree_s(procs[name]) - c0
+            trips[name] += rt_per_s * seconds
+    peak = {name: peak_rss_mb(procs[name]) for name in ports if name != "direct"}
+    await close_all([ws for cs in conns.values() for ws in cs])
     return {
         "n": n,
-        "samples": min(len(lat["direct"]), len(lat["via"])),
-        "rate": n / interval,
-        "p50_direct": pct(lat["direct"], 50),
-        "p50_via": pct(lat["via"], 50),
-        "p99_direct": pct(lat["direct"], 99),
-        "p99_via": pct(lat["via"], 99),
-        "thr_direct": float(np.median(thr["direct"])),
-        "thr_via": float(np.median(thr["via"])),
-        "cpu_mock_us": cpu["mock"] / cpu["trips"] * 1e6,
-        "cpu_rec_us": cpu["rec"] / cpu["trips"] * 1e6,
+        "samples": min(len(v) for v in lat.values()),
+        "p50": {name: pct(v, 50) for name, v in lat.items()},
+        "p99": {name: pct(v, 99) for name, v in lat.items()},
+        "thr": {name: float(np.median(v)) for name, v in thr.items()},
+        "cpu_us": {name: cpu[name] / trips[name] * 1e6 for name in ports},
+        "peak_rss_mb": peak,
     }
 
 
@@ -227,88 +312,165 @@ async def idle(rec: subprocess.Popen[str], rec_port: int, mem_n: int, hold_n: in
             "rss_held": rss_held, "rss_before": before}  # fmt: skip
 
 
-async def main_async(args: argparse.Namespace) -> tuple[list[dict[str, float]], dict[str, float], int]:
+IMPORTS = {
+    "`import wsreplay`": "import wsreplay",
+    "what `wsreplay record` imports": "from wsreplay.cli import build_parser\nbuild_parser('record')",
+}
+
+
+def import_cost(code: str) -> dict[str, Any]:
+    """Import time (``-X importtime``, cumulative, of the wsreplay modules *code* imports; best of 3) and peak RSS."""
+    report = "import sys; print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules)); print(open("
+    report += "'/proc/self/status').read().split('VmHWM:')[1].split()[0])"
+    times, rss, heavy = [], [], ""
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-X", "importtime", "-c", f"{code}\n{report}"], capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        top = [line.split("|") for line in done.stderr.splitlines() if line.startswith("import time:")]
+        times.append(sum(int(cols[1]) for cols in top[1:] if cols[2].startswith(" wsreplay")) / 1e6)
+        heavy, peak = done.stdout.splitlines()[-2:]
+        rss.append(int(peak) * 1024 / 1e6)
+    return {"s": min(times), "rss_mb": min(rss), "heavy": heavy}
+
+
+PATHS = {"direct": "direct", "nginx": "nginx", "record": "`wsreplay record` (uvloop)",
+         "record-asyncio": "`wsreplay record` (asyncio loop)"}  # fmt: skip
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     hard = raise_fd_limit()
     mock, mock_port = start_mock(1000)
     out = tempfile.mkdtemp(prefix="bench-record-")
-    rec, rec_port = start_recorder(mock_port, out)
+    out_asyncio = tempfile.mkdtemp(prefix="bench-record-asyncio-")
+    rec, rec_port = start_recorder(mock_port, out, "uvloop")
+    rec_a, rec_a_port = start_recorder(mock_port, out_asyncio, "asyncio")
+    nginx, nginx_port, nginx_info = start_nginx(mock_port, hard)
+    if nginx is None:
+        print(f"bench_record: nginx path skipped: {nginx_info}", file=sys.stderr, flush=True)
+    ports = {"direct": mock_port, "nginx": nginx_port, "record": rec_port, "record-asyncio": rec_a_port}
+    pids = {"direct": mock.pid, "nginx": nginx.pid if nginx else 0, "record": rec.pid, "record-asyncio": rec_a.pid}
+    if nginx is None:
+        del ports["nginx"], pids["nginx"]
+    procs = {name: psutil.Process(pid) for name, pid in pids.items()}
     try:
         results = []
         for n in args.outposts:
-            results.append(
-                await compare(
-                    mock_port,
-                    rec_port,
-                    n,
-                    rate=args.rate,
-                    rounds=args.rounds,
-                    seconds=args.seconds,
-                    procs=(mock.pid, rec.pid),
-                )
-            )
+            results.append(await compare(ports, procs, n, rate=args.rate, rounds=args.rounds, seconds=args.seconds))
             print(json.dumps(results[-1]), flush=True)
         hold = min(args.idle, (hard - 200) // 2)  # the recorder holds two sockets per connection
         idle_res = await idle(rec, rec_port, min(args.idle_mem, hold), hold)
         print(json.dumps(idle_res), flush=True)
     finally:
-        rec.terminate()
-        rec.communicate(timeout=120)
+        if nginx is not None:
+            nginx.terminate()  # by PID: SIGTERM, nginx's fast shutdown
+            nginx.wait(timeout=30)
+        for r in (rec, rec_a):
+            r.terminate()
+            r.communicate(timeout=120)
         mock.terminate()
         mock.wait(timeout=30)
     capture_mb = sum(p.stat().st_size for p in Path(out).iterdir()) / 1e6
     print(f"capture: {capture_mb:.1f} MB in {out}", flush=True)
-    return results, idle_res, hard
+    imports = {name: import_cost(code) for name, code in IMPORTS.items()}
+    return {"results": results, "idle": idle_res, "hard": hard, "nginx": nginx_info, "has_nginx": nginx is not None,
+            "imports": imports}  # fmt: skip
 
 
-def report(results: list[dict[str, float]], idle_res: dict[str, float], hard: int, args: argparse.Namespace) -> str:
+def report(run: dict[str, Any], args: argparse.Namespace) -> str:
+    results, idle_res, hard = run["results"], run["idle"], run["hard"]
+    names = [name for name in PATHS if name in results[0]["thr"]]
+    proxies = [name for name in names if name != "direct"]
     load1, load5, _ = os.getloadavg()
+    nginx_line = (
+        f"nginx {run['nginx']} (Debian `nginx-light`), one worker, `proxy_http_version 1.1` and the Upgrade/"
+        "Connection headers, access log off;"
+        if run["has_nginx"]
+        else f"**nginx path skipped**: {run['nginx']}."
+    )
     lines = [
-        "Rerun: `.venv/bin/python -m bench.bench_record`",
+        "Rerun: `.venv/bin/python -m bench.bench_record` (after `make peers`, which installs nginx-light)",
         "",
         f"Load average when the run ended: {load1:.1f} (1 min), {load5:.1f} (5 min) on 2 cores: other work was "
-        "running, so tail latencies (p99) include scheduler waits of every process, direct and recorded alike.",
+        "running, so absolute times are noisy and tail latencies (p99) include scheduler waits of every process; "
+        "compare the paths, which were measured side by side.",
         "",
-        "Three processes on 127.0.0.1 sharing the machine's 2 cores: `MockAuthentik` (ACK latency 0),",
-        "`wsreplay record` in front of it (recording on, flush interval 1 s) and the load generator",
-        "(websockets clients). For each N, N outposts connect direct and N through the recorder at the same",
-        "time. Latency: open loop, about "
-        f"{args.rate:.0f} HELLO/s in total (N=1: every 5 ms) for {args.rounds}x{args.seconds:.0f} s, each outpost "
-        "alternating its HELLOs between its direct and its recorded connection, so both sides sample the",
-        "same moments of machine load.",
-        f"Throughput: closed loop (HELLO, wait for ACK, next), {args.rounds}x{args.seconds:.0f} s per side, median.",
+        "Processes on 127.0.0.1 sharing the machine's 2 cores: `MockAuthentik` (ACK latency 0); in front of it",
+        nginx_line,
+        "and `wsreplay record` twice (recording every frame, flush interval 1 s; once on uvloop, the default when",
+        "the `fast` extra is installed, once with `--loop asyncio`); and the load generator (websockets clients).",
+        "For each N, N outposts hold a connection on every path at the same time. Latency: open loop, about "
+        f"{args.rate:.0f} HELLO/s in total (N=1: every 5 ms) for {args.rounds}x{args.seconds:.0f} s, each outpost",
+        "sending each HELLO on the next path in turn, so all paths sample the same moments of machine load.",
+        f"Throughput: closed loop (HELLO, wait for ACK, next), {args.rounds}x{args.seconds:.0f} s per path, the paths "
+        "taking turns (each round starting on the next one), median.",
         "",
-        "| outposts | HELLO→ACK p50 direct / via recorder | added p50 | p99 direct / via recorder | added p99 "
-        "| round trips/s direct / via | throughput ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| outposts | path | HELLO→ACK p50 | added p50 vs direct | p99 | round trips/s | vs direct "
+        "| vs nginx | CPU / round trip |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        lines.append(
-            f"| {r['n']:,.0f} | {r['p50_direct']:.2f} / {r['p50_via']:.2f} ms "
-            f"| **{r['p50_via'] - r['p50_direct']:+.2f} ms** "
-            f"| {r['p99_direct']:.2f} / {r['p99_via']:.2f} ms | **{r['p99_via'] - r['p99_direct']:+.2f} ms** "
-            f"| {r['thr_direct']:,.0f} / {r['thr_via']:,.0f} | **{r['thr_via'] / r['thr_direct']:.2f}** |"
-        )
+        for name in names:
+            vs_nginx = f"{r['thr'][name] / r['thr']['nginx']:.2f}" if "nginx" in r["thr"] else "n/a"
+            cpu_who = "mock" if name == "direct" else "proxy"
+            added = "" if name == "direct" else f"{(r['p50'][name] - r['p50']['direct']) * 1e3:+.0f} µs"
+            lines.append(
+                f"| {r['n']:,.0f} | {PATHS[name]} | {r['p50'][name]:.2f} ms | {added} | {r['p99'][name]:.2f} ms "
+                f"| {r['thr'][name]:,.0f} | {r['thr'][name] / r['thr']['direct']:.2f} | **{vs_nginx}** "
+                f"| {r['cpu_us'][name]:.0f} µs ({cpu_who}) |"
+            )
+    last = results[-1]
     lines += [
         "",
-        "CPU per HELLO→ACK round trip carried through the recorder, same throughput rounds (less sensitive to",
-        "other load than wall-clock figures): the recorder's process next to the simulated authentik's.",
+        f"Peak RSS (VmHWM, since start) of each proxy with its {last['n']:,.0f} connections open: "
+        + ", ".join(f"{PATHS[name]} **{last['peak_rss_mb'][name]:.0f} MB**" for name in proxies)
+        + (" (nginx: its worker)." if run["has_nginx"] else "."),
+    ]
+    if "record" in last["peak_rss_mb"] and last["n"] >= 1000:
+        peak = last["peak_rss_mb"]["record"]
+        lines += [
+            "",
+            f"Memory target of issue #17 (at most 100 MB peak RSS at 1,000 connections): **{peak:.0f} MB**, "
+            + ("met." if peak <= 100 else f"missed by {peak - 100:.0f} MB.")
+            + f" Per connection: {idle_res['per_conn'] / 1024:.1f} KiB (idle, below); the rest is the process "
+            f"before any connection ({idle_res['rss_before'] / 1e6:.0f} MB RSS after this run's traffic), most of it "
+            "pyarrow's shared libraries (`import pyarrow` alone: about 64 MB RSS here).",
+        ]
+    lines += [
         "",
-        "| outposts | recorder CPU / round trip | MockAuthentik CPU / round trip | ratio |",
+        "| imports (fresh process) | time (`-X importtime`, cumulative, best of 3) | peak RSS | pandas / matplotlib "
+        "loaded |",
         "|---|---|---|---|",
     ]
-    for r in results:
-        lines.append(
-            f"| {r['n']:,.0f} | {r['cpu_rec_us']:.0f} µs | {r['cpu_mock_us']:.0f} µs "
-            f"| **{r['cpu_rec_us'] / r['cpu_mock_us']:.2f}** |"
-        )
+    for name, cost in run["imports"].items():
+        lines.append(f"| {name} | {cost['s'] * 1e3:.0f} ms | {cost['rss_mb']:.0f} MB | {cost['heavy']} |")
+    lines.append(
+        "Before the lazy imports (#15, #17), `import wsreplay` took 1,481 ms (`-X importtime`), peaked at 173 MB and "
+        "loaded pandas and matplotlib (measured once by hand on this machine before the change)."
+    )
+    if "nginx" in last["thr"]:
+        lines += [
+            "",
+            "Targets of issue #17 (same run): recorder throughput at least 0.8x nginx's, added p50 at most "
+            "nginx's + 100 µs.",
+            "",
+            "| outposts | recorder / nginx throughput | recorder added p50 minus nginx's | met |",
+            "|---|---|---|---|",
+        ]
+        for r in results:
+            ratio = r["thr"]["record"] / r["thr"]["nginx"]
+            extra = (r["p50"]["record"] - r["p50"]["nginx"]) * 1e3
+            met = "yes" if ratio >= 0.8 and extra <= 100 else "no"
+            lines.append(f"| {r['n']:,.0f} | {ratio:.2f} | {extra:+.0f} µs | {met} |")
     lines += [
         "",
-        "| idle connections | value |",
+        "| idle connections (uvloop recorder) | value |",
         "|---|---|",
         f"| recorder memory per idle connection (RSS delta over {idle_res['mem_n']:,.0f} connections) "
         f"| **{idle_res['per_conn'] / 1024:.1f} KiB** |",
+        f"| recorder RSS before / with them | {idle_res['rss_before'] / 1e6:.0f} MB "
+        f"/ {idle_res['rss_held'] / 1e6:.0f} MB |",
         f"| idle connections held through one recorder (asked {idle_res['asked']:,.0f}) | **{idle_res['held']:,.0f}** "
-        f"(opened in {idle_res['open_s']:.0f} s, recorder RSS {idle_res['rss_held'] / 1e6:.0f} MB) |",
+        f"(opened in {idle_res['open_s']:.0f} s) |",
         "",
         f"The hard open-files limit here is {hard:,} per process and cannot be raised without "
         "CAP_SYS_RESOURCE; the recorder needs two sockets per relayed connection (peer + upstream), so one",
@@ -333,10 +495,10 @@ def main() -> None:
         )
     else:
         args.outposts, args.rounds, args.seconds, args.rate, args.idle, args.idle_mem = (
-            [1, 100, 1000], 2, 5.0, 1000.0, 10_000, 2000,
+            [1, 100, 1000], 4, 3.0, 1000.0, 10_000, 2000,
         )  # fmt: skip
-    results, idle_res, hard = asyncio.run(main_async(args))
-    text = report(results, idle_res, hard, args)
+    run = asyncio.run(main_async(args))
+    text = report(run, args)
     print(text)
     if not args.quick:
         write_section("Recorder", text)

@@ -19,6 +19,7 @@ want_deb() { # want_deb BINARY PACKAGE: install PACKAGE unless BINARY is on PATH
 want_deb chromium chromium          # report and HAR tests open pages in headless Chromium
 want_deb curl curl                  # tests/record/test_passthrough_peers.py: curl through the recorder
 want_deb prometheus prometheus      # live-metrics tests: a real Prometheus scrapes the recorder (promtool checks the rules)
+want_deb nginx nginx-light          # bench/bench_record.py: the reverse proxy the recorder is measured against
 
 if ((${#apt_missing[@]})); then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -1,79 +1,96 @@
 """wsreplay: record, analyse, plot and replay authentik's WebSocket traffic.
 
 The public surface, importable from ``wsreplay`` directly. Each section is
-owned by one module; add new public names to its section and to ``__all__``.
+owned by one module; add new public names to its section of ``_NAMES`` (one line:
+the name and the module that defines it) and to ``__all__``. Names are imported
+when first used, so ``import wsreplay`` stays cheap.
 """
 
 from __future__ import annotations
 
+from ._lazy import attach as _attach
+
 __version__ = "0.1.0"
 
-# --- capture format, protocol and storage (core + storage)
-from .events import ConnectionLog
-from .exceptions import (
-    CaptureDamageWarning,
-    CaptureError,
-    CaptureFormatError,
-    CaptureNotFoundError,
-    CaptureVersionError,
-    ConfigurationError,
-    ImportFormatError,
-    ReplayError,
-    ReplayMismatchError,
-    UpstreamError,
-    WSReplayError,
-)
-from .protocol import Instruction, decode
-from .schema import FORMAT_VERSION, SCHEMA
-from .store import CaptureWriter, load, recover, save
-from .summary import CaptureSummary, summarize
+# Every public name is imported when first used (PEP 562, see ``_lazy.py``): a
+# process that only records never loads pandas or matplotlib. One line per name:
+# the name, then the module that defines it.
+_NAMES: dict[str, str] = {
+    # --- capture format, protocol and storage (core + storage)
+    "ConnectionLog": ".events",
+    "CaptureDamageWarning": ".exceptions",
+    "CaptureError": ".exceptions",
+    "CaptureFormatError": ".exceptions",
+    "CaptureNotFoundError": ".exceptions",
+    "CaptureVersionError": ".exceptions",
+    "ConfigurationError": ".exceptions",
+    "ImportFormatError": ".exceptions",
+    "ReplayError": ".exceptions",
+    "ReplayMismatchError": ".exceptions",
+    "UpstreamError": ".exceptions",
+    "WSReplayError": ".exceptions",
+    "Instruction": ".protocol",
+    "decode": ".protocol",
+    "FORMAT_VERSION": ".schema",
+    "SCHEMA": ".schema",
+    "CaptureWriter": ".store",
+    "load": ".store",
+    "recover": ".store",
+    "save": ".store",
+    "CaptureSummary": ".summary",
+    "summarize": ".summary",
+    # --- interop: import HAR / mitmproxy / tshark files, export HAR (wsreplay/interop)
+    "export_har": ".interop",
+    "import_file": ".interop",
+    "import_har": ".interop",
+    "import_mitm": ".interop",
+    "import_tshark": ".interop",
+    # --- analysis: pure pandas over the frames DataFrame (wsreplay/analysis; the module is public too)
+    "ack_latency": ".analysis",
+    "fleet": ".analysis",
+    "hello_intervals": ".analysis",
+    "latency_percentiles": ".analysis",
+    "notice_frequency": ".analysis",
+    "outages": ".analysis",
+    "parse_errors": ".analysis",
+    "restarts": ".analysis",
+    "top_messages": ".analysis",
+    "trigger_fanout": ".analysis",
+    "upgrades": ".analysis",
+    "uptime": ".analysis",
+    # --- replay: captures streamed back to a server or served as one (wsreplay/playback)
+    "CheckReport": ".playback",
+    "Matcher": ".playback",
+    "Mismatch": ".playback",
+    "ReplayResult": ".playback",
+    "ReplayServer": ".playback",
+    "ServeHandle": ".playback",
+    "assert_replay_matches": ".playback",
+    "replay_async": ".playback",
+    "serve": ".playback",
+    "replay": ".playback",  # the function; its package is wsreplay.playback
+    # --- recording: the recording proxy and the probe (wsreplay/record)
+    "RelayHTTPError": ".exceptions",
+    "Probe": ".record",
+    "ProbeStats": ".record",
+    "Recorder": ".record",
+    "RecorderStats": ".record",
+    "RecordingHandle": ".record",
+    "probe": ".record",
+    "probe_async": ".record",
+    "start_recording": ".record",
+    # --- presentation: plots, the HTML report, Jupyter glue (wsreplay/plot, wsreplay/reporting)
+    "plot_ack_latency": ".plot",
+    "plot_hello_intervals": ".plot",
+    "plot_notices": ".plot",
+    "plot_trigger_fanout": ".plot",
+    "plot_uptime": ".plot",
+    "Report": ".reporting",
+    "report": ".reporting",
+    "write_report": ".reporting",
+}
 
-# --- interop: import HAR / mitmproxy / tshark files, export HAR (wsreplay/interop)
-# isort: split
-from .interop import export_har, import_file, import_har, import_mitm, import_tshark
-
-# --- analysis: pure pandas over the frames DataFrame (wsreplay/analysis)
-# isort: split
-from . import analysis
-from .analysis import (
-    ack_latency,
-    fleet,
-    hello_intervals,
-    latency_percentiles,
-    notice_frequency,
-    outages,
-    parse_errors,
-    restarts,
-    top_messages,
-    trigger_fanout,
-    upgrades,
-    uptime,
-)
-
-# --- replay: captures streamed back to a server or served as one (wsreplay/playback)
-# isort: split
-from .playback import (
-    CheckReport,
-    Matcher,
-    Mismatch,
-    ReplayResult,
-    ReplayServer,
-    ServeHandle,
-    assert_replay_matches,
-    replay_async,
-    serve,
-)
-from .playback import replay as replay  # the function; its package is wsreplay.playback
-
-# --- recording: the recording proxy and the probe (wsreplay/record)
-# isort: split
-from .exceptions import RelayHTTPError
-from .record import Probe, ProbeStats, Recorder, RecorderStats, RecordingHandle, probe, probe_async, start_recording
-
-# --- presentation: plots, the HTML report, Jupyter glue (wsreplay/plot, wsreplay/reporting)
-# isort: split
-from .plot import plot_ack_latency, plot_hello_intervals, plot_notices, plot_trigger_fanout, plot_uptime
-from .reporting import Report, report, write_report
+__getattr__, __dir__ = _attach(__name__, _NAMES, modules=["analysis"])
 
 __all__ = [
     "__version__",

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 from .protocol import Decoded, classify_path, decode
 
-__all__ = ["ConnectionLog", "DecodeCache", "new_id", "instance_from_query"]
+__all__ = ["ConnectionLog", "DecodeCache", "message_fields", "new_id", "instance_from_query"]
 
 Row = dict[str, Any]
 
@@ -38,6 +38,59 @@ def instance_from_query(query: str | None) -> str | None:
         return None
     values = parse_qs(query, keep_blank_values=False).get("instance_uuid")
     return values[0] if values else None
+
+
+def _decode_text(text: str, endpoint: str, cache: DecodeCache | None) -> Decoded:
+    if cache is None or len(text) > _MAX_CACHED_PAYLOAD:
+        return decode(text, endpoint=endpoint, opcode="text")
+    key = (endpoint, text)
+    decoded = cache.get(key)
+    if decoded is None:
+        decoded = decode(text, endpoint=endpoint, opcode="text")
+        if len(cache) < _MAX_CACHE_ENTRIES:
+            cache[key] = decoded
+    return decoded
+
+
+def message_fields(
+    data: str | bytes, *, endpoint: str, opcode: str | None = None, cache: DecodeCache | None = None
+) -> Row:
+    """The columns of a ``message`` row that depend only on the frame and the endpoint.
+
+    ``opcode``, ``size``, ``payload`` or ``payload_bytes``, and the decoded
+    columns (:func:`~wsreplay.protocol.decode`; ``instance_uuid`` is the one the
+    frame carries, if any). :meth:`ConnectionLog.message` adds the rest.
+
+    Examples
+    --------
+    >>> message_fields('{"instruction": 0, "args": {}}', endpoint="outpost")["instruction_name"]
+    'ACK'
+    """
+    opcode = opcode or ("text" if isinstance(data, str) else "binary")
+    raw: bytes | None = None
+    text: str | None = None
+    if isinstance(data, str):
+        try:
+            raw = data.encode("utf-8")
+            text = data
+        except UnicodeEncodeError:
+            raw = data.encode("utf-8", "surrogatepass")
+    else:
+        raw = bytes(data)
+        if opcode == "text":
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+    fields: Row = {"opcode": opcode, "size": len(raw)}
+    if opcode == "text" and text is not None:
+        fields["payload"] = text
+        decoded = _decode_text(text, endpoint, cache)
+    else:
+        fields["payload_bytes"] = raw
+        decoded = decode(raw, endpoint=endpoint, opcode=opcode)
+    fields.update(decoded)
+    return fields
 
 
 class ConnectionLog:
@@ -90,18 +143,6 @@ class ConnectionLog:
         self.closed = False
         self.cache = cache
 
-    def _decode_text(self, text: str) -> Decoded:
-        cache = self.cache
-        if cache is None or len(text) > _MAX_CACHED_PAYLOAD:
-            return decode(text, endpoint=self.endpoint, opcode="text")
-        key = (self.endpoint, text)
-        decoded = cache.get(key)
-        if decoded is None:
-            decoded = decode(text, endpoint=self.endpoint, opcode="text")
-            if len(cache) < _MAX_CACHE_ENTRIES:
-                cache[key] = decoded
-        return decoded
-
     def _row(self, ts: int, event: str, **fields: Any) -> Row:
         row: Row = {
             "ts": ts,
@@ -138,31 +179,8 @@ class ConnectionLog:
         UTF-8 is checked). Text that is not valid UTF-8 keeps its raw bytes in
         ``payload_bytes`` and says so in ``parse_error``.
         """
-        opcode = opcode or ("text" if isinstance(data, str) else "binary")
-        raw: bytes | None = None
-        text: str | None = None
-        if isinstance(data, str):
-            try:
-                raw = data.encode("utf-8")
-                text = data
-            except UnicodeEncodeError:
-                raw = data.encode("utf-8", "surrogatepass")
-        else:
-            raw = bytes(data)
-            if opcode == "text":
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    text = None
-        fields: Row = {"opcode": opcode, "size": len(raw)}
-        if opcode == "text" and text is not None:
-            fields["payload"] = text
-            decoded = self._decode_text(text)
-        else:
-            fields["payload_bytes"] = raw
-            decoded = decode(raw, endpoint=self.endpoint, opcode=opcode)
-        fields.update(decoded)
-        found = decoded.get("instance_uuid")
+        fields = message_fields(data, endpoint=self.endpoint, opcode=opcode, cache=self.cache)
+        found = fields.get("instance_uuid")
         if found and self.instance_uuid is None:
             self.instance_uuid = found
         fields["instance_uuid"] = self.instance_uuid

@@ -10,10 +10,17 @@ See ``docs/capture-format.md`` for the prose version of the contract.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from array import array
+from collections.abc import Sequence
+from functools import cache
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any, Final
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:  # pandas is imported by the functions that build DataFrames: the recorder never loads it
+    import pandas as pd
 
 __all__ = [
     "FORMAT_VERSION",
@@ -29,6 +36,7 @@ __all__ = [
     "INSTRUCTION_NAMES",
     "empty_frames",
     "rows_to_table",
+    "column_array",
     "frames_to_table",
     "table_to_frames",
     "conform_table",
@@ -119,11 +127,56 @@ SCHEMA: Final = pa.schema(
     metadata={VERSION_KEY: str(FORMAT_VERSION).encode()},
 )
 
-_NULLABLE_INTS: Final = {
-    pa.int16(): pd.Int16Dtype(),
-    pa.int32(): pd.Int32Dtype(),
-    pa.int64(): pd.Int64Dtype(),
-}
+
+@cache
+def _nullable_ints() -> dict[pa.DataType, Any]:
+    import pandas as pd
+
+    return {pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
+
+
+#: Arrow type -> ``array`` typecode of its values buffer (fixed-width columns).
+_INT_CODES: Final = {pa.int16(): "h", pa.int32(): "i", pa.int64(): "q", pa.timestamp("ns", tz="UTC"): "q"}
+
+
+def column_array(values: Sequence[Any], typ: pa.DataType) -> pa.Array:
+    """One capture column from Python values (``None`` is null), built from its buffers.
+
+    The same array as ``pa.array(values, type=typ)``, without its first call
+    importing pandas (pyarrow checks every sequence for pandas objects): the
+    recorder builds its tables with this and never loads pandas. Values it
+    cannot take as they are (a ``datetime``, a ``str`` that is not UTF-8) go
+    to ``pa.array``.
+
+    Examples
+    --------
+    >>> column_array(["a", None, "é"], pa.string()).to_pylist()
+    ['a', None, 'é']
+    """
+    n = len(values)
+    nulls = sum(v is None for v in values)
+    if nulls == n:
+        return pa.nulls(n, typ)
+    validity = None
+    if nulls:
+        bits = np.packbits(np.fromiter((v is not None for v in values), dtype=bool, count=n), bitorder="little")
+        validity = pa.py_buffer(bits.tobytes())
+    try:
+        code = _INT_CODES.get(typ)
+        if code is not None:
+            data = array(code, [0 if v is None else v for v in values])
+            return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(data)], null_count=nulls)
+        if typ == pa.string():
+            raw = [b"" if v is None else v.encode() for v in values]
+        elif typ == pa.binary():
+            raw = [b"" if v is None else v if type(v) is bytes else memoryview(v).tobytes() for v in values]
+        else:
+            raise TypeError(typ)
+        offsets = array("i", accumulate(map(len, raw), initial=0))
+        buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(raw))]
+        return pa.Array.from_buffers(typ, n, buffers, null_count=nulls)
+    except (TypeError, AttributeError, UnicodeEncodeError, OverflowError):
+        return pa.array(values, type=typ)
 
 
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -139,7 +192,7 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     pyarrow.Table
         A table with exactly :data:`SCHEMA`.
     """
-    arrays = [pa.array([row.get(name) for row in rows], type=typ) for name, typ in COLUMNS.items()]
+    arrays = [column_array([row.get(name) for row in rows], typ) for name, typ in COLUMNS.items()]
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
@@ -178,8 +231,11 @@ def conform_table(table: pa.Table) -> pa.Table:
 
 
 def _types_mapper(typ: pa.DataType) -> Any:
-    if typ in _NULLABLE_INTS:
-        return _NULLABLE_INTS[typ]
+    import pandas as pd
+
+    ints = _nullable_ints()
+    if typ in ints:
+        return ints[typ]
     if typ == pa.string() or typ == pa.large_string():
         return pd.StringDtype("pyarrow")
     return None
@@ -192,6 +248,8 @@ def table_to_frames(table: pa.Table) -> pd.DataFrame:
     ``category``, integers nullable (``Int16``, ``Int32``, ``Int64``), other
     strings pyarrow-backed ``string``.
     """
+    import pandas as pd
+
     cols = []
     for name in table.column_names:
         col = table.column(name)
@@ -212,6 +270,8 @@ def empty_frames() -> pd.DataFrame:
 
 def frames_to_table(frames: pd.DataFrame) -> pa.Table:
     """Convert a frames DataFrame (as returned by ``load``) back to a capture table."""
+    import pandas as pd
+
     df = frames.reset_index(drop=True)
     arrays = {}
     for name, typ in COLUMNS.items():

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 
 from record_support import PK, bearer, mock
 from websockets.sync.client import connect
 
-from wsreplay import start_recording
+from wsreplay import load, start_recording
 from wsreplay.protocol import encode_hello, hello_args
 
 HELLO = encode_hello(hello_args(uuid="nb-1", version="2023.10.0"))
@@ -59,3 +62,37 @@ def test_handle_reports_where_it_records(tmp_path):
         assert "stopped" in repr(rec)
     finally:
         ak.stop()
+
+
+def test_recording_loads_neither_pandas_nor_matplotlib(tmp_path):
+    # What `wsreplay record` imports, then a Recorder relaying and writing a message, in a fresh process.
+    code = f"""
+        import asyncio, sys
+        from websockets.asyncio.client import connect
+        from websockets.asyncio.server import serve
+        from wsreplay.cli import build_parser
+        from wsreplay import Recorder
+
+        build_parser("record")
+
+        async def echo(ws):
+            async for msg in ws:
+                await ws.send(msg)
+
+        async def main():
+            async with serve(echo, "127.0.0.1", 0) as server:
+                port = server.sockets[0].getsockname()[1]
+                async with Recorder(f"http://127.0.0.1:{{port}}", out={str(tmp_path / "cap")!r}) as rec:
+                    async with connect(rec.ws_url + "/ws/outpost/{PK}/") as ws:
+                        await ws.send("hello")
+                        assert await ws.recv() == "hello"
+                    rec.flush()
+                    assert rec.stats.frames == 2
+
+        asyncio.run(main())
+        print(sorted(m for m in ("pandas", "matplotlib") if m in sys.modules))
+    """
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert list(load(tmp_path / "cap").event) == ["open", "message", "message", "close"]

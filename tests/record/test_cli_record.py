@@ -113,3 +113,11 @@ def test_bad_upstream_is_a_one_line_error(tmp_path, capsys):
     code = cli_main(["record", "--upstream", "ftp://nope", "--out", str(tmp_path / "c")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "http(s)://" in err
+
+
+def test_recorder_says_which_event_loop_it_runs_on(tmp_path):
+    # WSREPLAY_LOOP (set by the test session's --loop) is the default of --loop
+    proc, _port = _start("http://127.0.0.1:9", tmp_path / "cap")
+    proc.terminate()
+    _out, err = proc.communicate(timeout=60)
+    assert f"loop {os.environ['WSREPLAY_LOOP']}" in err.splitlines()[0]

@@ -2,7 +2,9 @@
 
 Each sub-command lives in its own module of this package with two functions:
 ``register(subparsers)`` adds its parser, ``run(args) -> int`` carries it out.
-Add a command by adding its module name to :data:`COMMANDS`.
+Add a command by adding its module name to :data:`COMMANDS`. A run imports
+only the module of the command it runs (``wsreplay record`` never loads the
+plotting or analysis code); ``wsreplay --help`` imports them all.
 """
 
 from __future__ import annotations
@@ -33,8 +35,16 @@ COMMANDS: list[str] = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command registered."""
+def _module_of(command: str) -> str | None:
+    """The module of sub-command *command* (``import`` -> ``import_``), or None."""
+    for name in COMMANDS:
+        if name.rstrip("_") == command:
+            return name
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every sub-command registered, or only *command*'s when given."""
     parser = argparse.ArgumentParser(
         prog="wsreplay",
         description="Record, analyse, plot and replay authentik's WebSocket traffic.",
@@ -42,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wsreplay {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    only = _module_of(command) if command else None
+    for name in [only] if only else COMMANDS:
         module = importlib.import_module(f".{name}", __name__)
         module.register(sub)
     return parser
@@ -54,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     User mistakes and refused inputs are one line on stderr and a non-zero
     status, never a traceback.
     """
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv and not argv[0].startswith("-") else None)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

@@ -110,8 +110,9 @@ def run_demo(
     the frames' ``outages`` (outpost level), ``truth_outages`` and ``latency``
     (fleet percentiles).
     """
-    from .. import latency_percentiles, load, outages, report
+    from .. import latency_percentiles, load, outages
     from ..jupyter import timed_progress
+    from ..reporting import report
 
     out = Path(out)
     capture = out / "capture"

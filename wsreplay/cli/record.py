@@ -10,9 +10,10 @@ import signal
 import sys
 
 from ..exceptions import ConfigurationError
-from ..record import Recorder
+from ..record.api import Recorder
+from ..record.loop import LOOPS, default_loop, resolve_loop
+from ..record.loop import run as run_on_loop
 from ..record.proxy import DEFAULT_MAX_SIZE
-from ..store import segment_files
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2, "g": 1024**3}
 
@@ -64,6 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="S",
         help="seconds an outpost stays in the outpost series after its last connection ended (default 86400)",
     )
+    p.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default=default_loop(),
+        help="event loop: uvloop when installed (auto, the default; $WSREPLAY_LOOP), or asyncio",
+    )
     p.set_defaults(run=run)
 
 
@@ -73,7 +80,13 @@ def run(args: argparse.Namespace) -> int:
     # The capture is encoded on a background thread; switch threads more often than
     # every 5 ms so the relay's event loop never waits long for the GIL.
     sys.setswitchinterval(0.0005)
-    return asyncio.run(_record(args))
+    # Arrow buffers are allocated and freed on the flush thread, a batch at a time; pyarrow's default
+    # allocator (mimalloc) kept about 5 MB more per second of traffic in this pattern, the system's reuses them.
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+    args.loop = resolve_loop(args.loop)
+    return run_on_loop(_record(args), loop=args.loop)
 
 
 def _status(rec: Recorder) -> str:
@@ -101,7 +114,7 @@ async def _record(args: argparse.Namespace) -> int:
         metrics_retention=args.metrics_retention,
     )
     await rec.start()
-    # Everything imported so far (pandas, pyarrow, ...) lives as long as the process:
+    # Everything imported so far (pyarrow, websockets, ...) lives as long as the process:
     # keep it out of the garbage collector's full passes, which would otherwise
     # stall the relay for tens of milliseconds every few seconds under load.
     gc.freeze()
@@ -111,7 +124,7 @@ async def _record(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     print(
         f"wsreplay record: listening on {rec.url}, relaying to {args.upstream}, "
-        f"capture {args.out} (id {rec.capture_id})",
+        f"capture {args.out} (id {rec.capture_id}), loop {args.loop}",
         file=sys.stderr,
         flush=True,
     )
@@ -135,6 +148,8 @@ async def _record(args: argparse.Namespace) -> int:
         await rec.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    from ..store.reader import segment_files  # after the recording: the reader loads pandas
+
     segs = segment_files(args.out) if stats.connections_total or stats.refused else None
     print(
         f"recorded {stats.connections_total} connections ({open_at_stop} closed at stop), {stats.frames} frames, "

@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .._background import ServiceThread
 from ..exceptions import CaptureNotFoundError, ConfigurationError
-from ..schema import SCHEMA, table_to_frames
-from ..store import CaptureWriter, load
+from ..schema import empty_frames
+from ..store.writer import CaptureWriter
 from .clock import WallClock
 from .proxy import DEFAULT_MAX_SIZE, RecordingProxy
 from .sink import RowSink
 from .stats import RecorderStats
 from .upstream import Upstream, parse_listen
+
+if TYPE_CHECKING:  # reading the capture back needs pandas; relaying and writing do not
+    import pandas as pd
 
 __all__ = ["Recorder", "RecordingHandle", "start_recording"]
 
@@ -250,11 +251,13 @@ class Recorder:
 
 def load_or_empty(out: Path, **load_kwargs: Any) -> pd.DataFrame:
     """``load(out)``, or an empty frames DataFrame while nothing has been captured yet."""
+    from ..store.reader import load
+
     try:
         return load(out, **load_kwargs)
     except CaptureNotFoundError:
         if out.exists():
-            return table_to_frames(SCHEMA.empty_table())
+            return empty_frames()
         raise
 
 

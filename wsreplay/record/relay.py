@@ -30,6 +30,14 @@ _CLOSE_WAIT = 1.0
 _OTHER = {TO_SERVER: TO_PEER, TO_PEER: TO_SERVER}
 
 
+async def _drain(reader: asyncio.StreamReader) -> bytes:
+    """What *reader* has buffered (its transport no longer feeds it); returns without waiting."""
+    if reader.exception() is not None:
+        return b""
+    reader.feed_eof()
+    return await reader.read()
+
+
 class _Side(asyncio.Protocol):
     """One socket of a relayed connection; *direction* is where the bytes it receives go."""
 
@@ -65,7 +73,7 @@ class Relay:
     log : ConnectionLog
         Row builder of this connection (its ``open`` row is already written).
     put : callable
-        Where rows go (``RowSink.put``).
+        Where rows and message entries go (``RowSink.put``; entries as in :mod:`~wsreplay.record.batch`).
     clock : WallClock
         Timestamps of the rows.
     stats : RecorderStats
@@ -78,7 +86,7 @@ class Relay:
         self,
         log: ConnectionLog,
         *,
-        put: Callable[[dict[str, Any]], None],
+        put: Callable[[Any], None],
         clock: WallClock,
         stats: RecorderStats,
         max_size: int,
@@ -97,7 +105,6 @@ class Relay:
         self._lost: set[str] = set()
         self._done = asyncio.Event()
         self._oversize = 0
-        self._last: dict[str, tuple[bytes, str | None, dict[str, Any]] | None] = {TO_SERVER: None, TO_PEER: None}
 
     async def run(
         self,
@@ -109,12 +116,12 @@ class Relay:
         up_t: Any = upstream[1].transport
         self._dst = {TO_SERVER: up_t, TO_PEER: peer_t}
         for (reader, _), transport, direction in ((peer, peer_t, TO_SERVER), (upstream, up_t, TO_PEER)):
-            # bytes that arrived right behind the handshake are still in the stream's buffer
-            leftover = bytes(getattr(reader, "_buffer", b""))
+            at_eof = reader.at_eof()
             transport.set_protocol(_Side(self, direction))
+            leftover = await _drain(reader)  # bytes that arrived right behind the handshake
             if leftover:
                 self._on_data(direction, leftover)
-            if reader.at_eof() or transport.is_closing():
+            if at_eof or transport.is_closing():
                 self._on_end(direction, None)
             with contextlib.suppress(RuntimeError):  # the stream protocol may have paused it
                 transport.resume_reading()
@@ -152,7 +159,7 @@ class Relay:
     def _write(self, row: dict[str, Any]) -> None:
         if row["event"] == "error":
             self._stats.errors += 1
-        self._put(row)
+        self._put((self.log, row))  # its instance_uuid is filled in after the messages before it are decoded
 
     def _inject_close(self, code: int, to_peer_reason: str, to_server_reason: str) -> None:
         """Send close frames both ways, where the byte streams are between frames."""
@@ -186,27 +193,15 @@ class Relay:
         for ev in events:
             kind = ev.kind
             if kind == "message":
-                last = self._last[direction]
-                if last is not None and last[0] == ev.data and last[1] == ev.opcode and not ev.compressed:
-                    # Same bytes as this direction's previous frame (every ACK, an outpost's HELLOs):
-                    # the decoded columns are the same, only time, number and instance move on.
-                    row = last[2].copy()
-                    row["ts"] = ts
-                    row["seq"] = log.seq
-                    row["instance_uuid"] = log.instance_uuid
-                    log.seq += 1
-                else:
-                    row = log.message(ts, direction, ev.data, opcode=ev.opcode)
-                    if ev.compressed:
-                        row["parse_error"] = "compressed frame (RSV1): payload kept as received, not inflated"
-                    self._last[direction] = (ev.data, ev.opcode, row)
-                self._put(row)
+                # decoded later, a batch at a time, on the flush thread (record/batch.py)
+                self._put((log, ts, log.seq, direction, ev.opcode, ev.data, ev.compressed))
+                log.seq += 1
                 self._stats.frames += 1
                 self._stats.bytes += ev.size
             elif kind == "close":
                 self._close_seen[direction].set()
                 if not log.closed:
-                    self._put(log.close(ts, direction, code=ev.code, reason=ev.reason))
+                    self._put((log, log.close(ts, direction, code=ev.code, reason=ev.reason)))
             elif kind == "bad_frame":
                 self._write(log.error(ts, f"malformed frame: {ev.reason}", direction=direction))
             elif kind == "oversize":

@@ -1,13 +1,16 @@
 """Getting capture rows from the relay to the disk without slowing the relay down.
 
-The event loop only appends each row to a deque (no lock, no I/O). A
-background thread hands the rows to the :class:`~wsreplay.store.CaptureWriter`
-and flushes it every half ``flush_interval``, so an event reaches the disk at
-most ``flush_interval`` after it happened, and a slow disk never stalls a frame.
+The event loop only appends each entry to a deque (no lock, no I/O, no
+decoding: see :mod:`~wsreplay.record.batch`). A background thread decodes the
+queued entries a batch at a time, hands the table to the
+:class:`~wsreplay.store.CaptureWriter` and flushes it every quarter
+``flush_interval``, so an event reaches the disk at most ``flush_interval``
+after it happened, and a slow disk never stalls a frame.
 
-Row observers (``observers=``) see every table handed to the writer, on the
-flush thread, rows already decoded: live metrics are computed from exactly
-the rows the capture gets, without touching the event loop.
+Observers (``observers=``: objects with an ``observe(table)`` method, such as
+live metrics) get every table the writer gets, decoded, on the flush thread;
+an observer that raises is counted in :attr:`RowSink.observer_errors` and
+never stops the recording.
 """
 
 from __future__ import annotations
@@ -16,25 +19,36 @@ import collections
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 
-from ..schema import rows_to_table
-from ..store import CaptureWriter
+from ..events import ConnectionLog, DecodeCache
+from ..schema import conform_table
+from ..store.writer import CaptureWriter
+from .batch import Entry, entries_to_table
 
 __all__ = ["RowSink", "RowObserver"]
 
-#: Rows converted to Arrow per call: each conversion holds the GIL, so small
-#: chunks keep the event loop's pauses short (a few hundred microseconds each).
-_CHUNK = 128
+#: Entries decoded into one table at most (bounds the memory of a backlog's flush).
+_BATCH = 65_536
+
+
+def _warm_up() -> None:
+    """Run the flush path once on a throwaway batch (about 15 ms of first-call set-up in Arrow and numpy).
+
+    Paid at start, not by the first flush: on a busy machine that first flush could otherwise take
+    longer than the flush interval, and a crash right then would lose more than the interval.
+    """
+    log = ConnectionLog("warm-up", "/ws/outpost/pk/")
+    message = (log, 0, 0, "to_server", "text", b'{"instruction": 0, "args": {}}', False)
+    conform_table(entries_to_table([log.open(0), message, (log, log.close(0, "to_peer", code=1000))]))
 
 
 class RowObserver(Protocol):
-    """Something that looks at the capture's rows as they are written (live metrics)."""
+    """Gets each decoded capture table the sink writes (on the flush thread)."""
 
-    def observe(self, table: pa.Table) -> None:
-        """Called on the flush thread with each table handed to the writer (capture schema)."""
+    def observe(self, table: pa.Table) -> None: ...
 
 
 class RowSink:
@@ -60,15 +74,17 @@ class RowSink:
         self.observer_errors = 0
         self.last_observer_error: str | None = None
         self.rows_put = 0
-        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._queue: collections.deque[Entry] = collections.deque()
+        self._cache: DecodeCache = {}
         self._drain_lock = threading.Lock()
+        _warm_up()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="wsreplay-record-flush", daemon=True)
         self._thread.start()
 
-    def put(self, row: dict[str, Any]) -> None:
-        """Queue one row (called on the event loop; never blocks)."""
-        self._queue.append(row)
+    def put(self, entry: Entry) -> None:
+        """Queue one row or message entry (called on the event loop; never blocks)."""
+        self._queue.append(entry)
         self.rows_put += 1
 
     @property
@@ -82,28 +98,20 @@ class RowSink:
         return time.monotonic() - self.writer.stats.last_flush_monotonic
 
     def flush(self) -> bool:
-        """Hand every queued row to the writer and flush it to disk (any thread)."""
+        """Decode every queued entry, hand the rows to the writer and flush it to disk (any thread)."""
         with self._drain_lock:
-            rows = []
+            entries: list[Entry] = []
             popleft = self._queue.popleft
             try:
                 while True:
-                    rows.append(popleft())
+                    entries.append(popleft())
             except IndexError:
                 pass
-            for start in range(0, len(rows), _CHUNK):
-                table = rows_to_table(rows[start : start + _CHUNK])
+            for start in range(0, len(entries), _BATCH):
+                table = entries_to_table(entries[start : start + _BATCH], self._cache)
                 self.writer.write_table(table)
                 self._observe(table)
             return self.writer.flush()
-
-    def _observe(self, table: pa.Table) -> None:
-        for observer in self.observers:
-            try:
-                observer.observe(table)
-            except Exception as exc:  # an observer never stops the capture
-                self.observer_errors += 1
-                self.last_observer_error = f"{type(observer).__name__}: {type(exc).__name__}: {exc}"
 
     def close(self) -> None:
         """Stop the thread, write everything and seal the segment."""
@@ -112,9 +120,22 @@ class RowSink:
         self.flush()
         self.writer.close()
 
+    def _observe(self, table: pa.Table) -> None:
+        for observer in self.observers:
+            try:
+                observer.observe(table)
+            except Exception as exc:  # an observer never stops the recording
+                self.observer_errors += 1
+                self.last_observer_error = f"{type(observer).__name__}: {type(exc).__name__}: {exc}"
+
     def _loop(self) -> None:
-        period = max(self.flush_interval / 2, 0.005)
-        while not self._stop.wait(period):
+        # Flushes start on a fixed cadence of a quarter interval (not a pause after each flush), so an
+        # event waits at most a quarter interval for a flush to start and the rest of the interval is
+        # left for the flush itself, on a machine whose other work delays this thread.
+        period = max(self.flush_interval / 4, 0.005)
+        next_start = time.monotonic() + period
+        while not self._stop.wait(max(0.0, next_start - time.monotonic())):
+            next_start = max(next_start + period, time.monotonic())
             try:
                 self.flush()
             except Exception as exc:  # keep recording; the writer counts disk errors itself

@@ -20,6 +20,7 @@ import contextlib
 import http
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
+from typing import cast
 
 import h11
 from websockets.asyncio.server import Server, ServerConnection
@@ -70,9 +71,8 @@ class _Sniffer(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.listener._sniffing.add(transport)
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        self.listener._sniffing.add(self.transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is not None:

@@ -1,9 +1,25 @@
-"""Storage: the segment writer, ``load``, ``save`` and crash recovery."""
+"""Storage: the segment writer, ``load``, ``save`` and crash recovery.
+
+Names are imported when first used (see ``wsreplay/_lazy.py``): a process that
+only writes captures (the recorder) does not load the reader and pandas.
+"""
 
 from __future__ import annotations
 
-from .reader import RecoveryReport, load, load_table, recover, save, segment_files
-from .writer import CaptureWriter, WriterStats
+from .._lazy import attach as _attach
+
+_NAMES: dict[str, str] = {
+    "CaptureWriter": ".writer",
+    "WriterStats": ".writer",
+    "load": ".reader",
+    "load_table": ".reader",
+    "save": ".reader",
+    "recover": ".reader",
+    "RecoveryReport": ".reader",
+    "segment_files": ".reader",
+}
+
+__getattr__, __dir__ = _attach(__name__, _NAMES)
 
 __all__ = [
     "CaptureWriter",

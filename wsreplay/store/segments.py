@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -295,7 +296,12 @@ def seal_stream(path: Path, target: Path, *, damage: list[StreamDamage] | None =
                     continue
                 table = conform_table(pa.Table.from_batches([batch]))
                 column = table.column("ts").combine_chunks()
-                ts = None if column.null_count else column.view(pa.int64()).to_numpy()
+                # the values buffer as numpy: Array.to_numpy() would import pandas into the recorder
+                ts = (
+                    None
+                    if column.null_count
+                    else np.frombuffer(column.buffers()[1], np.int64)[column.offset :][: len(column)]
+                )
                 if ts is None or (last is not None and ts[0] < last) or not bool((ts[1:] >= ts[:-1]).all()):
                     stack.close()
                     tmp.unlink(missing_ok=True)
