@@ -48,6 +48,7 @@ from .analysis import (
     upgrades,
     uptime,
 )
+from .exceptions import UndecodedFramesError
 
 # --- replay: captures streamed back to a server or served as one (wsreplay/replay)
 # isort: split
@@ -149,4 +150,5 @@ __all__ = [
     "ReplayError",
     "ReplayMismatchError",
     "UpstreamError",
+    "UndecodedFramesError",
 ]

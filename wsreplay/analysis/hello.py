@@ -2,10 +2,30 @@
 
 An outpost sends HELLO right after connecting, then every 10 s (authentik's
 ``OUTPOST_HELLO_INTERVAL``). The gap between two HELLOs of an instance is its
-*HELLO interval*; the **expected interval** of an instance is the median of its
-gaps between HELLOs on the same connection (robust to the few long gaps an
-outage leaves), which is what :func:`wsreplay.outages` uses unless told
-``interval=``.
+*HELLO interval*. The **expected interval** :func:`wsreplay.outages` judges a
+HELLO by (unless told ``interval=``) follows the local cadence, so that an
+interval that changes mid-capture is no outage:
+
+* the *base* interval of an instance is the median of its gaps between
+  consecutive HELLOs on one connection (robust to the few long gaps an outage
+  leaves); an instance without such a gap takes its outpost's median, then
+  authentik's 10 s (never a fleet-wide value: the result for an outpost
+  depends on its own frames only, so analysing a capture outpost group by
+  outpost group gives the same answer);
+* the expected interval *at a HELLO* is the median of the instance's
+  same-connection gaps in a window of :data:`LOCAL_GAPS` gaps on each side
+  of the gap that follows it (that gap included; the window spans the
+  instance's connections). A single long gap (an outage) is outvoted by its
+  neighbours; after a step change of the interval the gaps on the new side
+  are the majority from the first one on. A HELLO that ends its connection
+  is judged by the window around the gap before it.
+
+The window is computed only where it can matter: for the HELLOs whose next
+gap is longer than ``factor`` x the instance's shortest gap, or that end
+their connection (a handful per outage). Every other HELLO is followed by the
+next one within ``factor`` x the shortest gap, which no window's median is
+below: it counts as up for that long, and its up period runs into the next
+one's as under the rule.
 """
 
 from __future__ import annotations
@@ -19,7 +39,19 @@ from ._common import NS, categorical, require, utc
 from ._group import group_order, run_starts
 from ._rows import OutpostRows, instance_outposts, outpost_rows
 
-__all__ = ["hello_intervals", "expected_intervals", "intervals_from_sorted", "HELLO_COLUMNS"]
+__all__ = [
+    "hello_intervals",
+    "expected_intervals",
+    "intervals_from_sorted",
+    "refresh_expiry",
+    "HELLO_COLUMNS",
+    "LOCAL_GAPS",
+]
+
+#: Gaps on each side of the judged gap in the window of the expected interval.
+LOCAL_GAPS: Final = 5
+#: Candidates handled per block when computing the local windows (bounds memory).
+_BLOCK: Final = 1 << 18
 
 #: Columns :func:`hello_intervals` reads.
 HELLO_COLUMNS: Final = (
@@ -75,13 +107,82 @@ def intervals_from_sorted(
         out[inst[s]] = float(np.median(gaps[s:e])) / NS
     missing = np.isnan(out)
     if missing.any():
-        # fallbacks: the outpost's median, then everyone's
+        # fallbacks: the outpost's median, then the default (never a fleet-wide value: see above)
         inst_outpost = instance_outposts(rows)
         gaps_s = gaps / NS
         by_outpost = pd.Series(gaps_s).groupby(inst_outpost[inst], sort=False).median()
         out[missing] = by_outpost.reindex(inst_outpost[missing]).to_numpy()
-        out[np.isnan(out)] = float(np.median(gaps_s))
+        out[np.isnan(out)] = default_s
     return out
+
+
+def refresh_expiry(
+    rows: OutpostRows,
+    inst: np.ndarray,
+    ts: np.ndarray,
+    conn: np.ndarray,
+    is_hello: np.ndarray,
+    factor: float,
+    default_s: float,
+) -> np.ndarray:
+    """How long (ns) each refresh keeps its instance up: ``factor`` x its expected interval.
+
+    *inst*, *ts*, *conn*, *is_hello* describe refreshes sorted by instance,
+    then time. HELLOs get the expected interval of the module docstring (base,
+    or the local window for those it can matter for); other refreshes the
+    instance's base interval.
+    """
+    h = np.flatnonzero(is_hello)
+    h_inst, h_ts, h_conn = inst[h], ts[h], conn[h]
+    base = intervals_from_sorted(rows, h_inst, h_ts, h_conn, default_s)
+    expiry = np.round(base * factor * NS).astype(np.int64)[inst]
+    n = len(h)
+    if n == 0:
+        return expiry
+    gap, same_conn = _gaps(h_inst, h_ts, h_conn)
+    valid = same_conn & (gap > 0)
+    v_pos = np.flatnonzero(valid)  # HELLO positions whose gap (to the previous one) is usable
+    if len(v_pos) == 0:
+        return expiry
+    v_gap = gap[v_pos]
+    v_inst = h_inst[v_pos]
+    # the shortest usable gap of each instance
+    n_inst = len(rows.instance_codes.categories)
+    shortest = np.full(n_inst, np.iinfo(np.int64).max, dtype=np.int64)
+    starts = np.flatnonzero(run_starts(v_inst))
+    shortest[v_inst[starts]] = np.minimum.reduceat(v_gap, starts)
+    # candidates: HELLOs whose next gap is long, or that end their connection (no usable next gap)
+    nxt_gap = np.full(n, -1, dtype=np.int64)
+    nxt_ok = np.zeros(n, dtype=bool)
+    nxt_gap[:-1] = gap[1:]
+    nxt_ok[:-1] = valid[1:]
+    threshold = shortest[h_inst].astype(np.float64) * factor
+    cand = np.flatnonzero(~nxt_ok | (nxt_gap > threshold))
+    usable = np.flatnonzero(shortest[h_inst] < np.iinfo(np.int64).max)
+    expiry[h[usable]] = np.round(shortest[h_inst[usable]] * factor).astype(np.int64)
+    if len(cand) == 0:
+        return expiry
+    # centre of each candidate's window, as an index into the usable gaps
+    centre = np.searchsorted(v_pos, cand + 1, side="left")
+    after = nxt_ok[cand]
+    centre = np.where(after, centre, centre - 1)  # ends its connection: the gap before it
+    has = (centre >= 0) & (centre < len(v_pos))
+    cand, centre = cand[has], centre[has]
+    has = v_inst[centre] == h_inst[cand]
+    cand, centre = cand[has], centre[has]
+    local = np.full(len(cand), np.nan)
+    offsets = np.arange(-LOCAL_GAPS, LOCAL_GAPS + 1)
+    for lo in range(0, len(cand), _BLOCK):
+        c = centre[lo : lo + _BLOCK]
+        idx = c[:, None] + offsets[None, :]
+        inside = (idx >= 0) & (idx < len(v_pos))
+        idx = np.clip(idx, 0, len(v_pos) - 1)
+        vals = v_gap[idx].astype(np.float64)
+        vals[~inside | (v_inst[idx] != v_inst[c][:, None])] = np.nan
+        local[lo : lo + _BLOCK] = np.nanmedian(vals, axis=1)
+    exp_local = np.round(local * factor).astype(np.int64)
+    expiry[h[cand]] = exp_local
+    return expiry
 
 
 def expected_intervals(rows: OutpostRows, default_s: float) -> np.ndarray:
@@ -89,7 +190,7 @@ def expected_intervals(rows: OutpostRows, default_s: float) -> np.ndarray:
 
     The median gap between consecutive HELLOs of the instance on one
     connection; an instance with no such gap takes its outpost's median, then
-    the median over all instances, then *default_s*.
+    *default_s*.
     """
     idx = np.flatnonzero(rows.hello & (rows.instance >= 0))
     idx = idx[group_order(rows.instance[idx])]
@@ -125,7 +226,7 @@ def hello_intervals(frames: pd.DataFrame, /) -> pd.DataFrame:
     >>> frames.pipe(wsreplay.hello_intervals).groupby("instance_uuid")["interval_s"].median()  # doctest: +SKIP
     """
     require(frames, HELLO_COLUMNS, "hello_intervals")
-    rows = outpost_rows(frames)
+    rows = outpost_rows(frames, "hello_intervals")
     idx, gap, same_conn = _hello_gaps(rows)
     first = gap < 0
     out = pd.DataFrame(
