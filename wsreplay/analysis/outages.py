@@ -454,7 +454,7 @@ def outages(
     Returns
     -------
     pandas.DataFrame
-        Sorted by ``start``, with columns
+        Sorted by ``start``, then ``outpost_uuid``, with columns
 
         ``level`` : str, ``"instance"`` or ``"outpost"``
         ``outpost_uuid`` : str
@@ -495,7 +495,12 @@ def _outage_frame(cov: Coverage, factor: float) -> pd.DataFrame:
     else:
         inst = cov.instance
         outpost = cov.group
-    order = np.lexsort((outpost, cov.start))
+    # ties on start (a server restart closes every connection at once) in outpost uuid order, so
+    # that parts of a capture analysed apart and concatenated sort the same as one pass
+    names = np.asarray(rows.outpost_codes.categories, dtype=object).astype(str)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[np.argsort(names, kind="stable")] = np.arange(len(names))
+    order = np.lexsort((rank[outpost] if len(names) else outpost, cov.start))
     out = pd.DataFrame(
         {
             "level": pd.Series([cov.level] * len(order), dtype="str"),
