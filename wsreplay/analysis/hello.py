@@ -87,33 +87,38 @@ def _hello_gaps(rows: OutpostRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return idx, gap, same_conn
 
 
-def intervals_from_sorted(
-    rows: OutpostRows, inst: np.ndarray, ts: np.ndarray, conn: np.ndarray, default_s: float
+def _base_intervals(
+    rows: OutpostRows, v_inst: np.ndarray, v_gap: np.ndarray, starts: np.ndarray, default_s: float
 ) -> np.ndarray:
-    """Expected interval per instance code from HELLOs sorted by instance then time (see below)."""
+    """Base interval (s) per instance code from its usable gaps (*v_inst* sorted; *starts*: run starts)."""
     n_inst = len(rows.instance_codes.categories)
     out = np.full(n_inst, np.nan)
-    gap, same_conn = _gaps(inst, ts, conn)
-    ok = same_conn & (gap > 0)
-    if not ok.any():
+    if len(v_inst) == 0:
         out[:] = default_s
         return out
-    inst = inst[ok]
-    gaps = gap[ok]
-    # HELLOs are grouped by instance: one median per run (a loop per instance, not per frame)
-    starts = np.flatnonzero(run_starts(inst))
-    ends = np.append(starts[1:], len(inst))
+    # gaps are grouped by instance: one median per run (a loop per instance, not per frame)
+    ends = np.append(starts[1:], len(v_inst))
     for s, e in zip(starts.tolist(), ends.tolist()):
-        out[inst[s]] = float(np.median(gaps[s:e])) / NS
+        out[v_inst[s]] = float(np.median(v_gap[s:e])) / NS
     missing = np.isnan(out)
     if missing.any():
         # fallbacks: the outpost's median, then the default (never a fleet-wide value: see above)
         inst_outpost = instance_outposts(rows)
-        gaps_s = gaps / NS
-        by_outpost = pd.Series(gaps_s).groupby(inst_outpost[inst], sort=False).median()
+        gaps_s = v_gap / NS
+        by_outpost = pd.Series(gaps_s).groupby(inst_outpost[v_inst], sort=False).median()
         out[missing] = by_outpost.reindex(inst_outpost[missing]).to_numpy()
         out[np.isnan(out)] = default_s
     return out
+
+
+def intervals_from_sorted(
+    rows: OutpostRows, inst: np.ndarray, ts: np.ndarray, conn: np.ndarray, default_s: float
+) -> np.ndarray:
+    """Base interval per instance code from HELLOs sorted by instance then time (see the module docstring)."""
+    gap, same_conn = _gaps(inst, ts, conn)
+    ok = same_conn & (gap > 0)
+    v_inst = inst[ok]
+    return _base_intervals(rows, v_inst, gap[ok], np.flatnonzero(run_starts(v_inst)), default_s)
 
 
 def refresh_expiry(
@@ -128,49 +133,58 @@ def refresh_expiry(
     """How long (ns) each refresh keeps its instance up: ``factor`` x its expected interval.
 
     *inst*, *ts*, *conn*, *is_hello* describe refreshes sorted by instance,
-    then time. HELLOs get the expected interval of the module docstring (base,
-    or the local window for those it can matter for); other refreshes the
-    instance's base interval.
+    then time. HELLOs get the expected interval of the module docstring (the
+    local window where it can matter, else ``factor`` x the instance's
+    shortest gap); other refreshes the instance's base interval.
     """
-    h = np.flatnonzero(is_hello)
-    h_inst, h_ts, h_conn = inst[h], ts[h], conn[h]
-    base = intervals_from_sorted(rows, h_inst, h_ts, h_conn, default_s)
-    expiry = np.round(base * factor * NS).astype(np.int64)[inst]
+    all_hello = bool(is_hello.all())
+    h = np.arange(len(inst)) if all_hello else np.flatnonzero(is_hello)
+    h_inst = inst if all_hello else inst[h]
     n = len(h)
-    if n == 0:
-        return expiry
-    gap, same_conn = _gaps(h_inst, h_ts, h_conn)
-    valid = same_conn & (gap > 0)
+    gap, valid = _gaps(h_inst, ts if all_hello else ts[h], conn if all_hello else conn[h])
+    valid &= gap > 0
     v_pos = np.flatnonzero(valid)  # HELLO positions whose gap (to the previous one) is usable
-    if len(v_pos) == 0:
-        return expiry
-    v_gap = gap[v_pos]
     v_inst = h_inst[v_pos]
-    # the shortest usable gap of each instance
-    n_inst = len(rows.instance_codes.categories)
-    shortest = np.full(n_inst, np.iinfo(np.int64).max, dtype=np.int64)
+    v_gap = gap[v_pos]
+    del gap
     starts = np.flatnonzero(run_starts(v_inst))
-    shortest[v_inst[starts]] = np.minimum.reduceat(v_gap, starts)
-    # candidates: HELLOs whose next gap is long, or that end their connection (no usable next gap)
-    nxt_gap = np.full(n, -1, dtype=np.int64)
-    nxt_ok = np.zeros(n, dtype=bool)
-    nxt_gap[:-1] = gap[1:]
-    nxt_ok[:-1] = valid[1:]
-    threshold = shortest[h_inst].astype(np.float64) * factor
-    cand = np.flatnonzero(~nxt_ok | (nxt_gap > threshold))
-    usable = np.flatnonzero(shortest[h_inst] < np.iinfo(np.int64).max)
-    expiry[h[usable]] = np.round(shortest[h_inst[usable]] * factor).astype(np.int64)
+    base = _base_intervals(rows, v_inst, v_gap, starts, default_s)
+    base_exp = np.round(base * factor * NS).astype(np.int64)
+    # the shortest usable gap of each instance: below factor x it no window can see an outage
+    n_inst = len(base)
+    big = np.iinfo(np.int64).max
+    shortest = np.full(n_inst, big, dtype=np.int64)
+    if len(starts):
+        shortest[v_inst[starts]] = np.minimum.reduceat(v_gap, starts)
+    has = shortest < big
+    thr = np.full(n_inst, big, dtype=np.int64)
+    thr[has] = np.floor(shortest[has] * factor).astype(np.int64)
+    per_inst = np.where(has, thr, base_exp)
+    if all_hello:
+        expiry = per_inst[inst]
+    else:
+        expiry = base_exp[inst]
+        expiry[h] = per_inst[h_inst]
+    if n == 0 or len(v_pos) == 0:
+        return expiry
+    # candidates: HELLOs whose next gap is long (window centred on that gap) ...
+    lengths = np.diff(np.append(starts, len(v_inst)))
+    long_next = v_gap > np.repeat(thr[v_inst[starts]], lengths)
+    centre_a = np.flatnonzero(long_next)
+    cand_a = v_pos[centre_a] - 1
+    # ... and HELLOs that end their connection (window centred on the last usable gap before them)
+    ends_conn = np.ones(n, dtype=bool)
+    ends_conn[:-1] = ~valid[1:]
+    cand_b = np.flatnonzero(ends_conn)
+    centre_b = np.searchsorted(v_pos, cand_b, side="right") - 1
+    ok = centre_b >= 0
+    cand_b, centre_b = cand_b[ok], centre_b[ok]
+    ok = v_inst[centre_b] == h_inst[cand_b]
+    cand = np.concatenate([cand_a, cand_b[ok]])
+    centre = np.concatenate([centre_a, centre_b[ok]])
     if len(cand) == 0:
         return expiry
-    # centre of each candidate's window, as an index into the usable gaps
-    centre = np.searchsorted(v_pos, cand + 1, side="left")
-    after = nxt_ok[cand]
-    centre = np.where(after, centre, centre - 1)  # ends its connection: the gap before it
-    has = (centre >= 0) & (centre < len(v_pos))
-    cand, centre = cand[has], centre[has]
-    has = v_inst[centre] == h_inst[cand]
-    cand, centre = cand[has], centre[has]
-    local = np.full(len(cand), np.nan)
+    local = np.empty(len(cand))
     offsets = np.arange(-LOCAL_GAPS, LOCAL_GAPS + 1)
     for lo in range(0, len(cand), _BLOCK):
         c = centre[lo : lo + _BLOCK]
@@ -180,8 +194,7 @@ def refresh_expiry(
         vals = v_gap[idx].astype(np.float64)
         vals[~inside | (v_inst[idx] != v_inst[c][:, None])] = np.nan
         local[lo : lo + _BLOCK] = np.nanmedian(vals, axis=1)
-    exp_local = np.round(local * factor).astype(np.int64)
-    expiry[h[cand]] = exp_local
+    expiry[h[cand]] = np.round(local * factor).astype(np.int64)
     return expiry
 
 

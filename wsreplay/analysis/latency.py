@@ -148,22 +148,23 @@ def _pair_next(rows: OutpostRows, req_mask: np.ndarray, ack_mask: np.ndarray) ->
     is an ACK of the same connection: one stable radix sort by connection, then
     one comparison per row.
     """
-    sel = np.flatnonzero(req_mask | ack_mask)
-    conn = rows.conn[sel]
-    order = group_order(conn)
-    sel = sel[order]
-    conn = conn[order]
-    del order
+    sel = np.flatnonzero(req_mask | ack_mask)  # time order
     is_req = req_mask[sel]
-    nxt_ack = np.zeros(len(sel), dtype=bool)
+    rank = np.cumsum(is_req, dtype=np.int64)  # 1 + rank among the frames, in time order
+    conn = rows.conn[sel]
+    order = group_order(conn)  # grouped by connection, time order within
+    conn = conn[order]
+    req_g = is_req[order]
+    answered = np.zeros(len(sel), dtype=bool)
     if len(sel) > 1:
-        np.logical_and(~is_req[1:], conn[1:] == conn[:-1], out=nxt_ack[:-1])
-    answered = nxt_ack & is_req
-    req_sorted = sel[is_req]
-    ack_ts_g = np.full(len(req_sorted), NO_TIME, dtype=np.int64)
-    ack_ts_g[answered[is_req]] = rows.ts[sel[np.flatnonzero(answered) + 1]]
-    _, ack_ts = _to_time_order(rows, req_sorted, ack_ts_g)
-    return ack_ts, int(answered.sum())
+        np.equal(conn[1:], conn[:-1], out=answered[:-1])
+        answered[:-1] &= ~req_g[1:]
+        answered &= req_g
+    del conn, req_g
+    p = np.flatnonzero(answered)
+    ack_ts = np.full(int(rank[-1]) if len(rank) else 0, NO_TIME, dtype=np.int64)
+    ack_ts[rank[order[p]] - 1] = rows.ts[sel[order[p + 1]]]
+    return ack_ts, len(p)
 
 
 def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "next") -> pd.DataFrame:
