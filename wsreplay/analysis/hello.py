@@ -15,17 +15,24 @@ interval that changes mid-capture is no outage:
 * the expected interval *at a HELLO* is the median of the instance's
   same-connection gaps in a window of :data:`LOCAL_GAPS` gaps on each side
   of the gap that follows it (that gap included; the window spans the
-  instance's connections). A single long gap (an outage) is outvoted by its
-  neighbours; after a step change of the interval the gaps on the new side
-  are the majority from the first one on. A HELLO that ends its connection
-  is judged by the window around the gap before it.
+  instance's connections) when that is longer than the base by more than a
+  quarter, else the base. A single long gap (an outage) is outvoted by its
+  neighbours; after the interval grows, the gaps on the new side are the
+  majority from the first one on (once it has lasted more than
+  :data:`LOCAL_GAPS` gaps: a shorter stretch of slow HELLOs is outvoted like
+  an outage, and its long gaps are silent outages). Jitter moves a window's median far less
+  than a quarter, and the base (a median over every gap) is the steadier
+  estimate. A shorter local cadence never lowers the expected interval:
+  that would turn the shrunken gaps of a clock step (two seconds of frames
+  stamped twice) into outages; a silent outage after the interval shrank is
+  judged by the base. A HELLO that ends its connection is judged by the
+  window around the gap before it.
 
 The window is computed only where it can matter: for the HELLOs whose next
-gap is longer than ``factor`` x the instance's shortest gap, or that end
-their connection (a handful per outage). Every other HELLO is followed by the
-next one within ``factor`` x the shortest gap, which no window's median is
-below: it counts as up for that long, and its up period runs into the next
-one's as under the rule.
+gap is longer than ``factor`` x the base, or that end their connection (a
+handful per outage). Every other HELLO is followed by the next one within
+``factor`` x the base, which the expected interval is never below: it
+counts as up for that long, and its up period runs into the next one's.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ __all__ = [
 
 #: Gaps on each side of the judged gap in the window of the expected interval.
 LOCAL_GAPS: Final = 5
+#: The local window's median replaces the base interval only when it differs by more than this share.
+_TOLERANCE: Final = 0.25
 #: Candidates handled per block when computing the local windows (bounds memory).
 _BLOCK: Final = 1 << 18
 
@@ -134,8 +143,8 @@ def refresh_expiry(
 
     *inst*, *ts*, *conn*, *is_hello* describe refreshes sorted by instance,
     then time. HELLOs get the expected interval of the module docstring (the
-    local window where it can matter, else ``factor`` x the instance's
-    shortest gap); other refreshes the instance's base interval.
+    local window where it can matter); other refreshes the instance's base
+    interval.
     """
     all_hello = bool(is_hello.all())
     h = np.arange(len(inst)) if all_hello else np.flatnonzero(is_hello)
@@ -150,26 +159,12 @@ def refresh_expiry(
     starts = np.flatnonzero(run_starts(v_inst))
     base = _base_intervals(rows, v_inst, v_gap, starts, default_s)
     base_exp = np.round(base * factor * NS).astype(np.int64)
-    # the shortest usable gap of each instance: below factor x it no window can see an outage
-    n_inst = len(base)
-    big = np.iinfo(np.int64).max
-    shortest = np.full(n_inst, big, dtype=np.int64)
-    if len(starts):
-        shortest[v_inst[starts]] = np.minimum.reduceat(v_gap, starts)
-    has = shortest < big
-    thr = np.full(n_inst, big, dtype=np.int64)
-    thr[has] = np.floor(shortest[has] * factor).astype(np.int64)
-    per_inst = np.where(has, thr, base_exp)
-    if all_hello:
-        expiry = per_inst[inst]
-    else:
-        expiry = base_exp[inst]
-        expiry[h] = per_inst[h_inst]
+    expiry = base_exp[inst]
     if n == 0 or len(v_pos) == 0:
         return expiry
     # candidates: HELLOs whose next gap is long (window centred on that gap) ...
     lengths = np.diff(np.append(starts, len(v_inst)))
-    long_next = v_gap > np.repeat(thr[v_inst[starts]], lengths)
+    long_next = v_gap > np.repeat(base_exp[v_inst[starts]], lengths)
     centre_a = np.flatnonzero(long_next)
     cand_a = v_pos[centre_a] - 1
     # ... and HELLOs that end their connection (window centred on the last usable gap before them)
@@ -194,6 +189,10 @@ def refresh_expiry(
         vals = v_gap[idx].astype(np.float64)
         vals[~inside | (v_inst[idx] != v_inst[c][:, None])] = np.nan
         local[lo : lo + _BLOCK] = np.nanmedian(vals, axis=1)
+    # the base stands unless the local cadence is longer by more than a quarter (jitter moves a
+    # median far less; a grown interval more); a shorter local cadence never lowers it
+    b = base[h_inst[cand]] * NS
+    local = np.where(local > (1 + _TOLERANCE) * b, local, b)
     expiry[h[cand]] = np.round(local * factor).astype(np.int64)
     return expiry
 

@@ -12,13 +12,15 @@ instruction decoded (HELLO, and any other instruction; frames that did not
 decode never refresh anything, they are only counted). authentik saves the
 instance's state on each of them with a timeout.
 
-**Expected interval.** Follows each instance's local cadence (rules in
-:mod:`wsreplay.analysis.hello`): at each HELLO, the median of the instance's
-gaps between consecutive HELLOs on one connection in a window of 5 gaps on
-each side of the gap that follows it. A single long gap (an outage) is
-outvoted by its neighbours; an interval that changes mid-capture is followed
-from its first gap on, so it gives no false ``silent`` outage. An instance
-without such gaps takes its outpost's median, then authentik's 10 s.
+**Expected interval.** Per instance, the median gap between its consecutive
+HELLOs on one connection (robust to the few long gaps an outage leaves),
+raised where the local cadence is slower (rules in
+:mod:`wsreplay.analysis.hello`): at each HELLO, the median of the gaps in a
+window of 5 gaps on each side of the gap that follows it, when that is more
+than a quarter longer. A single long gap (an outage) is outvoted by its
+neighbours; an interval that grows mid-capture is followed from its first
+gap on, so it gives no false ``silent`` outage. An instance without such
+gaps takes its outpost's median, then authentik's 10 s.
 ``interval=`` (seconds, ``"10s"`` or a Timedelta) fixes it instead.
 
 **Up.** An instance is up from a refresh until ``factor x interval`` after it
@@ -287,10 +289,12 @@ def coverage(
     e += t
     # the connection of each instance's last refresh, and whether the instance exited after it
     last_conn = np.full(n_inst, -1, dtype=np.int64)
+    last_t = np.full(n_inst, NO_TIME, dtype=np.int64)
     if len(r):
         ends_run = np.ones(len(r), dtype=bool)
         ends_run[:-1] = inst[1:] != inst[:-1]
         last_conn[inst[ends_run]] = conn[ends_run]
+        last_t[inst[ends_run]] = t[ends_run]
     exited, exit_at = _exits(rows, last_conn)
     g = inst
     if level == "outpost":
@@ -348,7 +352,8 @@ def coverage(
         upgraded = (o_kind == END_CLEAN) & replaced & (v_before >= 0) & (v_after >= 0)
         upgraded &= v_before != v_after
         o_kind = np.where(upgraded, _UPGRADE, o_kind)
-        crashed = (o_kind == END_DISCONNECT) & replaced & exited[inst[j]]
+        # the instance that went away never refreshed again, and its process exited: it crashed
+        crashed = (o_kind == END_DISCONNECT) & replaced & exited[inst[j]] & (last_t[inst[j]] < t[k])
         o_kind = np.where(crashed, _CRASH, o_kind)
 
     # the end of each group: down until the window ends, or (instance level) retired at its exit,
