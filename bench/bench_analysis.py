@@ -165,6 +165,7 @@ def measure(path: Path, repeats: int, old: Path | None = None) -> dict[str, obje
     if was:
         res["old_s"] = med(was, "total")
         res["old_ratio"] = statistics.median(w["total"] / o["total"] for w, o in zip(ws, was))
+        res["old_cpu_ratio"] = statistics.median(w["cpu"] / o["cpu"] for w, o in zip(ws, was))
         res["old_analysis_ratio"] = statistics.median(
             (w["total"] - w["load"]) / (o["total"] - o["load"]) for w, o in zip(ws, was)
         )
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.old is not None:
             print(
                 f"      old tree {r['old_s']:.2f}s, new/old {r['old_ratio']:.2f}x "
-                f"(analysis only {r['old_analysis_ratio']:.2f}x)",
+                f"(analysis only {r['old_analysis_ratio']:.2f}x, CPU {r['old_cpu_ratio']:.2f}x)",
                 flush=True,
             )
     if args.no_write:
@@ -275,17 +276,20 @@ def main(argv: list[str] | None = None) -> int:
             f"**Old and new side by side** (same run, same files, interleaved; old = `PYTHONPATH={args.old}` "
             "with the same venv: the tree of 7d4d944, before issue #12's semantics). "
             "Rerun: `mkdir /tmp/old12 && git archive 7d4d944 | tar -x -C /tmp/old12 && "
-            ".venv/bin/python -m bench.bench_analysis --outposts 60 1000 --repeats 3 --old /tmp/old12`.",
+            ".venv/bin/python -m bench.bench_analysis --outposts 60 1000 --repeats 3 --old /tmp/old12`. "
+            "Ratios are medians of the per-round ratios (so they need not match the ratio of the median "
+            "times); CPU = user + system seconds of the whole process (load included), the steadier "
+            "figure on this shared machine.",
             "",
             "| outposts | frames | old total | new total | **new / old** | new / old, analyses only "
-            "| outages old / new | uptime old / new | ack_latency old / new | outage rows old / new "
-            "| answered ACKs old / new |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| new / old, CPU | outages old / new | uptime old / new | ack_latency old / new "
+            "| outage rows old / new | answered ACKs old / new |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for n, r in results.items():
             lines.append(
                 f"| {n:,} | {r['rows']:,} | {r['old_s']:.2f} s | {r['ws_s']:.2f} s | **{r['old_ratio']:.2f}x** "
-                f"| {r['old_analysis_ratio']:.2f}x "
+                f"| {r['old_analysis_ratio']:.2f}x | {r['old_cpu_ratio']:.2f}x "
                 f"| {r['old_outages']:.2f} / {r['outages']:.2f} s | {r['old_uptime']:.2f} / {r['uptime']:.2f} s "
                 f"| {r['old_ack_latency']:.2f} / {r['ack_latency']:.2f} s "
                 f"| {r['old_outage_rows']:,} / {r['outage_rows']:,} | {r['old_acks']:,} / {r['acks']:,} |"

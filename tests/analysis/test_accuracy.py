@@ -109,8 +109,7 @@ def test_median_ack_latency_is_within_ten_percent(run):
     # dropped and doubled ACKs shift nothing: every answered frame's latency is a true one
     true = truth.acks.set_index("sent_ts")["latency_s"].sort_index()
     found = lat.dropna(subset=["latency_s"]).set_index("sent_ts")["latency_s"].sort_index()
-    assert (found - found.index.map(lambda ts: 0) >= 0).all()
-    assert found.max() <= true.max() + 1e-6
+    assert found.min() >= 0 and found.max() <= true.max() + 1e-6  # a shifted pair would be an interval long
     assert lat.attrs["unmatched_acks"] > 0 and lat.attrs["unanswered"] > 0
 
 
@@ -145,7 +144,6 @@ def test_a_clock_step_on_the_recording_host_shifts_but_never_breaks(tmp_path, se
     sc = replace(sc, faults=[*sc.faults, Fault("clock_step", None, at, 0.0, delay=step)])
     truth = simulate_virtual(sc, out=tmp_path / "c")
     frames = wsreplay.load(tmp_path / "c")
-    assert not frames["ts"].is_monotonic_increasing or True  # sorted on load; the step interleaves rows
     t_step = truth.start + pd.Timedelta(seconds=at)
 
     def on_capture_clock(ts: pd.Series) -> pd.Series:

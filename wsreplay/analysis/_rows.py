@@ -158,7 +158,7 @@ def outpost_rows(frames: pd.DataFrame, fn: str = "analysis") -> OutpostRows:
     name_c = codes(frames["instruction_name"])
     event = take(event_c.codes)
     name_codes = take(name_c.codes)
-    if not bool((name_codes >= 0).any()):
+    if not bool((name_codes[:4096] >= 0).any()) and not bool((name_codes >= 0).any()):
         require_decoded(frames, "instruction_name", "outpost", fn)
     cls = _classify(event, take(dir_c.codes), name_codes, event_c, dir_c, name_c)
     unknown_code = name_c.code_of("UNKNOWN")

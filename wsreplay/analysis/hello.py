@@ -147,10 +147,10 @@ def refresh_expiry(
     interval.
     """
     all_hello = bool(is_hello.all())
-    h = np.arange(len(inst)) if all_hello else np.flatnonzero(is_hello)
-    h_inst = inst if all_hello else inst[h]
-    n = len(h)
-    gap, valid = _gaps(h_inst, ts if all_hello else ts[h], conn if all_hello else conn[h])
+    h = None if all_hello else np.flatnonzero(is_hello)
+    h_inst = inst if h is None else inst[h]
+    n = len(h_inst)
+    gap, valid = _gaps(h_inst, ts if h is None else ts[h], conn if h is None else conn[h])
     valid &= gap > 0
     v_pos = np.flatnonzero(valid)  # HELLO positions whose gap (to the previous one) is usable
     v_inst = h_inst[v_pos]
@@ -193,7 +193,7 @@ def refresh_expiry(
     # median far less; a grown interval more); a shorter local cadence never lowers it
     b = base[h_inst[cand]] * NS
     local = np.where(local > (1 + _TOLERANCE) * b, local, b)
-    expiry[h[cand]] = np.round(local * factor).astype(np.int64)
+    expiry[cand if h is None else h[cand]] = np.round(local * factor).astype(np.int64)
     return expiry
 
 
