@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_support import Capture, at
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wsreplay.analysis import ack_latency, latency_percentiles
 from wsreplay.exceptions import ConfigurationError
@@ -133,3 +135,28 @@ def test_latency_does_not_modify_its_input(cap: Capture):
     before = frames.copy()
     frames.pipe(ack_latency).pipe(latency_percentiles, by="instance_uuid")
     pd.testing.assert_frame_equal(frames, before)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.booleans(), st.integers(1, 3)), min_size=1, max_size=40))
+def test_next_pairing_equals_a_row_by_row_reference(events):
+    # random interleavings of frames and ACKs (dropped, doubled, stray, pipelined) on three connections
+    cap = Capture()
+    conns = [cap.outpost("pk", f"I{k}").open(0) for k in range(3)]
+    t = 1.0
+    rows: list[tuple[int, bool, float]] = []
+    for conn, is_ack, step in events:
+        t += step / 10
+        (conns[conn].ack(t) if is_ack else conns[conn].hello(t, ack=None))
+        rows.append((conn, is_ack, t))
+    want = []
+    for i, (conn, is_ack, t0) in enumerate(rows):
+        if is_ack:
+            continue
+        later = [(a, t1) for c, a, t1 in rows[i + 1 :] if c == conn]
+        want.append(later[0][1] - t0 if later and later[0][0] else float("nan"))
+    lat = ack_latency(cap.frames())
+    np.testing.assert_allclose(lat["latency_s"].to_numpy(), np.array(want), atol=1e-6)
+    n_acks = sum(1 for _, a, _ in rows if a)
+    assert lat.attrs["unanswered"] == int(np.isnan(want).sum())
+    assert lat.attrs["unmatched_acks"] == n_acks - int((~np.isnan(want)).sum())

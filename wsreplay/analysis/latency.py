@@ -55,11 +55,18 @@ LATENCY_COLUMNS: Final = (*HELLO_COLUMNS, "instruction")
 _LATENCY_RESULT: Final = ("sent_ts", "latency_s")
 
 
-def _fifo_fast(rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """FIFO pairing when each connection's k-th ACK came after its k-th frame (authentik's normal case).
+def _fifo_fast(
+    rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray, *, strict: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pair each connection's k-th ACK with its k-th frame, for the connections where that is right.
 
-    Returns the ACK time of each frame of *req_idx* (:data:`NO_TIME`: none) and a
-    mask of the connections where that assumption failed (to redo in general).
+    Right for FIFO pairing when each ACK came after its frame (authentik's
+    normal case); with *strict*, right for ``"next"`` pairing when, on top of
+    that, each ACK came before the connection's next frame and there are no
+    more ACKs than frames (frames and ACKs alternate: the usual case, where
+    both pairings agree). Returns the ACK time of each frame of *req_idx*
+    (:data:`NO_TIME`: none) and a mask of the connections where the
+    assumption failed (to redo with the general algorithm).
     """
     n_conn = len(rows.conn_codes.categories)
     conn_r, conn_a = rows.conn[req_idx], rows.conn[ack_idx]
@@ -76,15 +83,24 @@ def _fifo_fast(rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray) -> t
     # connection's k-th frame, at position start_r[c] + k of the frames grouped by connection
     target = np.arange(len(ack_idx), dtype=np.int64)
     target += np.repeat(start_r - start_a, n_a)
-    if bool((n_a > n_r).any()):
+    bad = np.zeros(n_conn, dtype=bool)
+    excess = n_a > n_r
+    if bool(excess.any()):
+        if strict:
+            bad |= excess
         valid = target < (start_r + n_r)[conn_sorted]
         target, ack_time, conn_sorted = target[valid], ack_time[valid], conn_sorted[valid]
     # frames grouped by connection -> their index in time order
     o_r = group_order(conn_r)
     req_pos = o_r[target]
-    del o_r, target
     early = ack_time < rows.ts[req_idx[req_pos]]
-    bad = np.zeros(n_conn, dtype=bool)
+    if strict:
+        # ... and before the connection's next frame (if any)
+        nxt = target + 1
+        has_next = nxt < (start_r + n_r)[conn_sorted]
+        nxt[~has_next] = 0
+        early |= has_next & (ack_time >= rows.ts[req_idx[o_r[nxt]]])
+    del o_r, target
     if early.any():
         bad[conn_sorted[early]] = True
     out = np.full(len(req_idx), NO_TIME, dtype=np.int64)
@@ -152,8 +168,9 @@ def _pair_next(rows: OutpostRows, req_mask: np.ndarray, ack_mask: np.ndarray) ->
     is_req = req_mask[sel]
     # 1 + rank of each frame among the frames, in time order (int32 while it fits: less to move)
     rank = np.cumsum(is_req, dtype=np.int32 if len(sel) < (1 << 31) else np.int64)
-    order = group_order(rows.conn[sel])  # grouped by connection, time order within
-    conn = rows.conn[sel[order]]
+    conn = rows.conn[sel]
+    order = group_order(conn)  # grouped by connection, time order within
+    conn = conn[order]
     req_g = is_req[order]
     del is_req
     answered = np.zeros(len(sel), dtype=bool)
@@ -222,7 +239,17 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
             matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
             ack_ts[at] = sub_ack
     else:
-        ack_ts, matched_acks = _pair_next(rows, req_mask, ack_mask)
+        ack_ts, bad = _fifo_fast(rows, req_idx, np.flatnonzero(ack_mask), strict=True)
+        matched_acks = int((ack_ts != NO_TIME).sum())
+        if bad.any():
+            # connections where frames and ACKs do not alternate (a dropped or doubled ACK,
+            # pipelined frames): pair them row by row
+            in_bad = bad[np.where(rows.conn >= 0, rows.conn, 0)]
+            sub_mask = req_mask & in_bad
+            sub_ack, sub_matched = _pair_next(rows, sub_mask, ack_mask & in_bad)
+            at = np.searchsorted(req_idx, np.flatnonzero(sub_mask))
+            matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
+            ack_ts[at] = sub_ack
     sent = rows.ts[req_idx]
     answered = ack_ts != NO_TIME
     diff = ack_ts - sent  # int64 first: float64 cannot hold epoch nanoseconds exactly
