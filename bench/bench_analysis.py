@@ -10,6 +10,11 @@ Figures, all taken in one run on the same files:
   next to that of a process that only imports wsreplay);
 * how both grow from about 1 M to about 17 M frames.
 
+* with ``--old TREE`` (a source tree of an earlier wsreplay, e.g. ``git archive
+  7d4d944``): the same wsreplay measurement with that tree's code
+  (``PYTHONPATH=TREE``, same venv), interleaved in the same rounds on the same
+  files, so old and new are compared side by side in one run.
+
 The captures are made by the simulator in virtual time (``simulate_virtual``,
 one day, 10 s HELLO interval, faults on, one replica per outpost) and cached
 in ``--cache``. Rerun: ``.venv/bin/python -m bench.bench_analysis``.
@@ -115,21 +120,27 @@ def worker(mode: str, path: Path) -> dict[str, object]:
     }
 
 
-def _run(mode: str, path: Path) -> dict[str, float]:
+def _run(mode: str, path: Path, tree: Path | None = None) -> dict[str, float]:
+    """Run one worker in a fresh process; *tree*: with that source tree's wsreplay (and its worker)."""
     cmd = [sys.executable, "-m", "bench.bench_analysis", "--worker", mode, str(path)]
-    res = subprocess.run(cmd, check=True, cwd=HERE, capture_output=True, text=True)
+    env = None
+    if tree is not None:
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+    res = subprocess.run(cmd, check=True, cwd=tree or HERE, capture_output=True, text=True, env=env)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 # ---------------------------------------------------------------- driver
 
 
-def measure(path: Path, repeats: int) -> dict[str, object]:
-    arrow, arrow_dict, ws = [], [], []
+def measure(path: Path, repeats: int, old: Path | None = None) -> dict[str, object]:
+    arrow, arrow_dict, ws, was = [], [], [], []
     for _ in range(repeats):
         arrow.append(_run("pyarrow", path))
         arrow_dict.append(_run("pyarrow-dict", path))
         ws.append(_run("wsreplay", path))
+        if old is not None:
+            was.append(_run("wsreplay", path, old))
 
     def med(runs: list[dict[str, float]], key: str) -> float:
         return statistics.median(float(r[key]) for r in runs)
@@ -151,6 +162,18 @@ def measure(path: Path, repeats: int) -> dict[str, object]:
     }
     for key in ("load", *FUNCTIONS):
         res[key] = med(ws, key)
+    if was:
+        res["old_s"] = med(was, "total")
+        res["old_ratio"] = statistics.median(w["total"] / o["total"] for w, o in zip(ws, was))
+        res["old_cpu_ratio"] = statistics.median(w["cpu"] / o["cpu"] for w, o in zip(ws, was))
+        res["old_analysis_ratio"] = statistics.median(
+            (w["total"] - w["load"]) / (o["total"] - o["load"]) for w, o in zip(ws, was)
+        )
+        for key in ("load", *FUNCTIONS):
+            res[f"old_{key}"] = med(was, key)
+        res["old_outage_rows"] = was[0]["outage_rows"]
+        res["old_acks"] = was[0]["acks"]
+        res["acks"] = ws[0]["acks"]
     res["ratio"] = statistics.median(res["ratios"])  # type: ignore[arg-type]
     res["ratio_dict"] = statistics.median(res["ratios_dict"])  # type: ignore[arg-type]
     return res
@@ -162,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--no-write", action="store_true", help="print, do not update BENCHMARKS.md")
+    ap.add_argument("--old", type=Path, help="source tree of an earlier wsreplay to measure side by side")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -174,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     imports_mb = _run("imports", caps[min(caps)])["peak_mb"]
     results = {}
     for n, path in caps.items():
-        results[n] = r = measure(path, args.repeats)
+        results[n] = r = measure(path, args.repeats, args.old)
         print(
             f"{n:5d} outposts {r['rows']:>11,} rows: pyarrow {r['arrow_s']:.2f}s (dict {r['arrow_dict_s']:.2f}s), "
             f"wsreplay {r['ws_s']:.2f}s (ratio {r['ratio']:.2f}x, vs dict {r['ratio_dict']:.2f}x; "
@@ -182,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
             f"ack {r['ack_latency']:.2f}), peak {r['ws_mb']:.0f} MB vs {r['arrow_mb']:.0f} MB",
             flush=True,
         )
+        if args.old is not None:
+            print(
+                f"      old tree {r['old_s']:.2f}s, new/old {r['old_ratio']:.2f}x "
+                f"(analysis only {r['old_analysis_ratio']:.2f}x, CPU {r['old_cpu_ratio']:.2f}x)",
+                flush=True,
+            )
     if args.no_write:
         return 0
 
@@ -240,6 +270,30 @@ def main(argv: list[str] | None = None) -> int:
         "at the large end (the work is radix sorts on 16-bit group codes, running sums and maxima: "
         "linear in frames, no Python loop per frame).",
     ]
+    if args.old is not None:
+        lines += [
+            "",
+            f"**Old and new side by side** (same run, same files, interleaved; old = `PYTHONPATH={args.old}` "
+            "with the same venv: the tree of 7d4d944, before issue #12's semantics). "
+            "Rerun: `mkdir /tmp/old12 && git archive 7d4d944 | tar -x -C /tmp/old12 && "
+            ".venv/bin/python -m bench.bench_analysis --outposts 60 1000 --repeats 3 --old /tmp/old12`. "
+            "Ratios are medians of the per-round ratios (so they need not match the ratio of the median "
+            "times); CPU = user + system seconds of the whole process (load included), the steadier "
+            "figure on this shared machine.",
+            "",
+            "| outposts | frames | old total | new total | **new / old** | new / old, analyses only "
+            "| new / old, CPU | outages old / new | uptime old / new | ack_latency old / new "
+            "| outage rows old / new | answered ACKs old / new |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for n, r in results.items():
+            lines.append(
+                f"| {n:,} | {r['rows']:,} | {r['old_s']:.2f} s | {r['ws_s']:.2f} s | **{r['old_ratio']:.2f}x** "
+                f"| {r['old_analysis_ratio']:.2f}x | {r['old_cpu_ratio']:.2f}x "
+                f"| {r['old_outages']:.2f} / {r['outages']:.2f} s | {r['old_uptime']:.2f} / {r['uptime']:.2f} s "
+                f"| {r['old_ack_latency']:.2f} / {r['ack_latency']:.2f} s "
+                f"| {r['old_outage_rows']:,} / {r['outage_rows']:,} | {r['old_acks']:,} / {r['acks']:,} |"
+            )
     write_section("Analysis", "\n".join(lines))
     return 0
 

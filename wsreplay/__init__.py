@@ -27,6 +27,7 @@ _NAMES: dict[str, str] = {
     "ImportFormatError": ".exceptions",
     "ReplayError": ".exceptions",
     "ReplayMismatchError": ".exceptions",
+    "UndecodedFramesError": ".exceptions",
     "UpstreamError": ".exceptions",
     "WSReplayError": ".exceptions",
     "Instruction": ".protocol",
@@ -168,4 +169,5 @@ __all__ = [
     "ReplayError",
     "ReplayMismatchError",
     "UpstreamError",
+    "UndecodedFramesError",
 ]

@@ -15,6 +15,7 @@ __all__ = [
     "CaptureNotFoundError",
     "CaptureVersionError",
     "CaptureDamageWarning",
+    "UndecodedFramesError",
     "ConfigurationError",
     "ReplayError",
     "ReplayMismatchError",
@@ -38,6 +39,13 @@ class CaptureFormatError(CaptureError, ValueError):
 
 class CaptureVersionError(CaptureFormatError):
     """A capture was written with a format version this wsreplay does not know."""
+
+
+class UndecodedFramesError(CaptureFormatError):
+    """Frames carry payloads but not the parsed columns the analysis reads (built by hand or converted).
+
+    ``wsreplay.save`` decodes them; then ``wsreplay.load`` gives frames that analyse like a recording.
+    """
 
 
 class CaptureNotFoundError(CaptureError, FileNotFoundError):

@@ -8,7 +8,7 @@ from analysis_support import Capture
 
 import wsreplay
 from wsreplay.analysis import COLUMNS_NEEDED, columns_for
-from wsreplay.exceptions import ConfigurationError
+from wsreplay.exceptions import ConfigurationError, UndecodedFramesError
 from wsreplay.schema import COLUMNS
 
 
@@ -50,3 +50,30 @@ def test_every_analysis_gives_the_same_answer_on_plain_string_columns(cap: Captu
     for fn in COLUMNS_NEEDED:
         func = getattr(wsreplay, fn)
         pd.testing.assert_frame_equal(_as_str(func(frames)), _as_str(func(plain)), check_dtype=False, obj=fn)
+
+
+def _undecoded(cap: Capture) -> pd.DataFrame:
+    """Frames as a converter with only ``payload`` would build them: the parsed columns all null."""
+    cap.outpost("pk", "A").open(0).hellos(0, 60)
+    cap.client().open(0).notice(3, "hi")
+    frames = cap.frames()
+    for col in ("instruction", "instruction_name", "version", "message_type", "level", "message", "parse_error"):
+        frames[col] = frames[col].where(pd.Series(False, index=frames.index))
+    return frames
+
+
+@pytest.mark.parametrize("fn", ["outages", "uptime", "ack_latency", "hello_intervals", "fleet", "notice_frequency"])
+def test_undecoded_frames_are_a_clear_error_not_an_empty_result(cap: Capture, fn):
+    # issue #12: a frames table with only ``payload`` used to give empty results silently
+    frames = _undecoded(cap)
+    with pytest.raises(UndecodedFramesError, match=r"wsreplay.save|decode"):
+        getattr(wsreplay, fn)(frames)
+    assert issubclass(UndecodedFramesError, wsreplay.WSReplayError)
+
+
+def test_frames_that_all_failed_to_decode_are_no_error(cap: Capture):
+    c = cap.outpost("pk", "A").open(0)
+    for t in (1, 2, 3):
+        c.send(t, "to_server", "not json")
+    out = wsreplay.outages(cap.frames())
+    assert out.empty and out.attrs["parse_errors"] == 3

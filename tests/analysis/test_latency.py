@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_support import Capture, at
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wsreplay.analysis import ack_latency, latency_percentiles
 from wsreplay.exceptions import ConfigurationError
@@ -28,11 +30,14 @@ def test_each_frame_is_paired_with_its_ack(cap: Capture):
     assert lat["sent_ts"].tolist() == [at(0), at(10), at(20)]
 
 
-def test_pipelined_frames_are_answered_in_order(cap: Capture):
+def test_pipelined_frames_pair_with_the_ack_before_the_next_frame_or_in_order_with_fifo(cap: Capture):
     c = cap.outpost("pk", "A").open(0)
     c.hello(0, ack=None).hello(1, ack=None).ack(1.5).ack(2.5)
-    lat = ack_latency(cap.frames())
-    assert lat["latency_s"].tolist() == [1.5, 1.5]
+    frames = cap.frames()
+    lat = ack_latency(frames)  # the first frame got no ACK before the second one went out
+    assert np.isnan(lat["latency_s"].iloc[0]) and lat["latency_s"].iloc[1] == 0.5
+    assert lat.attrs["unanswered"] == 1 and lat.attrs["unmatched_acks"] == 1
+    assert ack_latency(frames, pairing="fifo")["latency_s"].tolist() == [1.5, 1.5]
 
 
 def test_duplicates_are_ignored_and_missing_acks_are_nan_and_counted(cap: Capture):
@@ -51,17 +56,45 @@ def test_duplicates_are_ignored_and_missing_acks_are_nan_and_counted(cap: Captur
     assert lat["instruction_name"].tolist() == ["HELLO", "HELLO", "UNKNOWN", "HELLO"]
 
 
-def test_next_pairing_survives_a_dropped_ack(cap: Capture):
+def test_a_dropped_ack_costs_one_unanswered_frame_and_shifts_nothing(cap: Capture):
+    # issue #12: with the old default (fifo) one missing ACK made every later latency 10 s
     c = cap.outpost("pk", "A").open(0)
     c.hello(0, ack=None)  # dropped by the server
     c.hello(10, ack=0.003).hello(20, ack=0.003)
     frames = cap.frames()
-    nxt = ack_latency(frames, pairing="next")["latency_s"].round(6).tolist()
-    assert np.isnan(nxt[0]) and nxt[1:] == [0.003, 0.003]
-    fifo = ack_latency(frames)["latency_s"].round(6).tolist()
-    assert fifo[:2] == [10.003, 10.003] and np.isnan(fifo[2])
+    lat = ack_latency(frames)
+    got = lat["latency_s"].round(6).tolist()
+    assert np.isnan(got[0]) and got[1:] == [0.003, 0.003]
+    assert lat.attrs["unanswered"] == 1 and lat.attrs["unmatched_acks"] == 0
+    assert ack_latency(frames, pairing="next")["latency_s"].round(6).tolist()[1:] == [0.003, 0.003]
+    fifo = ack_latency(frames, pairing="fifo")["latency_s"].round(6).tolist()
+    assert fifo[:2] == [10.003, 10.003] and np.isnan(fifo[2])  # fifo trusts the server: documented
     with pytest.raises(ConfigurationError):
         ack_latency(frames, pairing="lifo")  # type: ignore[arg-type]
+
+
+def test_a_doubled_ack_is_counted_and_shifts_nothing(cap: Capture):
+    c = cap.outpost("pk", "A").open(0)
+    c.hello(0, ack=0.003).ack(0.004)  # the server answered twice
+    c.hello(10, ack=None)  # ... then not at all
+    c.hello(20, ack=0.003).hello(30, ack=0.003)
+    lat = ack_latency(cap.frames())
+    got = lat["latency_s"].round(6).tolist()
+    assert got[0] == 0.003 and np.isnan(got[1]) and got[2:] == [0.003, 0.003]
+    assert lat.attrs["unanswered"] == 1 and lat.attrs["unmatched_acks"] == 1
+
+
+def test_pairing_stays_per_connection_when_connections_interleave(cap: Capture):
+    a = cap.outpost("pk", "A").open(0)
+    b = cap.outpost("pk", "B").open(0)
+    a.hello(1, ack=None)
+    b.hello(1.1, ack=None)
+    a.ack(1.2).ack(1.25)  # A's ACK, doubled
+    b.hello(2, ack=0.01)  # B's first frame was never answered
+    lat = ack_latency(cap.frames())
+    got = lat["latency_s"].round(6).tolist()
+    assert got[0] == 0.2 and np.isnan(got[1]) and got[2] == 0.01
+    assert lat.attrs["unanswered"] == 1 and lat.attrs["unmatched_acks"] == 1
 
 
 def test_acks_pair_per_connection(cap: Capture):
@@ -102,3 +135,28 @@ def test_latency_does_not_modify_its_input(cap: Capture):
     before = frames.copy()
     frames.pipe(ack_latency).pipe(latency_percentiles, by="instance_uuid")
     pd.testing.assert_frame_equal(frames, before)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.booleans(), st.integers(1, 3)), min_size=1, max_size=40))
+def test_next_pairing_equals_a_row_by_row_reference(events):
+    # random interleavings of frames and ACKs (dropped, doubled, stray, pipelined) on three connections
+    cap = Capture()
+    conns = [cap.outpost("pk", f"I{k}").open(0) for k in range(3)]
+    t = 1.0
+    rows: list[tuple[int, bool, float]] = []
+    for conn, is_ack, step in events:
+        t += step / 10
+        (conns[conn].ack(t) if is_ack else conns[conn].hello(t, ack=None))
+        rows.append((conn, is_ack, t))
+    want = []
+    for i, (conn, is_ack, t0) in enumerate(rows):
+        if is_ack:
+            continue
+        later = [(a, t1) for c, a, t1 in rows[i + 1 :] if c == conn]
+        want.append(later[0][1] - t0 if later and later[0][0] else float("nan"))
+    lat = ack_latency(cap.frames())
+    np.testing.assert_allclose(lat["latency_s"].to_numpy(), np.array(want), atol=1e-6)
+    n_acks = sum(1 for _, a, _ in rows if a)
+    assert lat.attrs["unanswered"] == int(np.isnan(want).sum())
+    assert lat.attrs["unmatched_acks"] == n_acks - int((~np.isnan(want)).sum())

@@ -194,3 +194,79 @@ def test_bad_options_are_one_line_errors(cap: Capture, kwargs, match):
     cap.outpost("pk", "A").open(0).hellos(0, 30)
     with pytest.raises(ConfigurationError, match=match):
         outages(cap.frames(), **kwargs)
+
+
+def test_a_crashed_instance_retires_at_its_exit_and_the_outpost_carries_the_gap(cap: Capture):
+    # issue #12: a process killed (TCP reset, 1006) comes back as a new instance uuid
+    cap.outpost("pk", "A").open(0).hellos(0, 101).close(105, code=1006)
+    cap.outpost("pk", "B").open(113).hellos(113, 600)
+    frames = cap.frames()
+    assert outages(frames, level="instance").empty  # A no longer exists; B never went down
+    o = _one(outages(frames, level="outpost"))
+    assert (o["start"], o["end"], o["cause"], o["instance_uuid"]) == (at(105), at(113), "crash", "A")
+    u = wsreplay.uptime(frames).set_index("instance_uuid")
+    assert u.loc["A", "end"] == at(105) and u.loc["A", "uptime"] == 1.0
+
+
+def test_an_error_row_without_close_also_retires_a_process_that_never_comes_back(cap: Capture):
+    cap.outpost("pk", "A").open(0).hellos(0, 41).error(42.5)
+    cap.outpost("pk", "B").open(60).hellos(60, 200)
+    frames = cap.frames()
+    assert outages(frames, level="instance").empty
+    assert _one(outages(frames, level="outpost"))["cause"] == "crash"
+
+
+def test_a_broken_instance_that_tries_again_is_not_retired(cap: Capture):
+    # the same instance opens a new connection that breaks before any HELLO: still alive, still down
+    cap.outpost("pk", "A").open(0).hellos(0, 41).close(42, code=1006)
+    cap.outpost("pk", "A").open(60).error(60.5)
+    cap.outpost("pk2", "Z").open(0).hellos(0, 200)
+    o = _one(outages(cap.frames(), level="instance"))
+    assert (o["instance_uuid"], o["start"], o["end"], o["ongoing"]) == ("A", at(42), at(190.003), True)
+
+
+def test_a_hung_process_that_then_crashes_is_down_until_its_exit(cap: Capture):
+    cap.outpost("pk", "A").open(0).hellos(0, 41).close(80, code=1006)  # hung from 55, killed at 80
+    cap.outpost("pk", "B").open(90).hellos(90, 200)
+    o = _one(outages(cap.frames(), level="instance"))
+    assert (o["instance_uuid"], o["start"], o["end"], o["cause"], o["ongoing"]) == (
+        "A",
+        at(55),
+        at(80),
+        "silent",
+        False,
+    )
+
+
+def test_an_interval_that_changes_mid_capture_is_no_silent_outage(cap: Capture):
+    c = cap.outpost("pk", "A").open(0)
+    c.hellos(0, 300, every=10).hellos(300, 900, every=30)  # the interval grows to 30 s at 300
+    c.hellos(900, 1200, every=10)  # and shrinks back
+    frames = cap.frames()
+    assert outages(frames).empty
+    # a real hang is still found, judged by the cadence around it
+    c.hellos(1200, 1241, every=10).hellos(1300, 1400, every=10)
+    o = _one(outages(cap.frames()))
+    assert (o["start"], o["end"], o["cause"]) == (at(1255), at(1300), "silent")
+
+
+def test_a_shorter_local_cadence_never_lowers_the_expected_interval(cap: Capture):
+    c = cap.outpost("pk", "A").open(0)
+    c.hellos(0, 600, every=30).hellos(600, 700, every=10)  # median 30 s, then 10 s
+    c.hellos(740, 800, every=10)  # 50 s without HELLO: judged by the base, 1.5 x 30 s
+    o = _one(outages(cap.frames()))
+    assert (o["start"], o["end"]) == (at(690 + 45), at(740))
+
+
+def test_span_gives_a_part_of_a_capture_the_capture_s_window(cap: Capture):
+    cap.outpost("pk", "A").open(0).hellos(0, 41)  # silent from 55 until the capture ends at 300
+    cap.outpost("pk2", "B").open(0).hellos(0, 301)
+    frames = cap.frames()
+    part = frames[frames["outpost_uuid"] == "pk"]
+    whole = outages(frames)
+    assert outages(part).empty  # alone, A's frames end at 40.003: nothing seems wrong
+    pd.testing.assert_frame_equal(outages(part, span=(at(0), at(300.003))), whole)
+    u = wsreplay.uptime(part, span=(at(0), at(300.003)))
+    pd.testing.assert_frame_equal(u, wsreplay.uptime(frames).iloc[:1])
+    with pytest.raises(ConfigurationError):
+        outages(part, span=(at(10), at(5)))

@@ -60,6 +60,17 @@ def test_uptime_columns_and_empty_input(cap: Capture):
         "up_s",
         "down_s",
         "uptime",
+        "observed_share",
         "outages",
         "longest_outage_s",
     ]
+
+
+def test_uptime_says_what_share_of_the_window_each_row_was_observed(cap: Capture):
+    cap.outpost("pk", "A").open(0).hellos(0, 201)
+    cap.outpost("pk2", "B").open(180).hellos(180, 201)  # first seen at the last tenth of the window
+    u = uptime(cap.frames()).set_index("instance_uuid")
+    assert u.loc["B", "uptime"] == 1.0 and u.loc["B", "observed_share"] == pytest.approx(20.003 / 200.003)
+    assert u.loc["A", "observed_share"] == 1.0
+    o = uptime(cap.frames(), level="outpost").set_index("outpost_uuid")
+    assert o.loc["pk2", "observed_share"] == pytest.approx(0.1, abs=1e-4)

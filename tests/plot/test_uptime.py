@@ -113,3 +113,10 @@ def test_instance_level_and_empty_and_bad_input(frames):
         wsreplay.plot_uptime(pd.DataFrame({"a": [1]}))
     with pytest.raises(ConfigurationError):
         wsreplay.plot_uptime(frames, level="fleet")  # type: ignore[arg-type]
+
+
+def test_every_outage_cause_has_its_own_colour():
+    from wsreplay.analysis import CAUSES
+
+    assert set(CAUSES) <= set(CAUSE_COLORS)
+    assert len({CAUSE_COLORS[c] for c in CAUSES}) == len(CAUSES)

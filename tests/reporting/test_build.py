@@ -114,3 +114,12 @@ def test_progress_bar_counts_the_steps(capture, capsys):
     assert set(rep.timings) >= {"load", "outposts (3 groups)", "figures", "html"}
     err = capsys.readouterr().err
     assert "report" in err and "outpost groups" in err
+
+
+def test_fleet_table_shows_what_share_of_the_window_each_outpost_was_observed(default_report):
+    html = default_report.html
+    fleet = html[html.index("<section id='fleet'>") :]
+    fleet = fleet[: fleet.index("</section>")]
+    head = re.findall(r"<th>([^<]+)</th>", fleet)
+    assert head[head.index("uptime") + 1] == "observed"
+    assert fleet.count("%</td>") == 2 * fleet.count("<tr><td class='id'>")  # uptime and observed, per outpost

@@ -200,3 +200,49 @@ def test_bad_urls_and_server_faults_without_a_mock_are_clear_errors() -> None:
     sc = Scenario(outposts=[OutpostSpec(A, "t")], duration=1, faults=[Fault("server_restart", None, 0.5, 0.1)])
     with pytest.raises(ConfigurationError, match="pass the MockAuthentik"):
         asyncio.run(run_fleet(sc, "http://127.0.0.1:1"))
+
+
+NEW_FAULTS = Scenario(
+    outposts=[OutpostSpec(A, "token-a"), OutpostSpec(B, "token-b", version="2024.2.1")],
+    duration=6.0,
+    interval=INTERVAL,
+    ack_latency=0.002,
+    seed=5,
+    faults=[
+        Fault("crash", A, at=1.5, duration=0.3),
+        Fault("interval_change", B, at=1.0, duration=3.2, delay=2 * INTERVAL),  # 8 gaps: > LOCAL_GAPS
+        Fault("ack_drop", None, at=3.5, duration=1.0),
+        Fault("ack_dup", None, at=4.6, duration=1.0),
+    ],
+)
+
+
+async def _new_faults_run(out: Path) -> tuple[Truth, pd.DataFrame]:
+    async with MockAuthentik(outposts=NEW_FAULTS.tokens, ack_latency=NEW_FAULTS.ack_latency) as ak:
+        async with Recorder(upstream=ak.url, out=out) as rec:
+            truth = await run_fleet(NEW_FAULTS, rec.url, mock=ak)
+    return truth, load(out)
+
+
+def test_crashes_interval_changes_and_a_misbehaving_server_in_real_time(tmp_path: Path) -> None:
+    # issue #12: the real-time fleet plays the new faults, and the analysis finds them in its capture
+    import wsreplay
+
+    truth, frames = asyncio.run(_new_faults_run(tmp_path / "cap"))
+    # the crash: a new instance of A, an outpost outage with cause crash, no instance outage
+    assert truth.instances.groupby("outpost_uuid").size()[A] == 2
+    out = wsreplay.outages(frames, level="outpost", factor=1.5)
+    out = out[out["start"] < frames["ts"].max() - pd.Timedelta(seconds=0.1)]  # not the run's end
+    crash = out[out["outpost_uuid"] == A]
+    assert crash["cause"].tolist() == ["crash"]
+    true = truth.outages[(truth.outages["level"] == "outpost") & (truth.outages["outpost_uuid"] == A)]
+    assert true["cause"].tolist() == ["crash"]
+    assert abs((crash["start"].iloc[0] - true["start"].iloc[0]).total_seconds()) < 0.05
+    # the interval change of B is no outage; ACKs dropped and doubled shift no latency
+    inst = wsreplay.outages(frames, factor=1.5)
+    assert inst[inst["start"] < frames["ts"].max() - pd.Timedelta(seconds=0.1)].empty
+    lat = wsreplay.ack_latency(frames)
+    assert lat.attrs["unanswered"] >= 3 and lat.attrs["unmatched_acks"] >= 3
+    assert lat["latency_s"].max() < 0.1
+    answered = lat["latency_s"].notna().sum()
+    assert abs(answered - len(truth.acks)) <= 2

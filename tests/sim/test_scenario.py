@@ -25,7 +25,7 @@ def test_generate_is_deterministic_per_seed() -> None:
 def test_generate_scripts_every_kind_without_overlap_per_replica() -> None:
     sc = Scenario.generate(outposts=200, duration=3000, interval=1.0, seed=1)
     kinds = {f.kind for f in sc.faults}
-    assert kinds == set(FAULT_KINDS)
+    assert kinds == set(FAULT_KINDS) - {"clock_step"}  # a clock step is only ever scripted
     assert {o.replicas for o in sc.outposts} == {1, 2}
     by_replica: dict[tuple[str | None, int], list[Fault]] = {}
     for f in sc.faults:
@@ -36,6 +36,26 @@ def test_generate_scripts_every_kind_without_overlap_per_replica() -> None:
             assert prev.at + prev.duration < nxt.at
     upgrades = [f for f in sc.faults if f.kind == "upgrade"]
     assert all(f.version for f in upgrades)
+
+
+def test_fault_every_sets_how_often_a_replica_fails() -> None:
+    # issue #12: fault_every was documented but ignored
+    def per_replica(every: float) -> float:
+        sc = Scenario.generate(outposts=100, duration=2000, interval=1.0, seed=4, fault_every=every)
+        replicas = sum(o.replicas for o in sc.outposts)
+        return len([f for f in sc.faults if f.kind not in SERVER_FAULTS]) / replicas
+
+    often, rarely = per_replica(50), per_replica(1000)
+    assert often > 8 * rarely
+    assert 2000 / (50 + 20) < often < 2000 / 50  # about one per fault_every intervals (plus each fault's length)
+    with pytest.raises(ConfigurationError):
+        Scenario.generate(outposts=2, duration=100, interval=1, fault_every=0)
+
+
+def test_disconnects_end_early_enough_to_reconnect_before_the_run_ends() -> None:
+    sc = Scenario.generate(outposts=300, duration=500, interval=1.0, seed=2, fault_every=30)
+    drops = [f for f in sc.faults if f.kind == "disconnect"]
+    assert drops and all(f.at + 2 * f.duration + 5 <= sc.duration + 1e-5 for f in drops)
 
 
 def test_short_runs_get_no_server_faults_and_no_faults_when_asked() -> None:

@@ -44,6 +44,38 @@ def test_hello_schedule_skips_a_hang_and_resumes_when_it_ends() -> None:
     assert hello_schedule(0.0, 3.0, gaps, [Window(0.0, 10.0, "silent")]).size == 0
 
 
+def test_hello_schedule_follows_an_interval_change_also_across_a_hang() -> None:
+    gaps = np.ones(20)
+    slow = [Window(2.0, 8.0, "interval_change", 3.0)]  # every 3 s from 2 s to 8 s
+    assert hello_schedule(0.0, 13.0, gaps, cadence=slow).tolist() == [0.0, 1.0, 2.0, 5.0, 8.0, 9.0, 10.0, 11.0, 12.0]
+    hung = hello_schedule(0.0, 13.0, gaps, [Window(2.5, 4.0, "silent")], slow)
+    assert hung.tolist() == [0.0, 1.0, 2.0, 4.0, 7.0, 10.0, 11.0, 12.0]
+
+
+def test_a_crash_aborts_the_connection_and_starts_a_new_process() -> None:
+    sc = Scenario(outposts=[OutpostSpec("pk", "t")], duration=10, interval=1.0, faults=[Fault("crash", "pk", 4.0, 1.0)])
+    plan = make_plan(sc)
+    first, second = plan.replicas[0].lives
+    assert (first.end, first.end_cause, second.start) == (4.0, "crash", 5.0)
+    assert first.instance_uuid != second.instance_uuid
+    program = replica_program(plan, plan.replicas[0])
+    holds = []
+    cmd = next(program)
+    while True:
+        if isinstance(cmd, Hold):
+            holds.append(cmd)
+            reply: object = Held(cmd.until, False)
+        elif isinstance(cmd, Connect):
+            reply = Connected(True, cmd.at)
+        else:
+            reply = getattr(cmd, "until", 0.0)
+        try:
+            cmd = program.send(reply)
+        except StopIteration:
+            break
+    assert [(h.abort, h.crash, h.until) for h in holds] == [(True, True, 4.0), (False, False, 10.0)]
+
+
 def test_plan_splits_restarts_into_processes_with_new_instance_uuids() -> None:
     sc = Scenario(
         outposts=[OutpostSpec(PK, "t", version="2023.10.0")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,71 @@ def test_through_the_capture_writer_gives_the_same_rows(tmp_path: Path) -> None:
     a, b = load(tmp_path / "direct"), load(tmp_path / "writer")
     pd.testing.assert_frame_equal(a, b)
     assert not (tmp_path / "writer" / "truth").exists()
+
+
+def _new_faults(**kw: object) -> Scenario:
+    return Scenario(
+        outposts=[OutpostSpec(A, "ta"), OutpostSpec(B, "tb", version="2024.2.1")],
+        duration=60,
+        interval=1.0,
+        ack_latency=0.004,
+        seed=11,
+        faults=[
+            Fault("crash", A, at=10.5, duration=2),
+            Fault("interval_change", B, at=20, duration=15, delay=3.0),
+            Fault("ack_drop", None, at=40, duration=6),
+            Fault("ack_dup", None, at=50, duration=6, delay=0.002),
+        ],
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_a_crash_is_a_reset_then_a_new_process_and_no_instance_outage() -> None:
+    table, truth = virtual_table(_new_faults())
+    f = table_to_frames(table)
+    a = f[f.outpost_uuid == A]
+    assert a["instance_uuid"].nunique() == 2
+    broke = a[(a.event == "close") & (a.close_code == 1006)]
+    assert len(broke) == 1 and truth.seconds(broke["ts"].iloc[0]) == pytest.approx(10.5)
+    assert (a["event"] == "error").sum() == 1  # the reset, as the recorder writes it
+    assert truth.outages[truth.outages.level == "instance"].empty
+    outp = truth.outages[truth.outages.level == "outpost"]
+    assert outp["cause"].tolist() == ["crash"] and truth.seconds(outp["start"].iloc[0]) == pytest.approx(10.5)
+    assert truth.instances.set_index("instance_uuid")["end_cause"].value_counts().to_dict() == {"end": 2, "crash": 1}
+
+
+def test_an_interval_change_stretches_the_cadence_and_a_bad_server_drops_or_doubles_acks() -> None:
+    table, truth = virtual_table(_new_faults())
+    f = table_to_frames(table)
+    b = f[(f.outpost_uuid == B) & (f.instruction_name == "HELLO")]
+    gaps = b["ts"].diff().dt.total_seconds()
+    sent = truth.seconds(b["ts"])
+    assert gaps[(sent > 21) & (sent < 35)].between(2.85, 3.15).all()
+    assert gaps[(sent > 38.5)].between(0.9, 1.1).all()  # a gap that starts in the window is long
+    assert truth.outages.empty or set(truth.outages["cause"]) == {"crash"}  # not an outage
+    acks = f[f.instruction_name == "ACK"]
+    ack_s = truth.seconds(acks["ts"])
+    hello_s = truth.seconds(f[f.instruction_name == "HELLO"]["ts"])
+    # every third frame of each connection: no ACK in the drop window, two in the dup window
+    n_h = lambda lo, hi: int(((hello_s >= lo) & (hello_s < hi)).sum())  # noqa: E731
+    n_a = lambda lo, hi: int(((ack_s >= lo) & (ack_s < hi + 0.01)).sum())  # noqa: E731
+    assert n_a(40, 46) < n_h(40, 46) and n_a(50, 56) > n_h(50, 56)
+    assert n_a(30, 36) == n_h(30, 36)
+    # the truth has one ACK per answered HELLO: the dropped ones are missing, the doubled counted once
+    assert len(truth.acks) == len(hello_s) - (n_h(40, 46) - n_a(40, 46))
+
+
+def test_a_late_capture_and_a_clock_step() -> None:
+    late, truth = virtual_table(_new_faults(capture_start=11.0))
+    f = table_to_frames(late)
+    assert truth.seconds(f["ts"].min()) >= 11.0
+    outp = truth.outages[truth.outages.level == "outpost"]
+    assert truth.seconds(outp["start"].iloc[0]) == pytest.approx(11.0)  # clipped to the capture
+    step = replace(_new_faults(), faults=[*_new_faults().faults, Fault("clock_step", None, at=30, delay=2.0)])
+    stepped, truth2 = virtual_table(step)
+    plain, _ = virtual_table(_new_faults())
+    t_plain = plain.column("ts").cast(pa.int64()).to_numpy()
+    t_step = np.sort(stepped.column("ts").cast(pa.int64()).to_numpy())
+    moved = np.sort(np.where(t_plain >= truth2.start.value + 30 * 10**9, t_plain - 2 * 10**9, t_plain))
+    assert np.array_equal(t_step, moved)  # only the capture's clock moved
+    assert truth2.outages.equals(virtual_table(_new_faults())[1].outages)

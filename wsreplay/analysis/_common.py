@@ -15,7 +15,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from ..exceptions import CaptureFormatError, ConfigurationError
+from ..exceptions import CaptureFormatError, ConfigurationError, UndecodedFramesError
 from ..protocol import HELLO_INTERVAL_S
 from ..timeutil import TimeLike, to_ns
 
@@ -25,6 +25,7 @@ __all__ = [
     "TimeLike",
     "IntervalLike",
     "require",
+    "require_decoded",
     "Codes",
     "codes",
     "is_value",
@@ -34,6 +35,7 @@ __all__ = [
     "to_ns",
     "seconds",
     "window",
+    "SpanLike",
     "parse_error_count",
     "labels",
     "categorical",
@@ -57,6 +59,35 @@ def require(frames: pd.DataFrame, needed: Iterable[str], fn: str) -> None:
             f"{fn}() needs the column(s) {missing}; load them with "
             f"wsreplay.load(path, columns=wsreplay.analysis.COLUMNS_NEEDED[{fn!r}])"
         )
+
+
+def require_decoded(frames: pd.DataFrame, column: str, endpoint: str, fn: str) -> None:
+    """Raise :class:`UndecodedFramesError` when *endpoint*'s messages were never decoded.
+
+    A recorded capture gives every message of the endpoint either its parsed
+    *column* (``instruction_name``, ``message_type``) or a ``parse_error``.
+    Frames where no message has either, but which carry payloads (or say that
+    nothing failed to decode), were built by hand or converted without the
+    decoder: analysing them would silently find nothing. Cheap when *column*
+    has any value (the usual case: one pass over its integer codes).
+    """
+    if column not in frames.columns or "event" not in frames.columns or notna(frames[column]).any():
+        return
+    msg = is_value(frames["event"], "message")
+    if "endpoint" in frames.columns:
+        msg &= is_value(frames["endpoint"], endpoint)
+    if not msg.any():
+        return
+    if "parse_error" in frames.columns and notna(frames["parse_error"])[msg].any():
+        return  # decoded, and failed: counted as parse errors
+    payloads = [c for c in ("payload", "payload_bytes") if c in frames.columns]
+    if not any(notna(frames[c])[msg].any() for c in payloads) and "parse_error" not in frames.columns:
+        return  # nothing says whether they were decoded
+    raise UndecodedFramesError(
+        f"{fn}(): {int(msg.sum())} {endpoint} message(s) carry no parsed {column!r} (nor a parse_error): "
+        "the frames were not decoded; wsreplay.save(frames, path) decodes them from 'payload', "
+        "then analyse wsreplay.load(path)"
+    )
 
 
 @dataclass(frozen=True)
@@ -153,18 +184,35 @@ def seconds(value: IntervalLike, name: str) -> float | None:
     return s
 
 
-def window(ts: np.ndarray, start: TimeLike, end: TimeLike) -> tuple[int, int]:
+SpanLike = tuple[TimeLike, TimeLike] | None
+
+
+def window(ts: np.ndarray, start: TimeLike, end: TimeLike, span: SpanLike = None) -> tuple[int, int]:
     """The analysis window ``[w0, w1]`` in ns: the capture's span clipped by *start* / *end*.
 
     The capture's span runs from its first to its last event; time outside it
-    was not observed, so *start* / *end* can only narrow it.
+    was not observed, so *start* / *end* can only narrow it. *span* gives the
+    span of the whole capture when *ts* are the timestamps of only a part of
+    it (some outposts): every part is then judged over the same window, so
+    that the parts add up to the analysis of the whole
+    (:func:`wsreplay.store.span.capture_span` reads it from the files).
     """
     s, e = to_ns(start, "start"), to_ns(end, "end")
     if s is not None and e is not None and e <= s:
         raise ConfigurationError(f"end ({end}) must be after start ({start})")
-    if len(ts) == 0:
+    if span is not None:
+        try:
+            first_v, last_v = span
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"span must be a (first, last) pair of times, not {span!r}") from exc
+        first_n, last_n = to_ns(first_v, "span"), to_ns(last_v, "span")
+        if first_n is None or last_n is None or last_n < first_n:
+            raise ConfigurationError(f"span must be a (first, last) pair of times with last >= first, not {span!r}")
+        first, last = first_n, last_n
+    elif len(ts) == 0:
         return (s or 0, e or 0)
-    first, last = int(ts.min()), int(ts.max())
+    else:
+        first, last = int(ts.min()), int(ts.max())
     w0 = first if s is None else max(first, s)
     w1 = last if e is None else min(last, e)
     return w0, max(w0, w1)

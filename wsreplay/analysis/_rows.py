@@ -16,7 +16,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from ._common import NO_TIME, Codes, codes, parse_error_count, ts_ns
+from ._common import NO_TIME, Codes, codes, parse_error_count, require_decoded, ts_ns
 
 __all__ = [
     "OutpostRows",
@@ -128,8 +128,12 @@ def _per_conn(conn: np.ndarray, values: np.ndarray, n_conn: int, cheap: np.ndarr
     return out
 
 
-def outpost_rows(frames: pd.DataFrame) -> OutpostRows:
-    """Read the outpost rows of *frames* into :class:`OutpostRows` (the frame is not modified)."""
+def outpost_rows(frames: pd.DataFrame, fn: str = "analysis") -> OutpostRows:
+    """Read the outpost rows of *frames* into :class:`OutpostRows` (the frame is not modified).
+
+    Raises :class:`~wsreplay.exceptions.UndecodedFramesError` for frames whose
+    messages were never decoded (see :func:`~wsreplay.analysis._common.require_decoded`).
+    """
     outpost_all = codes(frames["outpost_uuid"])
     keep = outpost_all.codes >= 0
     sel: np.ndarray | None = None if bool(keep.all()) else np.flatnonzero(keep)
@@ -154,6 +158,8 @@ def outpost_rows(frames: pd.DataFrame) -> OutpostRows:
     name_c = codes(frames["instruction_name"])
     event = take(event_c.codes)
     name_codes = take(name_c.codes)
+    if not bool((name_codes[:4096] >= 0).any()) and not bool((name_codes >= 0).any()):
+        require_decoded(frames, "instruction_name", "outpost", fn)
     cls = _classify(event, take(dir_c.codes), name_codes, event_c, dir_c, name_c)
     unknown_code = name_c.code_of("UNKNOWN")
     if "instruction" in frames.columns and unknown_code >= 0:

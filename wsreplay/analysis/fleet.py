@@ -42,7 +42,7 @@ def _last_hello_value(frames: pd.DataFrame, rows: OutpostRows, column: str, hell
 
 def _instances(frames: pd.DataFrame, fn: str) -> pd.DataFrame:
     require(frames, HELLO_COLUMNS, fn)
-    rows = outpost_rows(frames)
+    rows = outpost_rows(frames, fn)
     ok = rows.instance >= 0
     inst = rows.instance[ok]
     ts = rows.ts[ok]

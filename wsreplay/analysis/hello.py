@@ -2,10 +2,37 @@
 
 An outpost sends HELLO right after connecting, then every 10 s (authentik's
 ``OUTPOST_HELLO_INTERVAL``). The gap between two HELLOs of an instance is its
-*HELLO interval*; the **expected interval** of an instance is the median of its
-gaps between HELLOs on the same connection (robust to the few long gaps an
-outage leaves), which is what :func:`wsreplay.outages` uses unless told
-``interval=``.
+*HELLO interval*. The **expected interval** :func:`wsreplay.outages` judges a
+HELLO by (unless told ``interval=``) follows the local cadence, so that an
+interval that changes mid-capture is no outage:
+
+* the *base* interval of an instance is the median of its gaps between
+  consecutive HELLOs on one connection (robust to the few long gaps an outage
+  leaves); an instance without such a gap takes its outpost's median, then
+  authentik's 10 s (never a fleet-wide value: the result for an outpost
+  depends on its own frames only, so analysing a capture outpost group by
+  outpost group gives the same answer);
+* the expected interval *at a HELLO* is the median of the instance's
+  same-connection gaps in a window of :data:`LOCAL_GAPS` gaps on each side
+  of the gap that follows it (that gap included; the window spans the
+  instance's connections) when that is longer than the base by more than a
+  quarter, else the base. A single long gap (an outage) is outvoted by its
+  neighbours; after the interval grows, the gaps on the new side are the
+  majority from the first one on (once it has lasted more than
+  :data:`LOCAL_GAPS` gaps: a shorter stretch of slow HELLOs is outvoted like
+  an outage, and its long gaps are silent outages). Jitter moves a window's median far less
+  than a quarter, and the base (a median over every gap) is the steadier
+  estimate. A shorter local cadence never lowers the expected interval:
+  that would turn the shrunken gaps of a clock step (two seconds of frames
+  stamped twice) into outages; a silent outage after the interval shrank is
+  judged by the base. A HELLO that ends its connection is judged by the
+  window around the gap before it.
+
+The window is computed only where it can matter: for the HELLOs whose next
+gap is longer than ``factor`` x the base, or that end their connection (a
+handful per outage). Every other HELLO is followed by the next one within
+``factor`` x the base, which the expected interval is never below: it
+counts as up for that long, and its up period runs into the next one's.
 """
 
 from __future__ import annotations
@@ -19,7 +46,21 @@ from ._common import NS, categorical, require, utc
 from ._group import group_order, run_starts
 from ._rows import OutpostRows, instance_outposts, outpost_rows
 
-__all__ = ["hello_intervals", "expected_intervals", "intervals_from_sorted", "HELLO_COLUMNS"]
+__all__ = [
+    "hello_intervals",
+    "expected_intervals",
+    "intervals_from_sorted",
+    "refresh_expiry",
+    "HELLO_COLUMNS",
+    "LOCAL_GAPS",
+]
+
+#: Gaps on each side of the judged gap in the window of the expected interval.
+LOCAL_GAPS: Final = 5
+#: The local window's median replaces the base interval only when it differs by more than this share.
+_TOLERANCE: Final = 0.25
+#: Candidates handled per block when computing the local windows (bounds memory).
+_BLOCK: Final = 1 << 18
 
 #: Columns :func:`hello_intervals` reads.
 HELLO_COLUMNS: Final = (
@@ -55,33 +96,113 @@ def _hello_gaps(rows: OutpostRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return idx, gap, same_conn
 
 
+def _base_intervals(
+    rows: OutpostRows, v_inst: np.ndarray, v_gap: np.ndarray, starts: np.ndarray, default_s: float
+) -> np.ndarray:
+    """Base interval (s) per instance code from its usable gaps (*v_inst* sorted; *starts*: run starts)."""
+    n_inst = len(rows.instance_codes.categories)
+    out = np.full(n_inst, np.nan)
+    if len(v_inst) == 0:
+        out[:] = default_s
+        return out
+    # gaps are grouped by instance: one median per run (a loop per instance, not per frame;
+    # np.partition directly: np.median's own overhead is most of the cost for short runs)
+    ends = np.append(starts[1:], len(v_inst))
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        n = e - s
+        k = n // 2
+        if n % 2:
+            med = float(np.partition(v_gap[s:e], k)[k])
+        else:
+            part = np.partition(v_gap[s:e], (k - 1, k))
+            med = (float(part[k - 1]) + float(part[k])) / 2
+        out[v_inst[s]] = med / NS
+    missing = np.isnan(out)
+    if missing.any():
+        # fallbacks: the outpost's median, then the default (never a fleet-wide value: see above)
+        inst_outpost = instance_outposts(rows)
+        gaps_s = v_gap / NS
+        by_outpost = pd.Series(gaps_s).groupby(inst_outpost[v_inst], sort=False).median()
+        out[missing] = by_outpost.reindex(inst_outpost[missing]).to_numpy()
+        out[np.isnan(out)] = default_s
+    return out
+
+
 def intervals_from_sorted(
     rows: OutpostRows, inst: np.ndarray, ts: np.ndarray, conn: np.ndarray, default_s: float
 ) -> np.ndarray:
-    """Expected interval per instance code from HELLOs sorted by instance then time (see below)."""
-    n_inst = len(rows.instance_codes.categories)
-    out = np.full(n_inst, np.nan)
+    """Base interval per instance code from HELLOs sorted by instance then time (see the module docstring)."""
     gap, same_conn = _gaps(inst, ts, conn)
     ok = same_conn & (gap > 0)
-    if not ok.any():
-        out[:] = default_s
-        return out
-    inst = inst[ok]
-    gaps = gap[ok]
-    # HELLOs are grouped by instance: one median per run (a loop per instance, not per frame)
-    starts = np.flatnonzero(run_starts(inst))
-    ends = np.append(starts[1:], len(inst))
-    for s, e in zip(starts.tolist(), ends.tolist()):
-        out[inst[s]] = float(np.median(gaps[s:e])) / NS
-    missing = np.isnan(out)
-    if missing.any():
-        # fallbacks: the outpost's median, then everyone's
-        inst_outpost = instance_outposts(rows)
-        gaps_s = gaps / NS
-        by_outpost = pd.Series(gaps_s).groupby(inst_outpost[inst], sort=False).median()
-        out[missing] = by_outpost.reindex(inst_outpost[missing]).to_numpy()
-        out[np.isnan(out)] = float(np.median(gaps_s))
-    return out
+    v_inst = inst[ok]
+    return _base_intervals(rows, v_inst, gap[ok], np.flatnonzero(run_starts(v_inst)), default_s)
+
+
+def refresh_expiry(
+    rows: OutpostRows,
+    inst: np.ndarray,
+    ts: np.ndarray,
+    conn: np.ndarray,
+    is_hello: np.ndarray,
+    factor: float,
+    default_s: float,
+) -> np.ndarray:
+    """How long (ns) each refresh keeps its instance up: ``factor`` x its expected interval.
+
+    *inst*, *ts*, *conn*, *is_hello* describe refreshes sorted by instance,
+    then time. HELLOs get the expected interval of the module docstring (the
+    local window where it can matter); other refreshes the instance's base
+    interval.
+    """
+    all_hello = bool(is_hello.all())
+    h = None if all_hello else np.flatnonzero(is_hello)
+    h_inst = inst if h is None else inst[h]
+    n = len(h_inst)
+    gap, valid = _gaps(h_inst, ts if h is None else ts[h], conn if h is None else conn[h])
+    valid &= gap > 0
+    v_pos = np.flatnonzero(valid)  # HELLO positions whose gap (to the previous one) is usable
+    v_inst = h_inst[v_pos]
+    v_gap = gap[v_pos]
+    del gap
+    starts = np.flatnonzero(run_starts(v_inst))
+    base = _base_intervals(rows, v_inst, v_gap, starts, default_s)
+    base_exp = np.round(base * factor * NS).astype(np.int64)
+    expiry = base_exp[inst]
+    if n == 0 or len(v_pos) == 0:
+        return expiry
+    # candidates: HELLOs whose next gap is long (window centred on that gap) ...
+    lengths = np.diff(np.append(starts, len(v_inst)))
+    long_next = v_gap > np.repeat(base_exp[v_inst[starts]], lengths)
+    centre_a = np.flatnonzero(long_next)
+    cand_a = v_pos[centre_a] - 1
+    # ... and HELLOs that end their connection (window centred on the last usable gap before them)
+    ends_conn = np.ones(n, dtype=bool)
+    ends_conn[:-1] = ~valid[1:]
+    cand_b = np.flatnonzero(ends_conn)
+    centre_b = np.searchsorted(v_pos, cand_b, side="right") - 1
+    ok = centre_b >= 0
+    cand_b, centre_b = cand_b[ok], centre_b[ok]
+    ok = v_inst[centre_b] == h_inst[cand_b]
+    cand = np.concatenate([cand_a, cand_b[ok]])
+    centre = np.concatenate([centre_a, centre_b[ok]])
+    if len(cand) == 0:
+        return expiry
+    local = np.empty(len(cand))
+    offsets = np.arange(-LOCAL_GAPS, LOCAL_GAPS + 1)
+    for lo in range(0, len(cand), _BLOCK):
+        c = centre[lo : lo + _BLOCK]
+        idx = c[:, None] + offsets[None, :]
+        inside = (idx >= 0) & (idx < len(v_pos))
+        idx = np.clip(idx, 0, len(v_pos) - 1)
+        vals = v_gap[idx].astype(np.float64)
+        vals[~inside | (v_inst[idx] != v_inst[c][:, None])] = np.nan
+        local[lo : lo + _BLOCK] = np.nanmedian(vals, axis=1)
+    # the base stands unless the local cadence is longer by more than a quarter (jitter moves a
+    # median far less; a grown interval more); a shorter local cadence never lowers it
+    b = base[h_inst[cand]] * NS
+    local = np.where(local > (1 + _TOLERANCE) * b, local, b)
+    expiry[cand if h is None else h[cand]] = np.round(local * factor).astype(np.int64)
+    return expiry
 
 
 def expected_intervals(rows: OutpostRows, default_s: float) -> np.ndarray:
@@ -89,7 +210,7 @@ def expected_intervals(rows: OutpostRows, default_s: float) -> np.ndarray:
 
     The median gap between consecutive HELLOs of the instance on one
     connection; an instance with no such gap takes its outpost's median, then
-    the median over all instances, then *default_s*.
+    *default_s*.
     """
     idx = np.flatnonzero(rows.hello & (rows.instance >= 0))
     idx = idx[group_order(rows.instance[idx])]
@@ -125,7 +246,7 @@ def hello_intervals(frames: pd.DataFrame, /) -> pd.DataFrame:
     >>> frames.pipe(wsreplay.hello_intervals).groupby("instance_uuid")["interval_s"].median()  # doctest: +SKIP
     """
     require(frames, HELLO_COLUMNS, "hello_intervals")
-    rows = outpost_rows(frames)
+    rows = outpost_rows(frames, "hello_intervals")
     idx, gap, same_conn = _hello_gaps(rows)
     first = gap < 0
     out = pd.DataFrame(

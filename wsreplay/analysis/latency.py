@@ -1,25 +1,37 @@
 """ACK latency: how long authentik took to answer each frame an outpost sent.
 
 authentik answers every non-ACK frame an outpost sends (HELLO, and any other
-instruction that decoded) with an ACK on the same connection, in order. The
-latency of a frame is the time of its ACK minus the time of the frame, both as
-the recorder saw them.
+instruction that decoded) with an ACK on the same connection. The latency of a
+frame is the time of its ACK minus the time of the frame, both as the recorder
+saw them.
 
 Pairing (``pairing=``)
 ----------------------
-``"fifo"`` (default)
-    authentik's guarantee: ACKs come back in the order the frames went out, so
-    the n-th ACK of a connection answers its n-th frame, pipelined frames
-    included. An ACK that arrives when every earlier frame is already answered
-    is a duplicate and is ignored (counted in ``attrs["unmatched_acks"]``).
-``"next"``
-    Each frame takes the first ACK after it and before the connection's next
-    frame. Use it for a server that may drop an ACK: a dropped ACK then costs
-    one unanswered frame instead of shifting every later pair.
+``"next"`` (default)
+    Each frame is paired with the first ACK after it and before the next
+    non-ACK frame on that connection (rows of one connection in ``ts``
+    order). A frame with no ACK in that span is unanswered; every ACK after
+    the first one in that span, and an ACK before any frame, is unmatched.
+    So a server that drops an ACK costs one unanswered frame, and one that
+    sends an ACK twice one unmatched ACK: neither shifts any later pair.
+    Pipelined frames (a second frame sent before the first was answered)
+    leave the first one unanswered.
+``"fifo"``
+    authentik's ordering guarantee taken at its word: the n-th ACK of a
+    connection answers its n-th frame, pipelined frames included (an ACK that
+    arrives when every earlier frame is already answered is a duplicate and is
+    ignored). Right for pipelined traffic from a correct server only: one
+    dropped ACK shifts every later pair of the connection by one frame.
 
 Frames never answered (the connection broke, the capture ended, a server
-that dropped it) keep a NaN latency and are counted as unanswered. Frames that
-did not decode are not paired (authentik closes the connection on them).
+that dropped it) keep a NaN latency and are counted in ``attrs["unanswered"]``;
+ACKs that answer nothing are counted in ``attrs["unmatched_acks"]``. Frames
+that did not decode are not paired (authentik closes the connection on them).
+
+**Clock steps.** Rows are ordered by ``ts`` as recorded. If the recording
+host's clock steps back, an ACK stamped after the step can sort before the
+frame it answers: that frame is then unanswered and the ACK unmatched. A
+latency is never negative.
 """
 
 from __future__ import annotations
@@ -43,11 +55,18 @@ LATENCY_COLUMNS: Final = (*HELLO_COLUMNS, "instruction")
 _LATENCY_RESULT: Final = ("sent_ts", "latency_s")
 
 
-def _fifo_fast(rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """FIFO pairing when each connection's k-th ACK came after its k-th frame (authentik's normal case).
+def _fifo_fast(
+    rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray, *, strict: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pair each connection's k-th ACK with its k-th frame, for the connections where that is right.
 
-    Returns the ACK time of each frame of *req_idx* (:data:`NO_TIME`: none) and a
-    mask of the connections where that assumption failed (to redo in general).
+    Right for FIFO pairing when each ACK came after its frame (authentik's
+    normal case); with *strict*, right for ``"next"`` pairing when, on top of
+    that, each ACK came before the connection's next frame and there are no
+    more ACKs than frames (frames and ACKs alternate: the usual case, where
+    both pairings agree). Returns the ACK time of each frame of *req_idx*
+    (:data:`NO_TIME`: none) and a mask of the connections where the
+    assumption failed (to redo with the general algorithm).
     """
     n_conn = len(rows.conn_codes.categories)
     conn_r, conn_a = rows.conn[req_idx], rows.conn[ack_idx]
@@ -64,15 +83,24 @@ def _fifo_fast(rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray) -> t
     # connection's k-th frame, at position start_r[c] + k of the frames grouped by connection
     target = np.arange(len(ack_idx), dtype=np.int64)
     target += np.repeat(start_r - start_a, n_a)
-    if bool((n_a > n_r).any()):
+    bad = np.zeros(n_conn, dtype=bool)
+    excess = n_a > n_r
+    if bool(excess.any()):
+        if strict:
+            bad |= excess
         valid = target < (start_r + n_r)[conn_sorted]
         target, ack_time, conn_sorted = target[valid], ack_time[valid], conn_sorted[valid]
     # frames grouped by connection -> their index in time order
     o_r = group_order(conn_r)
     req_pos = o_r[target]
-    del o_r, target
     early = ack_time < rows.ts[req_idx[req_pos]]
-    bad = np.zeros(n_conn, dtype=bool)
+    if strict:
+        # ... and before the connection's next frame (if any)
+        nxt = target + 1
+        has_next = nxt < (start_r + n_r)[conn_sorted]
+        nxt[~has_next] = 0
+        early |= has_next & (ack_time >= rows.ts[req_idx[o_r[nxt]]])
+    del o_r, target
     if early.any():
         bad[conn_sorted[early]] = True
     out = np.full(len(req_idx), NO_TIME, dtype=np.int64)
@@ -80,8 +108,11 @@ def _fifo_fast(rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray) -> t
     return out, bad
 
 
-def _pair_general(rows: OutpostRows, pair_rows: np.ndarray, pairing: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Pair the frames and ACKs of *pair_rows* (any connections); returns frame rows, ACK times, ACKs used."""
+def _pair_general(rows: OutpostRows, pair_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """FIFO pairing of the frames and ACKs of *pair_rows* (any connections).
+
+    Returns the frame rows, their ACK times and how many ACKs were used.
+    """
     sel = np.flatnonzero(pair_rows)
     conn = rows.conn[sel]
     order = group_order(conn)
@@ -95,39 +126,67 @@ def _pair_general(rows: OutpostRows, pair_rows: np.ndarray, pairing: str) -> tup
     g_ack = np.arange(1, n + 1, dtype=np.int64) - g_req
     starts = np.flatnonzero(first)
     lengths = np.diff(np.append(starts, n))
-    if pairing == "fifo":
-        # excess: ACKs beyond the frames sent so far on this connection; its running maximum
-        # counts the duplicates, which answer nothing
-        d = g_ack - g_req
-        d_before = np.repeat(np.where(starts > 0, d[np.maximum(starts - 1, 0)], 0), lengths)
-        dup = group_cummax(np.maximum(d - d_before, 0), first)
-        prev = np.zeros(n, dtype=np.int64)
-        if n > 1:
-            prev[1:] = dup[:-1]
-        prev[first] = 0
-        matched = is_ack & (dup == prev)
-        # the n-th matched ACK of a connection answers its n-th frame: its index among all
-        # frames in connection order
-        target = g_ack - 1 - dup - d_before
-    else:
-        # the first ACK after each frame, before the next frame
-        last_req = np.maximum.accumulate(np.where(is_req, np.arange(n), 0)) if n else np.zeros(0, dtype=np.int64)
-        same_round = is_req[last_req] & (conn[last_req] == conn)
-        matched = is_ack & same_round & (g_ack - g_ack[last_req] == 1)
-        target = g_req - 1
+    # excess: ACKs beyond the frames sent so far on this connection; its running maximum
+    # counts the duplicates, which answer nothing
+    d = g_ack - g_req
+    d_before = np.repeat(np.where(starts > 0, d[np.maximum(starts - 1, 0)], 0), lengths)
+    dup = group_cummax(np.maximum(d - d_before, 0), first)
+    prev = np.zeros(n, dtype=np.int64)
+    if n > 1:
+        prev[1:] = dup[:-1]
+    prev[first] = 0
+    matched = is_ack & (dup == prev)
+    # the n-th matched ACK of a connection answers its n-th frame: its index among all
+    # frames in connection order
+    target = g_ack - 1 - dup - d_before
     req_sorted = sel[is_req]
     ack_ts_g = np.full(len(req_sorted), NO_TIME, dtype=np.int64)
     ack_ts_g[target[matched]] = rows.ts[sel[matched]]
-    # back to time order without sorting: the rank of each frame among the requests
+    req_rows, ack_ts = _to_time_order(rows, req_sorted, ack_ts_g)
+    return req_rows, ack_ts, int(matched.sum())
+
+
+def _to_time_order(rows: OutpostRows, req_sorted: np.ndarray, ack_ts_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frame rows grouped by connection and their ACK times -> both in time (row) order, without sorting."""
     req_mask = np.zeros(len(rows.ts), dtype=bool)
     req_mask[req_sorted] = True
     dest = scatter_order(req_mask, req_sorted)
     ack_ts = np.empty(len(req_sorted), dtype=np.int64)
     ack_ts[dest] = ack_ts_g
-    return np.flatnonzero(req_mask), ack_ts, int(matched.sum())
+    return np.flatnonzero(req_mask), ack_ts
 
 
-def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["fifo", "next"] = "fifo") -> pd.DataFrame:
+def _pair_next(rows: OutpostRows, req_mask: np.ndarray, ack_mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """``"next"`` pairing: the ACK time of each frame of *req_mask* (time order), and ACKs used.
+
+    With a connection's frames and ACKs in time order, the first ACK after a
+    frame and before the next frame is the row right after it, if that row
+    is an ACK of the same connection: one stable radix sort by connection, then
+    one comparison per row.
+    """
+    sel = np.flatnonzero(req_mask | ack_mask)  # time order
+    is_req = req_mask[sel]
+    # 1 + rank of each frame among the frames, in time order (int32 while it fits: less to move)
+    rank = np.cumsum(is_req, dtype=np.int32 if len(sel) < (1 << 31) else np.int64)
+    conn = rows.conn[sel]
+    order = group_order(conn)  # grouped by connection, time order within
+    conn = conn[order]
+    req_g = is_req[order]
+    del is_req
+    answered = np.zeros(len(sel), dtype=bool)
+    if len(sel) > 1:
+        np.equal(conn[1:], conn[:-1], out=answered[:-1])
+        answered[:-1] &= ~req_g[1:]
+        answered &= req_g
+    del conn, req_g
+    p = np.flatnonzero(answered)
+    del answered
+    ack_ts = np.full(int(rank[-1]) if len(rank) else 0, NO_TIME, dtype=np.int64)
+    ack_ts[rank[order[p]] - 1] = rows.ts[sel[order[p + 1]]]
+    return ack_ts, len(p)
+
+
+def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "next") -> pd.DataFrame:
     """One row per non-ACK frame an outpost sent, with the ACK that answered it.
 
     Parameters
@@ -135,8 +194,12 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["fifo", "next"] = "
     frames : pandas.DataFrame
         Frames as returned by :func:`wsreplay.load` (at least
         ``COLUMNS_NEEDED["ack_latency"]``). Not modified.
-    pairing : {"fifo", "next"}
-        How ACKs are paired with frames (see :mod:`wsreplay.analysis.latency`).
+    pairing : {"next", "fifo"}
+        How ACKs are paired with frames. ``"next"`` (default): each frame with
+        the first ACK after it and before the connection's next frame, so a
+        missing or doubled ACK shifts nothing; ``"fifo"``: the n-th ACK answers
+        the n-th frame (pipelined traffic from a server that never drops an
+        ACK). The rules are in :mod:`wsreplay.analysis.latency`.
 
     Returns
     -------
@@ -160,7 +223,7 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["fifo", "next"] = "
     require(frames, HELLO_COLUMNS, "ack_latency")
     if pairing not in ("fifo", "next"):
         raise ConfigurationError(f"pairing must be 'fifo' or 'next', not {pairing!r}")
-    rows = outpost_rows(frames)
+    rows = outpost_rows(frames, "ack_latency")
     req_mask = rows.refresh & (rows.conn >= 0)
     ack_mask = rows.ack & (rows.conn >= 0)
     req_idx = np.flatnonzero(req_mask)
@@ -171,12 +234,22 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["fifo", "next"] = "
             # connections where an ACK came before the frame it would answer (a duplicate or a
             # stray ACK): pair them with the general algorithm
             in_bad = bad[np.where(rows.conn >= 0, rows.conn, 0)]
-            sub_req, sub_ack, sub_matched = _pair_general(rows, (req_mask | ack_mask) & in_bad, "fifo")
+            sub_req, sub_ack, sub_matched = _pair_general(rows, (req_mask | ack_mask) & in_bad)
             at = np.searchsorted(req_idx, sub_req)
             matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
             ack_ts[at] = sub_ack
     else:
-        _, ack_ts, matched_acks = _pair_general(rows, req_mask | ack_mask, "next")
+        ack_ts, bad = _fifo_fast(rows, req_idx, np.flatnonzero(ack_mask), strict=True)
+        matched_acks = int((ack_ts != NO_TIME).sum())
+        if bad.any():
+            # connections where frames and ACKs do not alternate (a dropped or doubled ACK,
+            # pipelined frames): pair them row by row
+            in_bad = bad[np.where(rows.conn >= 0, rows.conn, 0)]
+            sub_mask = req_mask & in_bad
+            sub_ack, sub_matched = _pair_next(rows, sub_mask, ack_mask & in_bad)
+            at = np.searchsorted(req_idx, np.flatnonzero(sub_mask))
+            matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
+            ack_ts[at] = sub_ack
     sent = rows.ts[req_idx]
     answered = ack_ts != NO_TIME
     diff = ack_ts - sent  # int64 first: float64 cannot hold epoch nanoseconds exactly

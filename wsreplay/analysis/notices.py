@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
-from ._common import is_value, require
+from ._common import is_value, require, require_decoded
 
 __all__ = ["notice_frequency", "top_messages", "NOTICE_COLUMNS", "NONE_LABEL"]
 
@@ -29,6 +29,7 @@ NONE_LABEL: Final = "(none)"
 
 def _client_frames(frames: pd.DataFrame, fn: str, columns: Sequence[str]) -> pd.DataFrame:
     require(frames, ("ts", "endpoint", "event", "direction", *columns), fn)
+    require_decoded(frames, "message_type", "client", fn)
     mask = is_value(frames["endpoint"], "client") & is_value(frames["event"], "message")
     mask &= is_value(frames["direction"], "to_peer")
     return frames.loc[mask, ["ts", *columns]]

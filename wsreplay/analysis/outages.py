@@ -13,10 +13,15 @@ decode never refresh anything, they are only counted). authentik saves the
 instance's state on each of them with a timeout.
 
 **Expected interval.** Per instance, the median gap between its consecutive
-HELLOs on one connection (robust to the few long gaps an outage leaves); an
-instance with too few HELLOs takes its outpost's median, then the fleet's.
-``interval=`` (seconds, ``"10s"`` or a Timedelta) gives it instead.
-authentik's is 10 s.
+HELLOs on one connection (robust to the few long gaps an outage leaves),
+raised where the local cadence is slower (rules in
+:mod:`wsreplay.analysis.hello`): at each HELLO, the median of the gaps in a
+window of 5 gaps on each side of the gap that follows it, when that is more
+than a quarter longer. A single long gap (an outage) is outvoted by its
+neighbours; an interval that grows mid-capture is followed from its first
+gap on, so it gives no false ``silent`` outage. An instance without such
+gaps takes its outpost's median, then authentik's 10 s.
+``interval=`` (seconds, ``"10s"`` or a Timedelta) fixes it instead.
 
 **Up.** An instance is up from a refresh until ``factor x interval`` after it
 (default ``factor=1.5``: authentik's own cache expiry, 15 s) unless another
@@ -50,6 +55,12 @@ refresh before the gap behaved:
 ``upgrade``
     (``level="outpost"``) a ``restart`` after which the instance that came
     back is a new one running another version than the one that shut down.
+``crash``
+    (``level="outpost"``) a ``disconnect`` of an instance that never came
+    back, after which a new instance came up: the process died (OOM kill,
+    node loss: TCP reset, close 1006) and was replaced. Until a successor is
+    seen the gap keeps the cause ``disconnect``: a capture cannot tell a
+    dead process from a network that stayed down.
 ``silent``
     The connection stayed open (or its end is not in the capture) but no
     refresh came within ``factor x interval``: a hung process or a network
@@ -64,21 +75,46 @@ outpost, so such an outage keeps the cause that started it.
 **Levels.**
 
 ``level="instance"``
-    One outpost process (``instance_uuid``). An instance that shut down
-    cleanly (``restart``) and never came back has *retired*: the time after
-    it is not an outage of that instance (its successor, a new instance
-    uuid, is another row).
+    One outpost process (``instance_uuid``). An instance *retires* (exits)
+    when the connection of its last refresh ended without authentik closing
+    it (a clean close 1000 / 1001, a close 1006 or TCP reset, an ``error``
+    row) and it never shows up again (no later connection, none still open):
+    the time after its exit is not an outage of that instance (its
+    successor, a new instance uuid, is another row), as the simulator's
+    truth defines it. If it was already down when it exited (it hung, then
+    was killed) that outage ends at the exit. An instance whose network
+    stays down until the capture ends looks exactly like one that died: it
+    retires too (the outpost level still shows the gap).
 ``level="outpost"``
     Up while any of its instances is up. A new instance uuid is a restart of
     the same outpost, not a new outpost: the gap between the old instance
     going away and the new one's first HELLO is an outage with cause
-    ``restart`` (``upgrade`` if the version changed).
+    ``restart`` (``upgrade`` if the version changed, ``crash`` if the old one
+    broke off). Retiring changes nothing here: the outpost is down until a
+    successor is up, or until the window ends (``ongoing``).
 
 **Window.** The window is the capture's span (first to last event of
-*frames*) clipped by ``start`` / ``end``. Capture boundaries are not outages:
-time before an instance's first refresh is unobserved, not down, and nothing
-past the window counts. Frames filtered with ``load(start=, end=, outpost=)``
-shorten the span to the rows they kept.
+*frames*, or ``span=`` when *frames* are only some outposts of a capture)
+clipped by ``start`` / ``end``. Capture boundaries are not outages: time
+before an instance's first refresh is unobserved, not down (a capture that
+starts while an outpost is down shows nothing of that outage: the outpost is
+first seen when it comes back; :func:`wsreplay.uptime`'s ``observed_share``
+says so), and nothing past the window counts. Frames filtered with
+``load(start=, end=, outpost=)`` shorten the span to the rows they kept,
+unless ``span=`` is given: pass the capture's own span
+(:func:`wsreplay.store.span.capture_span`) to every part of a capture
+analysed in pieces, and the parts add up to one pass.
+
+**Clock steps.** Rows are ordered by ``ts`` as recorded. When the recording
+host's clock steps back, the frames stamped after the step interleave with
+those before it: gaps across the step look shorter, so a step never makes
+an outage; an outage that spans the step is shifted by the step (its
+``duration_s`` is the recorded difference, clipped at 0: never negative).
+
+**Partitions.** Everything above depends only on the frames of each
+outpost and the window: the result for a set of outposts is the same
+whether they are analysed alone (with the capture's ``span=``) or with the
+rest of the fleet.
 """
 
 from __future__ import annotations
@@ -91,8 +127,10 @@ import pandas as pd
 
 from ._common import DEFAULT_INTERVAL_S as _DEFAULT_INTERVAL_S
 from ._common import (
+    NO_TIME,
     NS,
     IntervalLike,
+    SpanLike,
     TimeLike,
     codes,
     require,
@@ -102,8 +140,17 @@ from ._common import (
     window,
 )
 from ._group import group_cummax, group_order, run_starts
-from ._rows import C_HELLO, END_CLEAN, END_DISCONNECT, END_UPSTREAM, OutpostRows, instance_outposts, outpost_rows
-from .hello import HELLO_COLUMNS, intervals_from_sorted
+from ._rows import (
+    C_HELLO,
+    END_CLEAN,
+    END_DISCONNECT,
+    END_NONE,
+    END_UPSTREAM,
+    OutpostRows,
+    instance_outposts,
+    outpost_rows,
+)
+from .hello import HELLO_COLUMNS, refresh_expiry
 
 __all__ = ["outages", "coverage", "Coverage", "CAUSES", "LEVELS", "POLICIES", "OUTAGE_COLUMNS"]
 
@@ -113,7 +160,7 @@ Policy = Literal["observed", "authentik"]
 LEVELS: Final = ("instance", "outpost")
 POLICIES: Final = ("observed", "authentik")
 #: Values of the ``cause`` column.
-CAUSES: Final = ("disconnect", "silent", "restart", "upgrade", "upstream_close")
+CAUSES: Final = ("disconnect", "silent", "restart", "upgrade", "upstream_close", "crash")
 #: Columns :func:`outages` and :func:`uptime` read (``close_code`` and ``version`` are optional:
 #: without them every close by the outpost counts as a disconnect and restarts are not told
 #: apart from upgrades).
@@ -122,10 +169,11 @@ _REQUIRED: Final = HELLO_COLUMNS
 
 _SILENT: Final = 0
 _UPGRADE: Final = 4
+_CRASH: Final = 5
 # internal kind code (index) -> index in CAUSES
-_CAUSE_OF_KIND: Final = np.zeros(5, dtype=np.int64)
-_CAUSE_OF_KIND[[_SILENT, END_DISCONNECT, END_UPSTREAM, END_CLEAN, _UPGRADE]] = [
-    CAUSES.index(c) for c in ("silent", "disconnect", "upstream_close", "restart", "upgrade")
+_CAUSE_OF_KIND: Final = np.zeros(6, dtype=np.int64)
+_CAUSE_OF_KIND[[_SILENT, END_DISCONNECT, END_UPSTREAM, END_CLEAN, _UPGRADE, _CRASH]] = [
+    CAUSES.index(c) for c in ("silent", "disconnect", "upstream_close", "restart", "upgrade", "crash")
 ]
 
 
@@ -182,6 +230,30 @@ def _instance_versions(frames: pd.DataFrame, rows: OutpostRows) -> np.ndarray:
     return out
 
 
+def _exits(rows: OutpostRows, last_conn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per instance code: whether it exited (retired) and when (ns).
+
+    An instance exits when the connection of its last refresh ended without
+    a close from authentik (a clean close by the outpost, a close 1006 / TCP
+    reset, an error row) and no connection of the instance ends later or is
+    still open at the end of the capture (it never shows up again).
+    """
+    n_inst = len(last_conn)
+    ci = rows.conn_instance
+    kind = rows.conn_end_kind
+    ok = ci >= 0
+    ended = ok & (kind != END_NONE)
+    latest = np.full(n_inst, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, ci[ended], rows.conn_end[ended])
+    still_open = np.zeros(n_inst, dtype=bool)
+    still_open[ci[ok & (kind == END_NONE)]] = True
+    has = last_conn >= 0
+    lc = np.where(has, last_conn, 0)
+    at = np.where(has, rows.conn_end[lc], NO_TIME)
+    exited = has & np.isin(kind[lc], (END_DISCONNECT, END_CLEAN)) & ~still_open & (latest <= at)
+    return exited, at
+
+
 def coverage(
     frames: pd.DataFrame,
     *,
@@ -191,37 +263,52 @@ def coverage(
     policy: Policy = "observed",
     start: TimeLike = None,
     end: TimeLike = None,
+    span: SpanLike = None,
     fn: str = "outages",
 ) -> Coverage:
     """Compute up periods and outages (see the module docstring); vectorised over all rows."""
     require(frames, _REQUIRED, fn)
     _check_options(level, policy, factor)
     interval_s = seconds(interval, "interval")
-    w0, w1 = window(ts_ns(frames), start, end)
-    rows = outpost_rows(frames)
+    w0, w1 = window(ts_ns(frames), start, end, span)
+    rows = outpost_rows(frames, fn)
     n_inst = len(rows.instance_codes.categories)
 
-    # refreshes grouped by instance (time order within), which also gives the HELLO intervals
+    # refreshes grouped by instance (time order within)
     r_time = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0))
-    r = r_time[group_order(rows.instance[r_time])]
+    by_inst = group_order(rows.instance[r_time])
+    r = r_time[by_inst]
     inst = rows.instance[r]
     t = rows.ts[r]
     conn = rows.conn[r]
+    # how long each refresh keeps its instance up (the expected interval: see hello.py)
     if interval_s is None:
-        h = rows.cls[r] == C_HELLO
-        inst_interval = intervals_from_sorted(rows, inst[h], t[h], conn[h], _DEFAULT_INTERVAL_S)
+        e = refresh_expiry(rows, inst, t, conn, rows.cls[r] == C_HELLO, factor, _DEFAULT_INTERVAL_S)
     else:
-        inst_interval = np.full(n_inst, interval_s)
-    expiry = np.round(inst_interval * factor * NS).astype(np.int64)
+        e = np.full(len(r), round(interval_s * factor * NS), dtype=np.int64)
+    e += t
+    # the connection of each instance's last refresh, and whether the instance exited after it
+    last_conn = np.full(n_inst, -1, dtype=np.int64)
+    last_t = np.full(n_inst, NO_TIME, dtype=np.int64)
+    if len(r):
+        ends_run = np.ones(len(r), dtype=bool)
+        ends_run[:-1] = inst[1:] != inst[:-1]
+        last_conn[inst[ends_run]] = conn[ends_run]
+        last_t[inst[ends_run]] = t[ends_run]
+    exited, exit_at = _exits(rows, last_conn)
     g = inst
     if level == "outpost":
         # grouped by outpost instead, in time order within each
-        r = r_time[group_order(rows.outpost[r_time])]
+        e_time = np.empty_like(e)
+        e_time[by_inst] = e
+        by_outpost = group_order(rows.outpost[r_time])
+        r = r_time[by_outpost]
         inst, t, conn, g = rows.instance[r], rows.ts[r], rows.conn[r], rows.outpost[r]
+        e = e_time[by_outpost]
+        del e_time
+    del by_inst
 
     # each refresh keeps the instance up until its state expires, or (observed) its connection ends
-    e = expiry[inst]
-    e += t
     cend = rows.conn_end[conn]
     by_conn = cend <= e  # the connection ended before the state expired
     if policy == "observed":
@@ -259,23 +346,33 @@ def coverage(
     o_group, o_inst, o_start, o_end = g[k], inst[j], cm[k - 1], t[k]
     o_kind = kind(j)
     if level == "outpost":
+        replaced = inst[k] != inst[j]
         versions = _instance_versions(frames, rows)
         v_before, v_after = versions[inst[j]], versions[inst[k]]
-        upgraded = (o_kind == END_CLEAN) & (inst[k] != inst[j]) & (v_before >= 0) & (v_after >= 0)
+        upgraded = (o_kind == END_CLEAN) & replaced & (v_before >= 0) & (v_after >= 0)
         upgraded &= v_before != v_after
         o_kind = np.where(upgraded, _UPGRADE, o_kind)
+        # the instance that went away never refreshed again, and its process exited: it crashed
+        crashed = (o_kind == END_DISCONNECT) & replaced & exited[inst[j]] & (last_t[inst[j]] < t[k])
+        o_kind = np.where(crashed, _CRASH, o_kind)
 
-    # the end of each group: retired (instance shut down cleanly) or down until the window ends
+    # the end of each group: down until the window ends, or (instance level) retired at its exit,
+    # with an outage up to the exit when it was down before it (hung, then killed)
     lk = np.flatnonzero(last)
     lj = holder(lk)
     l_cm, l_kind = cm[lk], kind(lj)
-    retired = (l_kind == END_CLEAN) if level == "instance" else np.zeros(len(lk), dtype=bool)
-    trailing = ~retired & (l_cm < w1)
+    if level == "instance":
+        retired = exited[g[lk]]
+        l_end = np.where(retired, np.maximum(exit_at[g[lk]], l_cm), w1)
+    else:
+        retired = np.zeros(len(lk), dtype=bool)
+        l_end = np.full(len(lk), w1, dtype=np.int64)
+    trailing = (l_cm < l_end) & (l_cm < w1)
     tk = lk[trailing]
     o_group = np.concatenate([o_group, g[tk]])
     o_inst = np.concatenate([o_inst, inst[lj[trailing]]])
     o_start = np.concatenate([o_start, l_cm[trailing]])
-    o_end = np.concatenate([o_end, np.full(len(tk), w1, dtype=np.int64)])
+    o_end = np.concatenate([o_end, l_end[trailing]])
     o_kind = np.concatenate([o_kind, l_kind[trailing]])
 
     # clip to the window
@@ -286,7 +383,7 @@ def coverage(
 
     g_code = g[first]
     g_start = np.maximum(t[first], w0)
-    g_end = np.where(retired, np.minimum(l_cm, w1), w1)
+    g_end = np.where(retired, np.minimum(l_end, w1), w1)
     g_keep = g_end > g_start
     if level == "instance":
         g_inst = np.ones(len(g_code), dtype=np.int64)
@@ -326,6 +423,7 @@ def outages(
     policy: Policy = "observed",
     start: TimeLike = None,
     end: TimeLike = None,
+    span: SpanLike = None,
 ) -> pd.DataFrame:
     """One row per outage of an outpost instance (or a whole outpost).
 
@@ -350,11 +448,18 @@ def outages(
         (only refresh timeouts count).
     start, end : time, optional
         Clip the window (ISO string, datetime, Timestamp or epoch seconds).
+    span : (time, time), optional
+        First and last event of the whole capture, when *frames* hold only a
+        part of it (some outposts: a report in outpost groups, a partitioned
+        engine). Every part is then judged over the capture's window, and the
+        parts concatenated equal one pass over the capture.
+        :func:`wsreplay.store.span.capture_span` reads it from the files'
+        statistics without reading the rows. Default: the span of *frames*.
 
     Returns
     -------
     pandas.DataFrame
-        Sorted by ``start``, with columns
+        Sorted by ``start``, then ``outpost_uuid``, with columns
 
         ``level`` : str, ``"instance"`` or ``"outpost"``
         ``outpost_uuid`` : str
@@ -374,7 +479,15 @@ def outages(
     >>> frames.pipe(wsreplay.outages, level="outpost").groupby("cause", observed=True).size()  # doctest: +SKIP
     """
     cov = coverage(
-        frames, level=level, factor=factor, interval=interval, policy=policy, start=start, end=end, fn="outages"
+        frames,
+        level=level,
+        factor=factor,
+        interval=interval,
+        policy=policy,
+        start=start,
+        end=end,
+        span=span,
+        fn="outages",
     )
     return _outage_frame(cov, factor)
 
@@ -387,7 +500,12 @@ def _outage_frame(cov: Coverage, factor: float) -> pd.DataFrame:
     else:
         inst = cov.instance
         outpost = cov.group
-    order = np.lexsort((outpost, cov.start))
+    # ties on start (a server restart closes every connection at once) in outpost uuid order, so
+    # that parts of a capture analysed apart and concatenated sort the same as one pass
+    names = np.asarray(rows.outpost_codes.categories, dtype=object).astype(str)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[np.argsort(names, kind="stable")] = np.arange(len(names))
+    order = np.lexsort((rank[outpost] if len(names) else outpost, cov.start))
     out = pd.DataFrame(
         {
             "level": pd.Series([cov.level] * len(order), dtype="str"),

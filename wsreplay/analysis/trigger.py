@@ -49,7 +49,7 @@ def trigger_fanout(frames: pd.DataFrame, /, *, window: IntervalLike = 1.0) -> pd
     """
     require(frames, TRIGGER_COLUMNS, "trigger_fanout")
     gap = round((seconds(window, "window") or 1.0) * NS)
-    rows = outpost_rows(frames)
+    rows = outpost_rows(frames, "trigger_fanout")
     trig = np.flatnonzero((rows.cls == C_TRIGGER) & (rows.conn >= 0))
     outpost = rows.outpost[trig]
     order = np.argsort(outpost, kind="stable")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._common import NS, IntervalLike, TimeLike, utc
+from ._common import NS, IntervalLike, SpanLike, TimeLike, utc
 from .outages import Level, Policy, _instance_outpost, coverage
 
 __all__ = ["uptime"]
@@ -28,6 +28,7 @@ def uptime(
     policy: Policy = "observed",
     start: TimeLike = None,
     end: TimeLike = None,
+    span: SpanLike = None,
 ) -> pd.DataFrame:
     """One row per instance (or outpost): observed, up and down time, and the uptime share.
 
@@ -36,7 +37,7 @@ def uptime(
     frames : pandas.DataFrame
         Frames as returned by :func:`wsreplay.load` (at least
         ``COLUMNS_NEEDED["uptime"]``). Not modified.
-    level, factor, interval, policy, start, end
+    level, factor, interval, policy, start, end, span
         As for :func:`wsreplay.outages`.
 
     Returns
@@ -50,6 +51,10 @@ def uptime(
         ``start``, ``end`` : datetime64[ns, UTC], the observed window of this row
         ``observed_s``, ``up_s``, ``down_s`` : float, seconds
         ``uptime`` : float, ``up_s / observed_s`` in [0, 1] (NaN when nothing was observed)
+        ``observed_share`` : float, ``observed_s`` over the window's length in
+            [0, 1]: how much of the window this row's ``uptime`` speaks for (an
+            outpost first seen late, or an instance that retired early, has a
+            small share; 100 % uptime over 10 % of the window is not 100 % of it)
         ``outages`` : int, outages in the window
         ``longest_outage_s`` : float, seconds (0 without outages)
 
@@ -58,7 +63,15 @@ def uptime(
     >>> frames.pipe(wsreplay.uptime, level="outpost").nsmallest(5, "uptime")  # doctest: +SKIP
     """
     cov = coverage(
-        frames, level=level, factor=factor, interval=interval, policy=policy, start=start, end=end, fn="uptime"
+        frames,
+        level=level,
+        factor=factor,
+        interval=interval,
+        policy=policy,
+        start=start,
+        end=end,
+        span=span,
+        fn="uptime",
     )
     n_groups = len(cov.g_code)
     pos = pd.Series(np.arange(n_groups), index=cov.g_code)
@@ -80,6 +93,9 @@ def uptime(
     up = observed - down
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(observed > 0, up / observed, np.nan)
+    w_len = float(cov.window[1] - cov.window[0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed_share = np.clip(observed / w_len, 0.0, 1.0) if w_len > 0 else np.full(n_groups, np.nan)
     rows = cov.rows
     data: dict[str, object] = {}
     if level == "instance":
@@ -96,6 +112,7 @@ def uptime(
             "up_s": up / NS,
             "down_s": down / NS,
             "uptime": share,
+            "observed_share": observed_share,
             "outages": count.astype(np.int64),
             "longest_outage_s": longest / NS,
         }

@@ -33,6 +33,7 @@ CAUSE_COLORS: Final[dict[str, str]] = {
     "upgrade": "#1f77b4",
     "upstream_close": "#8c564b",
     "server_restart": "#8c564b",
+    "crash": "#e377c2",
 }
 #: Notice levels as authentik's UI names them, plus ``(none)``.
 LEVEL_COLORS: Final[dict[str, str]] = {

@@ -4,6 +4,12 @@ Outages, uptime, restarts, the inventory and per-outpost latency depend only
 on each outpost's own frames, so a capture too large to hold in memory is
 analysed in groups of outposts (each group read with ``load(outpost=...)``)
 and the per-outpost results are concatenated: the same numbers as one pass.
+Every group is judged over the capture's own window (its first and last
+event, read from the segments' statistics by
+:func:`wsreplay.store.span.capture_span` and passed as ``span=``), never
+the group's own: the outposts that died early would otherwise share a group
+whose window ends when they died. This is the kernel a partitioned engine
+calls too: ``outages(frames_of_some_outposts, span=capture_span(path), ...)``.
 Fleet-wide ACK latency percentiles are computed over the concatenated
 ``(sent_ts, latency_s)`` of every group, so they are exact as well. Only the
 HELLO interval histogram (one value per HELLO) is left out above
@@ -38,6 +44,7 @@ from ..analysis import (
 from ..plot._style import auto_freq
 from ..schema import COLUMNS
 from ..store import load
+from ..store.span import capture_span
 from ..summary import CaptureSummary, summarize
 
 __all__ = ["Parts", "REPORT_COLUMNS", "analyse_frames", "analyse_capture"]
@@ -180,6 +187,7 @@ def analyse_capture(
     captures = int(ids["capture_id"].nunique())
     del ids
     groups = list(_groups(counts, chunk_rows))
+    window = {**opts, "span": capture_span(path)}
     summaries: list[CaptureSummary] = []
     outs: list[pd.DataFrame] = []
     ups: list[pd.DataFrame] = []
@@ -200,9 +208,9 @@ def analyse_capture(
             frames = load(path, outpost=group, columns=list(_OUTPOST_COLUMNS))
             s = summarize(frames)
             summaries.append(s)
-            outs.append(outages(frames, level="outpost", **opts))
-            n_inst += len(outages(frames, level="instance", **opts))
-            ups.append(uptime(frames, level="outpost", **opts))
+            outs.append(outages(frames, level="outpost", **window))
+            n_inst += len(outages(frames, level="instance", **window))
+            ups.append(uptime(frames, level="outpost", **window))
             invs.append(fleet(frames, level="outpost"))
             rss.append(restarts(frames))
             lat = ack_latency(frames)
@@ -231,7 +239,7 @@ def analyse_capture(
         notices = notice_frequency(client, freq=nfreq)
         top = top_messages(client, n=20)
 
-    def cat(frames: list[pd.DataFrame], by: str) -> pd.DataFrame:
+    def cat(frames: list[pd.DataFrame], by: str | list[str]) -> pd.DataFrame:
         return pd.concat(frames, ignore_index=True).sort_values(by, kind="stable", ignore_index=True)
 
     errors = None
@@ -239,7 +247,7 @@ def analyse_capture(
         errors = cat(errs, "first_seen").sort_values("frames", ascending=False, kind="stable", ignore_index=True)
     return Parts(
         summary=summary,
-        outages=cat(outs, "start"),
+        outages=cat(outs, ["start", "outpost_uuid"]),
         instance_outages=n_inst,
         uptime=cat(ups, "outpost_uuid"),
         fleet=cat(invs, "outpost_uuid"),

@@ -303,7 +303,9 @@ def _sections(parts: Parts, figs: dict[str, str], max_rows: int) -> list[tuple[s
         )
     )
     fl = inv.merge(
-        up[["outpost_uuid", "uptime", "down_s", "outages", "longest_outage_s"]], on="outpost_uuid", how="left"
+        up[["outpost_uuid", "uptime", "observed_share", "down_s", "outages", "longest_outage_s"]],
+        on="outpost_uuid",
+        how="left",
     )
     fl = fl.merge(per_outpost[["outpost_uuid", "p50_s", "p99_s"]], on="outpost_uuid", how="left")
     fl = fl.sort_values(["uptime", "outpost_uuid"], na_position="last", kind="stable")
@@ -315,6 +317,7 @@ def _sections(parts: Parts, figs: dict[str, str], max_rows: int) -> list[tuple[s
         "restarts": ("restarts", _int),
         "upgrades": ("upgrades", _int),
         "uptime": ("uptime", fmt_pct),
+        "observed_share": ("observed", fmt_pct),
         "outages": ("outages", _int),
         "down_s": ("down", fmt_s),
         "longest_outage_s": ("longest outage", fmt_s),
@@ -328,7 +331,8 @@ def _sections(parts: Parts, figs: dict[str, str], max_rows: int) -> list[tuple[s
         (
             "fleet",
             "Fleet",
-            f"<p class='note'>Current versions: {vtext}. Worst uptime first.</p>"
+            f"<p class='note'>Current versions: {vtext}. Worst uptime first. <i>observed</i>: the share of "
+            "the capture's window the outpost was seen in (its uptime speaks for that share only).</p>"
             + table(
                 fl,
                 fleet_cols,
@@ -340,6 +344,7 @@ def _sections(parts: Parts, figs: dict[str, str], max_rows: int) -> list[tuple[s
                     "restarts",
                     "upgrades",
                     "uptime",
+                    "observed_share",
                     "outages",
                     "down_s",
                     "longest_outage_s",

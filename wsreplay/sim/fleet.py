@@ -9,7 +9,12 @@ the HELLO frames at the scheduled times (the same :func:`~wsreplay.sim.timeline.
 the virtual clock uses), reads ACKs, and plays the scripted faults: a network
 drop aborts the socket without a close frame, a hang stops the HELLOs with the
 socket open, a restart closes with 1000 and comes back with a new instance uuid,
-a slow network delays each frame. Server faults (``server_restart``,
+a crash aborts the socket (TCP reset) and comes back with a new instance uuid,
+an interval change stretches or shrinks the HELLO cadence, a slow network
+delays each frame. Dropped and doubled ACKs are the mock's
+(``MockAuthentik(ack_faults=...)``, set by :func:`run_fleet` from the scenario);
+a clock step of the recording host cannot be played in real time and is
+ignored. Server faults (``server_restart``,
 ``latency_spike``) and notices are carried out by the
 :class:`~wsreplay.sim.MockAuthentik` passed as ``mock``.
 
@@ -224,7 +229,7 @@ class _Fleet:
         life = cmd.life
         assert life is not None
         ws, log = conn.ws, conn.log
-        sends = hello_schedule(cmd.opened, cmd.until, cmd.gaps, cmd.hangs)
+        sends = hello_schedule(cmd.opened, cmd.until, cmd.gaps, cmd.hangs, cmd.cadence)
         pending: deque[float] = deque()
         sent: list[float] = []
         arrived: list[float] = []
@@ -262,7 +267,11 @@ class _Fleet:
                     self._row(log.message(self.clock.ns(now), "to_peer", msg))
                     decoded = decode(msg, endpoint="outpost", opcode="text" if isinstance(msg, str) else "binary")
                     if decoded.get("instruction") == Instruction.ACK and pending:
-                        hello_sent = pending.popleft()
+                        # an ACK answers the latest HELLO (the fleet never pipelines: the next one
+                        # goes out an interval later); older ones still waiting were never
+                        # answered (a misbehaving server), a second ACK answers nothing
+                        hello_sent = pending[-1]
+                        pending.clear()
                         acked.append((hello_sent, now + rp.delay_at(now)))
 
         write_task = asyncio.ensure_future(writer())
@@ -283,9 +292,10 @@ class _Fleet:
             held = Held(now, True, code)
         elif cmd.abort:
             now = self.clock.now()
-            ws.transport.abort()  # the network drops: no close frame
+            ws.transport.abort()  # the network drops, or the process is killed: no close frame
             self._row(log.close(self.clock.ns(now), "to_server", code=1006))
-            self.truth.down(life, now, "disconnect")
+            if not cmd.crash:  # a killed process exits: no outage of the instance
+                self.truth.down(life, now, "disconnect")
             conn.rec.update(close_code=1006, closed_by="peer", closed=now)
             held = Held(now, False, 1006)
         else:
@@ -351,6 +361,9 @@ class _Fleet:
         for w in self.plan.spikes:
             events.append((w.start, "spike_on", w))
             events.append((w.end, "spike_off", w))
+        for w in self.plan.ack_faults:
+            events.append((w.start, "ack_fault_on", w))
+            events.append((w.end, "ack_fault_off", w))
         for n in self.sc.notices:
             events.append((n.at, "notice", n))
         events.sort(key=lambda e: e[0])
@@ -361,6 +374,10 @@ class _Fleet:
                 running.add(asyncio.ensure_future(_call(self.mock.restart, downtime=obj.duration)))
             elif what == "notice":
                 await _call(self.mock.push_notice, obj.message, level=obj.level)
+            elif what in ("ack_fault_on", "ack_fault_off"):
+                # a plain attribute of the mock (through a thread handle: of the mock it runs)
+                target = getattr(self.mock, "mock", self.mock)
+                target.ack_fault = None if what == "ack_fault_off" else obj.cause.removeprefix("ack_")
             elif what == "spike_on":
                 self.mock.ack_latency = self.sc.ack_latency + obj.delay
             else:
@@ -410,7 +427,8 @@ async def run_fleet(
         On the wall clock of this run (``truth.start`` is when it began).
     """
     base = ws_base_url(url)
-    needs_mock = any(f.kind in ("server_restart", "latency_spike") for f in scenario.faults) or bool(scenario.notices)
+    server_kinds = ("server_restart", "latency_spike", "ack_drop", "ack_dup")
+    needs_mock = any(f.kind in server_kinds for f in scenario.faults) or bool(scenario.notices)
     if needs_mock and mock is None:
         raise ConfigurationError(
             "this scenario has server faults or notices: pass the MockAuthentik serving it as mock="

@@ -99,6 +99,7 @@ class _Peer:
     instance_uuid: str | None
     pending: asyncio.Queue[tuple[float, float, Decoded]] = field(default_factory=asyncio.Queue)
     queued: int = 0  # frames handed to the answering task and not yet answered
+    frames: int = 0  # non-ACK frames received (for ack_fault)
 
 
 def _bearer(value: str | None) -> str | None:
@@ -219,6 +220,9 @@ class MockAuthentik:
         self._drop_until = 0.0
         self._stall_changed: asyncio.Event | None = None
         self._states: dict[tuple[str, str], InstanceState] = {}
+        #: A misbehaving authentik, for tests: ``"drop"`` sends no ACK for every third frame of each
+        #: connection (the 2nd, 5th, ...), ``"dup"`` sends two (the second 1 ms later); ``None``: correct.
+        self.ack_fault: Literal["drop", "dup"] | None = None
 
     # ------------------------------------------------------------------ properties
 
@@ -552,8 +556,18 @@ class MockAuthentik:
                 if now < self._drop_until:
                     self._log("drop", peer, instruction=decoded.get("instruction"), detail="stalled (drop)")
                     continue
+                peer.frames += 1
+                fault = self.ack_fault if peer.frames % 3 == 2 else None
+                if fault == "drop":
+                    self._refresh_state(peer, decoded)
+                    self._log("drop", peer, instruction=decoded.get("instruction"), detail="ack_fault=drop")
+                    continue
                 delay = self._latency.sample(now - self._t0)
-                if delay <= 0 and peer.queued == 0 and now >= self._stalled_until:
+                if fault == "dup":
+                    peer.queued += 1
+                    peer.pending.put_nowait((now, now + delay, decoded))
+                    delay += 0.001
+                elif delay <= 0 and peer.queued == 0 and now >= self._stalled_until:
                     # nothing waits before this frame: answer inline (same order, one task switch less)
                     self._refresh_state(peer, decoded)
                     await self._send(peer, ACK_FRAME, _ACK, latency=time.monotonic() - now)

@@ -32,6 +32,30 @@ Fault kinds
 ``latency_spike``
     authentik answers with ``delay`` extra seconds of ACK latency from ``at``
     for ``duration`` (``outpost`` is ignored).
+``crash``
+    The process is killed at ``at`` (OOM kill, node loss): its socket dies
+    without a close frame (a TCP reset; the recorder sees 1006) and a new
+    process, with a new instance uuid, starts ``duration`` seconds later.
+``interval_change``
+    From ``at`` for ``duration`` the replica sends its HELLOs every ``delay``
+    seconds (default: twice the interval) instead of every ``interval``
+    (authentik changed the outpost's refresh interval).
+``ack_drop`` / ``ack_dup``
+    A misbehaving authentik, from ``at`` for ``duration``: every third frame
+    of each connection gets no ACK (``ack_drop``) or two (``ack_dup``; the
+    second ``delay`` seconds after the first, default 1 ms). ``outpost`` is
+    ignored.
+``clock_step``
+    The recording host's clock steps back by ``delay`` seconds (default 2)
+    at ``at``: every capture timestamp from then on is ``delay`` seconds
+    early. Only the capture's clock moves (the truth stays on the true
+    clock), and only in virtual time: a real-time run cannot step the
+    recorder's clock (:func:`~wsreplay.sim.run_fleet` ignores it).
+
+A scenario's ``capture_start`` (seconds) starts the capture late, possibly in
+the middle of an outage: in virtual time the capture holds only the rows from
+then on (connections already open are seen from that moment, as a capture
+that starts while they run), and the truth's window starts there too.
 """
 
 from __future__ import annotations
@@ -69,9 +93,14 @@ FAULT_KINDS: Final = (
     "slow_network",
     "server_restart",
     "latency_spike",
+    "crash",
+    "interval_change",
+    "ack_drop",
+    "ack_dup",
+    "clock_step",
 )
-#: Faults that happen to authentik itself rather than to one outpost replica.
-SERVER_FAULTS: Final = frozenset({"server_restart", "latency_spike"})
+#: Faults that happen to authentik itself (or the recording host) rather than to one outpost replica.
+SERVER_FAULTS: Final = frozenset({"server_restart", "latency_spike", "ack_drop", "ack_dup", "clock_step"})
 #: Start of a virtual-time run when the scenario names none (deterministic captures).
 DEFAULT_START: Final = pd.Timestamp("2026-01-01T00:00:00Z")
 
@@ -145,7 +174,10 @@ class Fault:
         ``upgrade``: the version the new process runs.
     delay : float, optional
         ``slow_network``: extra one-way delay; ``latency_spike``: extra ACK
-        latency (seconds). Defaults to a fifth of the HELLO interval.
+        latency (seconds); both default to a fifth of the HELLO interval.
+        ``interval_change``: the new HELLO interval (default twice the
+        interval); ``ack_dup``: the second ACK's lag (default 1 ms);
+        ``clock_step``: how far the clock steps back (default 2 s).
     """
 
     kind: str
@@ -192,6 +224,9 @@ class Scenario:
     start : pandas.Timestamp, optional
         Wall-clock start of a virtual-time run (default :data:`DEFAULT_START`);
         a real-time run starts now.
+    capture_start : float
+        Seconds into the run when the capture starts (virtual time; see the
+        module docstring). Default 0: the capture sees the whole run.
 
     Examples
     --------
@@ -210,6 +245,7 @@ class Scenario:
     notices: Sequence[Notice] = ()
     seed: int = 0
     start: pd.Timestamp | None = None
+    capture_start: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outposts", tuple(self.outposts))
@@ -236,6 +272,8 @@ class Scenario:
             raise bad("ack_latency must be >= 0 seconds")
         if self.browsers < 0:
             raise bad("browsers must be >= 0")
+        if not 0 <= self.capture_start < self.duration:
+            raise bad(f"capture_start must be in [0, duration), not {self.capture_start!r}")
         pks: dict[str, OutpostSpec] = {}
         for spec in self.outposts:
             if not isinstance(spec, OutpostSpec):
@@ -277,8 +315,11 @@ class Scenario:
         return {s.pk: s.token for s in self.outposts}
 
     def fault_delay(self, fault: Fault) -> float:
-        """The ``delay`` of *fault*, defaulting to a fifth of the interval."""
-        return fault.delay if fault.delay is not None else self.interval / 5
+        """The ``delay`` of *fault*, or its kind's default (see :class:`Fault`)."""
+        if fault.delay is not None:
+            return fault.delay
+        defaults = {"interval_change": 2 * self.interval, "ack_dup": 0.001, "clock_step": 2.0}
+        return defaults.get(fault.kind, self.interval / 5)
 
     def with_start(self, start: pd.Timestamp | str | None) -> Scenario:
         """A copy starting at *start*."""
@@ -296,6 +337,7 @@ class Scenario:
             "browsers": self.browsers,
             "seed": self.seed,
             "start": None if self.start is None else self.start.isoformat(),
+            "capture_start": self.capture_start,
             "outposts": [_fields(s, exclude=("token",)) for s in self.outposts],
             "faults": [_fields(f) for f in self.faults],
             "notices": [_fields(n) for n in self.notices],
@@ -320,6 +362,7 @@ class Scenario:
                 notices=[Notice(**n) for n in data.get("notices", [])],
                 seed=int(data.get("seed", 0)),
                 start=data.get("start"),
+                capture_start=float(data.get("capture_start", 0.0)),
             )
         except (KeyError, TypeError) as exc:
             raise ConfigurationError(f"scenario description is incomplete or malformed: {exc}") from exc
@@ -341,6 +384,7 @@ class Scenario:
         replica_share: float = 0.2,
         fault_every: float = 600.0,
         start: pd.Timestamp | str | None = None,
+        capture_start: float = 0.0,
     ) -> Scenario:
         """A random, deterministic fleet and fault script.
 
@@ -353,10 +397,19 @@ class Scenario:
         seed : int
             Same seed, same scenario.
         faults : bool
-            Script faults: per replica about one every ``fault_every`` intervals
-            (disconnects, hangs, restarts, upgrades, slow network), plus one
-            server restart and one ACK latency spike when the run is at least
-            100 intervals long.
+            Script faults: per replica about one every ``fault_every``
+            intervals (disconnects, hangs, restarts, upgrades, crashes, slow
+            networks, interval changes), plus, when the run is at least 100
+            intervals long, one server restart, one ACK latency spike, one
+            stretch of dropped and one of doubled ACKs (a ``clock_step`` is
+            never generated: script it). Disconnects end early enough for the outpost
+            to reconnect before the run ends (a network down until the end
+            looks, in a capture, exactly like a crash).
+        fault_every : float
+            Mean number of intervals between two faults of one replica
+            (exponentially distributed gaps; default 600).
+        capture_start : float
+            Seconds into the run when the capture starts (see the module docstring).
         browsers : int
             Browsers on ``/ws/client/``; a notice is pushed about every 50 intervals.
         ack_latency : float, optional
@@ -374,7 +427,7 @@ class Scenario:
         scripted: list[Fault] = []
         notices: list[Notice] = []
         if faults:
-            scripted = _random_faults(rng, specs, duration, interval)
+            scripted = _random_faults(rng, specs, duration, interval, fault_every)
         if browsers:
             levels = ("info", "success", "warning", "error", "debug")
             t = float(rng.uniform(5, 50)) * interval
@@ -395,6 +448,7 @@ class Scenario:
             notices=notices,
             seed=seed,
             start=None if start is None else pd.Timestamp(start),
+            capture_start=float(capture_start),
         )
 
 
@@ -408,26 +462,36 @@ def _token_for(pk: str, seed: int) -> str:
 
 
 def _random_faults(
-    rng: np.random.Generator, specs: Sequence[OutpostSpec], duration: float, interval: float
+    rng: np.random.Generator, specs: Sequence[OutpostSpec], duration: float, interval: float, every: float = 600.0
 ) -> list[Fault]:
-    """Per replica, non-overlapping faults about every 600 intervals; one server restart and spike."""
+    """Per replica, non-overlapping faults about every *every* intervals; server faults once each."""
+    if not (math.isfinite(every) and every > 0):
+        raise ConfigurationError(f"scenario: fault_every must be a positive number of intervals, not {every!r}")
     out: list[Fault] = []
     n_intervals = duration / interval
-    kinds = ("disconnect", "silent", "restart", "upgrade", "slow_network")
-    weights = np.array([0.35, 0.2, 0.25, 0.05, 0.15])
+    kinds = ("disconnect", "silent", "restart", "upgrade", "slow_network", "crash", "interval_change")
+    weights = np.array([0.3, 0.2, 0.15, 0.05, 0.1, 0.12, 0.08])
     lo = 5 * interval  # nothing in the first intervals: let the fleet connect
+    mean_gap = every * interval
     for spec in specs:
         for r in range(spec.replicas):
             version = spec.version
-            t = lo + float(rng.exponential(600 * interval))
+            t = lo + float(rng.exponential(mean_gap))
             while t < duration - 5 * interval:
                 kind = kinds[int(rng.choice(len(kinds), p=weights))]
                 if kind == "disconnect":
                     length = float(rng.uniform(1, 30)) * interval
+                    if t + 2 * length + 5 * interval >= duration:
+                        # the outpost must be able to reconnect before the run ends
+                        length = (duration - t - 5 * interval) / 2
+                        if length < interval:
+                            break
                 elif kind == "silent":
                     length = float(rng.uniform(2, 10)) * interval
-                elif kind in ("restart", "upgrade"):
+                elif kind in ("restart", "upgrade", "crash"):
                     length = float(rng.uniform(0.2, 3)) * interval
+                elif kind == "interval_change":
+                    length = float(rng.uniform(20, 60)) * interval
                 else:
                     length = float(rng.uniform(5, 30)) * interval
                 extra: dict[str, Any] = {}
@@ -436,11 +500,19 @@ def _random_faults(
                     extra["version"] = version
                 if kind == "slow_network":
                     extra["delay"] = round(float(rng.uniform(0.05, 0.3)) * interval, 6)
+                if kind == "interval_change":
+                    extra["delay"] = round(float(rng.choice([0.5, 2.0, 3.0])) * interval, 6)
                 out.append(Fault(kind, spec.pk, round(t, 6), round(length, 6), replica=r, **extra))
-                t += length + 3 * interval + float(rng.exponential(600 * interval))
+                # the next fault waits for this one to be over (a disconnect: and the reconnect
+                # backoff after it, about as long again)
+                recover = length if kind == "disconnect" else 0.0
+                t += length + recover + 3 * interval + float(rng.exponential(mean_gap))
     if n_intervals >= 100:
         at = float(rng.uniform(0.3, 0.7)) * duration
         out.append(Fault("server_restart", None, round(at, 6), round(float(rng.uniform(1, 3)) * interval, 6)))
         at = float(rng.uniform(0.1, 0.9)) * duration
         out.append(Fault("latency_spike", None, round(at, 6), round(10 * interval, 6), delay=round(interval / 5, 6)))
+        for kind in ("ack_drop", "ack_dup"):
+            at = float(rng.uniform(0.1, 0.8)) * duration
+            out.append(Fault(kind, None, round(at, 6), round(20 * interval, 6)))
     return out

@@ -92,7 +92,7 @@ class Life:
     hostname: str
     start: float
     end: float
-    end_cause: str  # "restart", "upgrade" or "end" (the run ended)
+    end_cause: str  # "restart", "upgrade", "crash" or "end" (the run ended)
 
     @property
     def build_hash(self) -> str:
@@ -153,6 +153,7 @@ class ReplicaPlan:
     drops: tuple[Window, ...]  # disconnect: socket dies at start, network down until end
     hangs: tuple[Window, ...]  # silent: no HELLO in [start, end)
     slow: tuple[Window, ...]  # slow_network: frames take `delay` extra seconds each way
+    cadence: tuple[Window, ...] = ()  # interval_change: HELLO gaps scaled by `delay` (new / usual interval)
 
     def network_down(self, t: float) -> bool:
         """True if the replica's network is down at *t* (connection attempts fail)."""
@@ -205,6 +206,8 @@ class Plan:
     server_down: tuple[Window, ...]  # server_restart: connections closed at start, refused until end
     spikes: tuple[Window, ...]  # latency_spike: ACKs `delay` later
     capture_id: str
+    ack_faults: tuple[Window, ...] = ()  # ack_drop / ack_dup (cause), every third frame of a connection
+    clock_steps: tuple[Window, ...] = ()  # clock_step: capture timestamps from `start` on are `delay` s early
 
     @property
     def lives(self) -> list[Life]:
@@ -229,16 +232,45 @@ class Plan:
             out[(t >= w.start) & (t < w.end)] += w.delay
         return out
 
-    def gaps(self, life: Life, hold_no: int, seconds: float, hangs: int = 0) -> np.ndarray:
+    def ack_fault(self, arrived: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Which of a connection's frames (arrival times, in order) get no ACK, which get two, and the lag.
+
+        Every third frame (the 2nd, 5th, ...) arriving inside an ``ack_drop``
+        / ``ack_dup`` window.
+        """
+        drop = np.zeros(len(arrived), dtype=bool)
+        dup = np.zeros(len(arrived), dtype=bool)
+        lag = 0.001
+        if not self.ack_faults or not len(arrived):
+            return drop, dup, lag
+        third = (np.arange(len(arrived)) % 3) == 1
+        for w in self.ack_faults:
+            inside = third & (arrived >= w.start) & (arrived < w.end)
+            if w.cause == "ack_drop":
+                drop |= inside
+            else:
+                dup |= inside
+                lag = w.delay
+        return drop, dup & ~drop, lag
+
+    def capture_clock(self, t: np.ndarray) -> np.ndarray:
+        """Times (seconds) as the recording host's clock stamped them (``clock_step`` faults)."""
+        out = np.asarray(t, dtype=float)
+        for w in self.clock_steps:
+            out = np.where(np.asarray(t) >= w.start, out - w.delay, out)
+        return out
+
+    def gaps(self, life: Life, hold_no: int, seconds: float, hangs: int = 0, fastest: float = 1.0) -> np.ndarray:
         """Jittered gaps between HELLOs for connection *hold_no* of *life*.
 
-        Enough for *seconds* of connection; drawn from a generator seeded by
-        (seed, outpost, replica, life, connection) so that both clocks get the
-        same gaps for the same connection whatever happened elsewhere.
+        Enough for *seconds* of connection (*fastest*: the smallest cadence
+        scale it may run at); drawn from a generator seeded by (seed, outpost,
+        replica, life, connection) so that both clocks get the same gaps for
+        the same connection whatever happened elsewhere.
         """
         sc = self.scenario
         rng = np.random.default_rng([sc.seed, 2, life.outpost, life.replica, life.index, hold_no])
-        n = int(max(seconds, 0.0) / (sc.interval * (1 - sc.jitter))) + 2 + hangs
+        n = int(max(seconds, 0.0) / (sc.interval * min(fastest, 1.0) * (1 - sc.jitter))) + 2 + hangs
         return sc.interval * (1.0 + sc.jitter * rng.uniform(-1.0, 1.0, n))
 
 
@@ -246,18 +278,24 @@ def make_plan(scenario: Scenario) -> Plan:
     """Expand *scenario* into processes, fault windows and server events.
 
     Every replica's first process starts at a random moment of the first
-    interval; a ``restart``/``upgrade`` fault ends a process at ``at`` and starts
+    interval; a ``restart``/``upgrade``/``crash`` fault ends a process at ``at`` and starts
     the next one (new instance uuid, maybe a new version) at ``at + duration``.
     """
     sc = scenario
     by_replica: dict[tuple[str, int], list[Fault]] = {}
     server_down: list[Window] = []
     spikes: list[Window] = []
+    ack_faults: list[Window] = []
+    clock_steps: list[Window] = []
     for f in sc.faults:
         if f.kind == "server_restart":
             server_down.append(Window(f.at, f.at + f.duration, "server_restart"))
         elif f.kind == "latency_spike":
             spikes.append(Window(f.at, f.at + f.duration, "latency_spike", sc.fault_delay(f)))
+        elif f.kind in ("ack_drop", "ack_dup"):
+            ack_faults.append(Window(f.at, f.at + f.duration, f.kind, sc.fault_delay(f)))
+        elif f.kind == "clock_step":
+            clock_steps.append(Window(f.at, np.inf, "clock_step", sc.fault_delay(f)))
         else:
             assert f.outpost is not None
             by_replica.setdefault((f.outpost, f.replica), []).append(f)
@@ -269,7 +307,7 @@ def make_plan(scenario: Scenario) -> Plan:
             lives: list[Life] = []
             start = float(rng.uniform(0.0, min(sc.interval, sc.duration / 4)))
             version = spec.version
-            drops, hangs, slow = [], [], []
+            drops, hangs, slow, cadence = [], [], [], []
             for f in faults:
                 if f.kind == "disconnect":
                     drops.append(Window(f.at, f.at + f.duration, "disconnect"))
@@ -277,8 +315,11 @@ def make_plan(scenario: Scenario) -> Plan:
                     hangs.append(Window(f.at, f.at + f.duration, "silent"))
                 elif f.kind == "slow_network":
                     slow.append(Window(f.at, f.at + f.duration, "slow_network", sc.fault_delay(f)))
+                elif f.kind == "interval_change":
+                    scale = sc.fault_delay(f) / sc.interval
+                    cadence.append(Window(f.at, f.at + f.duration, "interval_change", scale))
             for f in faults:
-                if f.kind not in ("restart", "upgrade") or f.at < start or f.at >= sc.duration:
+                if f.kind not in ("restart", "upgrade", "crash") or f.at < start or f.at >= sc.duration:
                     continue
                 lives.append(_life(rng, spec.pk, spec.label, oi, r, len(lives), version, start, f.at, f.kind))
                 if f.kind == "upgrade":
@@ -286,7 +327,9 @@ def make_plan(scenario: Scenario) -> Plan:
                 start = f.at + f.duration
             if start < sc.duration:
                 lives.append(_life(rng, spec.pk, spec.label, oi, r, len(lives), version, start, sc.duration, "end"))
-            replicas.append(ReplicaPlan(oi, r, spec.pk, tuple(lives), tuple(drops), tuple(hangs), tuple(slow)))
+            replicas.append(
+                ReplicaPlan(oi, r, spec.pk, tuple(lives), tuple(drops), tuple(hangs), tuple(slow), tuple(cadence))
+            )
     brng = np.random.default_rng([sc.seed, 3])
     browsers = tuple(
         BrowserPlan(
@@ -297,7 +340,16 @@ def make_plan(scenario: Scenario) -> Plan:
         for i in range(sc.browsers)
     )
     capture_id = np.random.default_rng([sc.seed, 4]).bytes(16).hex()
-    return Plan(sc, tuple(replicas), browsers, tuple(server_down), tuple(spikes), capture_id)
+    return Plan(
+        sc,
+        tuple(replicas),
+        browsers,
+        tuple(server_down),
+        tuple(spikes),
+        capture_id,
+        tuple(ack_faults),
+        tuple(clock_steps),
+    )
 
 
 def _life(
@@ -316,16 +368,26 @@ def _life(
     return Life(oi, r, index, pk, random_uuid(rng), version, f"ak-outpost-{label}-{suffix}", start, end, cause)
 
 
-def hello_schedule(opened: float, until: float, gaps: np.ndarray, hangs: Sequence[Window] = ()) -> np.ndarray:
+def hello_schedule(
+    opened: float,
+    until: float,
+    gaps: np.ndarray,
+    hangs: Sequence[Window] = (),
+    cadence: Sequence[Window] = (),
+) -> np.ndarray:
     """Send times of the HELLOs of one connection.
 
     A HELLO right after connecting, then one after each gap, none while the
     process hangs; when it wakes up it sends one at once and the cadence goes
-    on from there. Only times before *until* are kept.
+    on from there. Inside a *cadence* window (``interval_change``) each gap
+    is scaled by the window's ``delay``. Only times before *until* are kept.
 
     >>> hello_schedule(0.0, 3.5, np.array([1.0, 1.0, 1.0, 1.0]))
     array([0., 1., 2., 3.])
+    >>> hello_schedule(0.0, 5.5, np.ones(6), cadence=[Window(1.0, 4.0, "interval_change", 2.0)])
+    array([0., 1., 3., 5.])
     """
+    cadence = [w for w in cadence if w.end > opened and w.start < until]
     pieces = []
     t = opened
     used = 0
@@ -333,18 +395,29 @@ def hello_schedule(opened: float, until: float, gaps: np.ndarray, hangs: Sequenc
         if h.end <= t or h.start >= until:
             continue
         if h.start > t:
-            piece = _cadence(t, min(h.start, until), gaps[used:])
+            piece = _cadence(t, min(h.start, until), gaps[used:], cadence)
             pieces.append(piece)
             used += len(piece)
         t = max(t, h.end)
         if t >= until:
             break
     if t < until:
-        pieces.append(_cadence(t, until, gaps[used:]))
+        pieces.append(_cadence(t, until, gaps[used:], cadence))
     return np.concatenate(pieces) if pieces else np.empty(0)
 
 
-def _cadence(t0: float, stop: float, gaps: np.ndarray) -> np.ndarray:
+def _cadence(t0: float, stop: float, gaps: np.ndarray, cadence: Sequence[Window] = ()) -> np.ndarray:
+    if any(w.end > t0 and w.start < stop for w in cadence):
+        # the scale depends on where each gap starts: one step per HELLO, only on such connections
+        out = [t0]
+        t = t0
+        for g in gaps.tolist():
+            w = _covering(cadence, t)
+            t += g * (w.delay if w is not None else 1.0)
+            if t >= stop:
+                break
+            out.append(t)
+        return np.asarray(out)
     times = np.empty(len(gaps) + 1)
     times[0] = t0
     np.cumsum(gaps, out=times[1:])
@@ -397,8 +470,9 @@ class Hold:
     """Keep the connection: HELLOs at :func:`hello_schedule` times, until *until* or a server close.
 
     At *until* the connection is aborted without a close frame if ``abort``
-    (network drop), else closed cleanly with 1000 (process exit). The driver
-    sends back :class:`Held`. For browsers ``life`` is ``None``.
+    (network drop, or the process is killed), else closed cleanly with 1000
+    (process exit). The driver sends back :class:`Held`. For browsers
+    ``life`` is ``None``.
     """
 
     life: Life | None
@@ -409,6 +483,12 @@ class Hold:
     gaps: np.ndarray
     hangs: tuple[Window, ...] = ()
     browser: BrowserPlan | None = None
+    cadence: tuple[Window, ...] = ()
+
+    @property
+    def crash(self) -> bool:
+        """The hold ends because the process is killed (not a network drop)."""
+        return self.life is not None and self.abort and self.until >= self.life.end and self.life.end_cause == "crash"
 
 
 @dataclass(frozen=True)
@@ -438,7 +518,9 @@ def replica_program(plan: Plan, rp: ReplicaPlan) -> Program:
     (HELLO at once, then every interval) until its network drops, the server
     closes it, or the process exits; after a drop or a server close it
     retries after :func:`backoff_delay` (1 s doubling, capped), each failure
-    doubling the wait. A hung process does nothing until it wakes.
+    doubling the wait. A hung process does nothing until it wakes. A process
+    that is killed (``crash``) aborts its connection like a network drop and
+    exits.
     """
     sc = plan.scenario
     for life in rp.lives:
@@ -460,9 +542,12 @@ def replica_program(plan: Plan, rp: ReplicaPlan) -> Program:
             drop = rp.next_drop(t, life.end)
             until = drop.start if drop is not None else life.end
             hangs = tuple(h for h in rp.hangs if h.end > t and h.start < until)
-            gaps = plan.gaps(life, hold_no, until - t, len(hangs))
+            cadence = tuple(w for w in rp.cadence if w.end > t and w.start < until)
+            fastest = min((w.delay for w in cadence), default=1.0)
+            gaps = plan.gaps(life, hold_no, until - t, len(hangs), fastest)
             hold_no += 1
-            held: Held = yield Hold(life, attempt, t, until, drop is not None, gaps, hangs)
+            killed = drop is None and life.end_cause == "crash"
+            held: Held = yield Hold(life, attempt, t, until, drop is not None or killed, gaps, hangs, cadence=cadence)
             t = held.at
             if not held.by_server and drop is None:
                 break  # the process exits

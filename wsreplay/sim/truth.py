@@ -20,6 +20,17 @@ Definitions
     outage cause, or ``restart`` / ``upgrade`` when the process exited. The
     end of the run is not an outage.
 
+*Crash* (a process killed: TCP reset)
+    the process exits at that moment: like a ``restart`` it is no instance
+    outage (an outage already running ends there); the outpost's gap until
+    its successor is up has cause ``crash``.
+*Late capture* (``Scenario.capture_start``)
+    outages and instances are clipped to the captured span: an outage in
+    progress when the capture starts begins, in the truth, at the capture's
+    start (a capture cannot see further back).
+*Clock step* (``clock_step``)
+    the truth stays on the true clock; only the capture's timestamps move.
+
 "Reaches the server" is the time the frame is handed to the server's socket
 (the send time plus any ``slow_network`` delay). Slow networks and latency
 spikes delay frames but are not outages. These definitions differ on purpose
@@ -316,10 +327,13 @@ class TruthBuilder:
     truth of both clocks is computed by the same code.
     """
 
-    def __init__(self, lives: Sequence[Life], *, duration: float, start: pd.Timestamp) -> None:
+    def __init__(
+        self, lives: Sequence[Life], *, duration: float, start: pd.Timestamp, capture_start: float = 0.0
+    ) -> None:
         self.lives = list(lives)
         self.duration = duration
         self.start = start
+        self.capture_start = capture_start
         self._index = {life.instance_uuid: i for i, life in enumerate(self.lives)}
         self._spans: dict[str, list[float]] = {}
         self._hello_inst: list[np.ndarray] = []
@@ -442,6 +456,12 @@ class TruthBuilder:
         spans = {k: (v[0], v[1]) for k, v in self._spans.items()}
         lives = [life for life in self.lives if life.instance_uuid in spans]
         rows = compute_outages(lives, arrivals, self._downs, life_spans=spans, duration=self.duration)
+        cs = self.capture_start
+        if cs > 0:
+            # a late capture: only what happened from its start on (an outage in progress starts there)
+            rows = [(lv, pk, iid, max(s0, cs), e0, c) for lv, pk, iid, s0, e0, c in rows if e0 > cs]
+            spans = {k: (max(v[0], cs), v[1]) for k, v in spans.items() if v[1] > cs}
+            lives = [life for life in lives if life.instance_uuid in spans]
         outages = pd.DataFrame(
             rows, columns=["level", "outpost_uuid", "instance_uuid", "start", "end", "cause"]
         ).astype({"level": object, "outpost_uuid": object, "instance_uuid": object, "cause": object})

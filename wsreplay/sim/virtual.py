@@ -114,7 +114,9 @@ class _VirtualDriver:
         self.sc = plan.scenario
         self.lives = plan.lives
         self.life_no = {life.instance_uuid: i for i, life in enumerate(self.lives)}
-        self.truth = TruthBuilder(self.lives, duration=self.sc.duration, start=start)
+        self.truth = TruthBuilder(
+            self.lives, duration=self.sc.duration, start=start, capture_start=self.sc.capture_start
+        )
         self.rows = _Rows()
         self.rng = np.random.default_rng([self.sc.seed, 5])
         self.n_lives = len(self.lives)
@@ -191,11 +193,15 @@ class _VirtualDriver:
         rec = self.truth.connection(life=life, attempt=cmd.attempt, at=cmd.opened, ok=True)
         srv = self.plan.next_server_close(cmd.opened, cmd.until)
         end = srv.start if srv is not None else cmd.until
-        sent = hello_schedule(cmd.opened, end, cmd.gaps, cmd.hangs)
+        sent = hello_schedule(cmd.opened, end, cmd.gaps, cmd.hangs, cmd.cadence)
         arrived = sent + rp.delays(sent)
         ok = arrived < end
         ack_srv = arrived + self.plan.ack_latency(arrived)
         ack_ok = ok & (ack_srv < end)
+        dropped, doubled, lag = self.plan.ack_fault(np.where(ok, arrived, np.inf))
+        ack_ok &= ~dropped
+        dup_srv = ack_srv[ack_ok & doubled] + lag
+        dup_srv = dup_srv[dup_srv < end]
         ack_recv = ack_srv + rp.delays(ack_srv)
         recv_ok = ack_ok & (ack_recv < end)
         self.truth.hellos(life, sent, np.where(ok, arrived, np.nan))
@@ -208,7 +214,8 @@ class _VirtualDriver:
             close_kind, held = _O_CLOSE_SERVER, Held(end, True, 1012)
             rec.update(close_code=1012, closed_by="server")
         elif cmd.abort:
-            self.truth.down(life, end, "disconnect")
+            if not cmd.crash:  # a killed process exits: that is no outage of the instance
+                self.truth.down(life, end, "disconnect")
             close_kind, held = _O_CLOSE_DROP, Held(end, False, 1006)
             rec.update(close_code=1006, closed_by="peer")
         else:
@@ -216,9 +223,12 @@ class _VirtualDriver:
             rec.update(close_code=1000, closed_by="peer")
         rec["closed"] = end
         # the connection's rows: open, messages in arrival order, close
-        msg_ts = np.concatenate([arrived[ok], ack_srv[ack_ok]])
+        msg_ts = np.concatenate([arrived[ok], ack_srv[ack_ok], dup_srv])
         msg_kind = np.concatenate(
-            [np.full(int(ok.sum()), _O_HELLO, dtype=np.int32), np.full(int(ack_ok.sum()), _O_ACK, dtype=np.int32)]
+            [
+                np.full(int(ok.sum()), _O_HELLO, dtype=np.int32),
+                np.full(int(ack_ok.sum()) + len(dup_srv), _O_ACK, dtype=np.int32),
+            ]
         )
         order = np.argsort(msg_ts, kind="stable")
         base = self._tmpl(life, 0)
@@ -300,13 +310,20 @@ class _Columns:
         r = driver.rows
         self.capture_id = capture_id
         ts = np.concatenate(r.ts) if r.ts else np.empty(0)
-        self.ts_ns = np.round(ts * 1e9).astype(np.int64) + start_ns
+        # the recording host's clock (clock steps) stamps the rows
+        self.ts_ns = np.round(driver.plan.capture_clock(ts) * 1e9).astype(np.int64) + start_ns
         self.kind = np.concatenate(r.kind) if r.kind else np.empty(0, dtype=np.int32)
         self.conn = np.concatenate(r.conn) if r.conn else np.empty(0, dtype=np.int32)
         self.seq = np.concatenate(r.seq) if r.seq else np.empty(0, dtype=np.int64)
         # rows were added connection by connection, each in sequence order: a stable
-        # sort on time keeps that order among equal timestamps
-        self.order = np.argsort(self.ts_ns, kind="stable")
+        # sort on time keeps that order among equal timestamps (the recorder's sealing
+        # sorts by time too, so a clock step interleaves the rows as it would)
+        order = np.argsort(self.ts_ns, kind="stable")
+        capture_start = driver.plan.scenario.capture_start
+        if capture_start > 0:
+            # a capture that starts late holds only the rows from then on
+            order = order[ts[order] >= capture_start]
+        self.order = order
         self.templates = _templates(driver.plan, capture_id)
         self.constant = {
             name: arr for name, arr in self.templates.items() if name not in _PER_ROW and arr.null_count == len(arr)

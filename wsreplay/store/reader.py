@@ -375,7 +375,11 @@ def save(frames: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     ----------
     frames : pandas.DataFrame
         Frames as returned by :func:`load` (a subset of rows or columns is fine:
-        missing columns are written as nulls).
+        missing columns are written as nulls). When no message has its parsed
+        columns (``instruction_name``, ``message_type``, ``parse_error``: a
+        table built by hand or converted with only ``payload``), they are
+        decoded from the payloads with the recorder's decoder
+        (:func:`wsreplay.store.decoding.decode_missing`).
     path : path
         Target file; ``.parquet`` is added when it has no suffix. An existing
         directory gets a file ``capture.parquet`` inside it.
@@ -386,6 +390,7 @@ def save(frames: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         The file written.
     """
     from ..schema import frames_to_table
+    from .decoding import decode_missing
 
     p = Path(path)
     if p.is_dir():
@@ -393,7 +398,7 @@ def save(frames: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     elif p.suffix == "":
         p = p.with_suffix(PARQUET_SUFFIX)
     p.parent.mkdir(parents=True, exist_ok=True)
-    write_parquet(frames_to_table(frames), p)
+    write_parquet(decode_missing(frames_to_table(frames)), p)
     return p
 
 
