@@ -95,7 +95,7 @@ class Chromium:
         self._profile: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> Chromium:
-        self._profile = tempfile.TemporaryDirectory(prefix="wsreplay-chromium-")
+        self._profile = tempfile.TemporaryDirectory(prefix="wsreplay-chromium-", ignore_cleanup_errors=True)
         profile = Path(self._profile.name)
         args = [
             self.binary,
@@ -132,6 +132,13 @@ class Chromium:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         if self._profile is not None:
+            # Chromium's helper processes can still write into the profile for a moment after the
+            # browser exits ("Directory not empty" on a loaded machine): remove it until it is gone.
+            for _ in range(50):
+                shutil.rmtree(self._profile.name, ignore_errors=True)
+                if not os.path.exists(self._profile.name):
+                    break
+                time.sleep(0.1)
             self._profile.cleanup()
 
 

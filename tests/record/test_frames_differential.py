@@ -60,7 +60,8 @@ def _message(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 @st.composite
-def _stream(draw: st.DrawFn) -> tuple[bytes, bool, list[tuple[object, ...]], list[int]]:
+def _stream(draw: st.DrawFn, *, controls: bool = True) -> tuple[bytes, bool, list[tuple[object, ...]], list[int]]:
+    """Messages cut into fragments, with pings and pongs between the fragments when *controls*."""
     masked = draw(st.booleans())
     key = (lambda: draw(st.binary(min_size=4, max_size=4))) if masked else (lambda: None)
     messages = draw(st.lists(_message(), max_size=6))
@@ -72,7 +73,7 @@ def _stream(draw: st.DrawFn) -> tuple[bytes, bool, list[tuple[object, ...]], lis
         for i, part in enumerate(parts):
             opcode = (Opcode.TEXT if kind == "text" else Opcode.BINARY) if i == 0 else Opcode.CONT
             out += _frame(i == len(parts) - 1, opcode.value, part, key(), wide=draw(st.booleans()))
-            if i < len(parts) - 1 and draw(st.booleans()):  # a control frame between two fragments
+            if controls and i < len(parts) - 1 and draw(st.booleans()):  # a control frame between fragments
                 control = draw(st.sampled_from([Opcode.PING, Opcode.PONG]))
                 out += _frame(True, control.value, draw(st.binary(max_size=125)), key())
         expected.append((kind, data))
@@ -141,8 +142,12 @@ def test_the_recorder_reads_every_message_as_websockets_does(case):
 
 
 @settings(max_examples=200, deadline=None)
-@given(case=_stream(), limit=st.integers(0, 400))
+@given(case=_stream(controls=False), limit=st.integers(0, 400))
 def test_both_refuse_the_same_first_message_over_the_size_limit(case, limit):
+    # No control frames inside fragmented messages here: websockets charges a ping or pong that
+    # arrives between two fragments to the message's remaining size budget (a 1-byte ping after a
+    # 1-byte fragment is "too big" at max_size=1), while the recorder's limit is on messages only;
+    # with no size limit, the test above checks interleaved control frames.
     data, masked, _expected, reads = case
     reference = _websockets_reads(data, masked, reads, limit)
     seen, forwarded, parser = _recorder_reads(data, reads, limit)
