@@ -47,7 +47,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from bench._report import write_section
 from bench.bench_record import (
     close_all,
-    cpu_s,
+    cpu_tree_s,
     open_conns,
     raise_fd_limit,
     start_mock,
@@ -226,7 +226,7 @@ async def on_vs_off(n: int, rounds: int, seconds: float) -> dict[str, Any]:
             scrapes = 0
             for r in range(rounds):
                 for name in ("off", "on") if r % 2 == 0 else ("on", "off"):
-                    c0 = cpu_s(procs[name])
+                    c0 = cpu_tree_s(procs[name])
                     if name == "on":
                         with Scraper(metrics_url + "/metrics", 1.0) as scraper:
                             rt = await throughput_round(conns[name], seconds)
@@ -234,7 +234,7 @@ async def on_vs_off(n: int, rounds: int, seconds: float) -> dict[str, Any]:
                     else:
                         rt = await throughput_round(conns[name], seconds)
                     thr[name].append(rt)
-                    cpu[name].append((cpu_s(procs[name]) - c0) / (rt * seconds) * 1e6)
+                    cpu[name].append((cpu_tree_s(procs[name]) - c0) / (rt * seconds) * 1e6)
             await close_all(conns["off"] + conns["on"])
             fams = {
                 f.name: f for f in text_string_to_metric_families(get(metrics_url + "/metrics", gz=False)[1].decode())
