@@ -53,15 +53,23 @@ def make_capture(cache: Path, outposts: int, seed: int = 7) -> Path:
     out = cache / f"day-{outposts}-seed{seed}"
     if (out / "done").exists():
         return out
+    simulate(out, outposts, DAY, seed)
+    (out / "done").touch()
+    return out
+
+
+def simulate(out: Path, outposts: int, duration: float, seed: int) -> None:
+    """Simulate *outposts* outposts for *duration* seconds (faults on, no replica share) into the directory *out*.
+
+    In a process of its own, so that the simulator's memory is not counted in the measurements.
+    """
     code = (
         "from wsreplay.sim import Scenario, simulate_virtual\n"
-        f"sc = Scenario.generate(outposts={outposts}, duration={DAY}, interval=10.0, seed={seed}, "
+        f"sc = Scenario.generate(outposts={outposts}, duration={duration}, interval=10.0, seed={seed}, "
         "faults=True, replica_share=0.0)\n"
         f"simulate_virtual(sc, out={str(out)!r}, save_truth=False)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=HERE)
-    (out / "done").touch()
-    return out
 
 
 def _files(path: Path) -> list[str]:

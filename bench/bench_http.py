@@ -33,40 +33,14 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench._report import write_section
-from wsreplay.protocol import encode_hello, hello_args
+from bench.bench_record import TOKEN, pk, start_mock, throughput_round
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "bench-token-not-a-secret"
-MOCK_RUNNER = """
-import asyncio, json, sys
-from wsreplay.sim import MockAuthentik
-pks = json.loads(sys.stdin.readline())
-async def main():
-    ak = MockAuthentik(host="127.0.0.1", port=0, outposts={pk: sys.argv[1] for pk in pks}, ack_latency=0.0)
-    async with ak:
-        print(ak.port, flush=True)
-        await asyncio.Future()
-asyncio.run(main())
-"""
 RERUN = (
     "mkdir -p /tmp/old14 && git archive 7d4d944 | tar -x -C /tmp/old14 && "
     ".venv/bin/python -m bench.bench_http --old /tmp/old14"
 )
 REQUEST = b"GET /api/v3/root/config/ HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: bench\r\n\r\n"
-
-
-def pk(i: int) -> str:
-    return f"00000000-0000-4000-8000-{i:012d}"
-
-
-def start_mock(n: int) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", MOCK_RUNNER, TOKEN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps([pk(i) for i in range(n)]) + "\n")
-    proc.stdin.flush()
-    return proc, int(proc.stdout.readline())
 
 
 def start_recorder(tree: Path, upstream_port: int, out: str) -> tuple[subprocess.Popen[str], int]:
@@ -101,24 +75,6 @@ def cpu_s(proc: subprocess.Popen[str] | None) -> float:
     return float(times.user + times.system)
 
 
-async def relay_round(conns: list[ClientConnection], seconds: float) -> float:
-    count = 0
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-
-    async def run(i: int, ws: ClientConnection) -> None:
-        nonlocal count
-        frame = encode_hello(hello_args(uuid=f"bench-{i}", version="2023.10.0", hostname=f"bench-{i}"))
-        while loop.time() < end:
-            await ws.send(frame)
-            await ws.recv()
-            count += 1
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(run(i, ws) for i, ws in enumerate(conns)))
-    return count / (time.perf_counter() - t0)
-
-
 async def http_round(port: int, conns: int, seconds: float) -> float:
     count = 0
     loop = asyncio.get_running_loop()
@@ -143,7 +99,7 @@ async def http_round(port: int, conns: int, seconds: float) -> float:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    mock, mock_port = start_mock(args.connections)
+    mock, mock_port = start_mock(args.connections, cwd=ROOT)
     old, old_port = start_recorder(Path(args.old), mock_port, tempfile.mkdtemp(prefix="bench-http-old-"))
     new, new_port = start_recorder(ROOT, mock_port, tempfile.mkdtemp(prefix="bench-http-new-"))
     ports = {"direct": mock_port, "old": old_port, "new": new_port}
@@ -157,7 +113,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             order = list(ports) if r % 2 == 0 else list(reversed(ports))
             for name in order:
                 c0 = cpu_s(procs[name])
-                relay[name].append(await relay_round(conns[name], args.seconds))
+                relay[name].append(await throughput_round(conns[name], args.seconds))
                 if name in cpu:
                     cpu[name][0] += cpu_s(procs[name]) - c0
                     cpu[name][1] += relay[name][-1] * args.seconds

@@ -78,9 +78,10 @@ def pk(i: int) -> str:
     return f"00000000-0000-4000-8000-{i:012d}"
 
 
-def start_mock(n_pks: int) -> tuple[subprocess.Popen[str], int]:
+def start_mock(n_pks: int, cwd: Path | None = None) -> tuple[subprocess.Popen[str], int]:
+    """The simulated authentik in a process of its own (run from *cwd*), for *n_pks* outposts; and its port."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", MOCK_RUNNER, TOKEN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", MOCK_RUNNER, TOKEN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd
     )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(json.dumps([pk(i) for i in range(n_pks)]) + "\n")

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from bench._report import write_section
+from bench.bench_analysis import simulate
 
 HERE = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / "wsreplay-bench-report"
@@ -75,13 +76,7 @@ def make_capture(cache: Path, outposts: int, days: float, seed: int = 7, group: 
             for f in part.iterdir():
                 f.unlink()
             part.rmdir()
-        code = (
-            "from wsreplay.sim import Scenario, simulate_virtual\n"
-            f"sc = Scenario.generate(outposts={n}, duration={days * DAY}, interval=10.0, seed={seed * 1000 + k}, "
-            "faults=True, replica_share=0.0)\n"
-            f"simulate_virtual(sc, out={str(part)!r}, save_truth=False)\n"
-        )
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=HERE)
+        simulate(part, n, days * DAY, seed * 1000 + k)
         for f in part.glob("*.parquet"):
             f.rename(out / f.name)
         for f in part.iterdir():

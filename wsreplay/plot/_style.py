@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+
+from ..exceptions import ConfigurationError
 
 __all__ = [
     "CAUSE_COLORS",
@@ -17,7 +19,9 @@ __all__ = [
     "get_ax",
     "time_axis",
     "naive_utc",
+    "FRAME_COLUMNS",
     "has_columns",
+    "analysed",
     "auto_freq",
     "color_for_level",
     "short_id",
@@ -82,6 +86,28 @@ def time_axis(ax: Axes, *, axis: str = "x") -> None:
 def has_columns(data: Any, columns: Iterable[str]) -> bool:
     """Whether *data* is a DataFrame holding every one of *columns*."""
     return isinstance(data, pd.DataFrame) and all(c in data.columns for c in columns)
+
+
+#: Columns that mark *data* as the frames of a capture (what :func:`wsreplay.load` returns).
+FRAME_COLUMNS: Final = ("ts", "event", "conn_id")
+
+
+def analysed(
+    data: Any, result_columns: Iterable[str], analyse: Callable[[pd.DataFrame], pd.DataFrame], needs: str
+) -> pd.DataFrame:
+    """An analysis' result: *data* itself if it holds *result_columns*, else *analyse* of the frames it is.
+
+    Raises
+    ------
+    ConfigurationError
+        With the message *needs*, if *data* is neither the result nor frames.
+    """
+    if has_columns(data, result_columns):
+        result: pd.DataFrame = data
+        return result
+    if has_columns(data, FRAME_COLUMNS):
+        return analyse(data)
+    raise ConfigurationError(needs)
 
 
 def auto_freq(start: pd.Timestamp, end: pd.Timestamp, *, bins: int = 120) -> str:

@@ -9,8 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from ..analysis import trigger_fanout as _trigger_fanout
-from ..exceptions import ConfigurationError
-from ._style import empty_message, get_ax, has_columns, naive_utc, time_axis
+from ._style import analysed, empty_message, get_ax, naive_utc, time_axis
 
 __all__ = ["plot_trigger_fanout"]
 
@@ -43,12 +42,12 @@ def plot_trigger_fanout(
     -------
     matplotlib.axes.Axes
     """
-    if has_columns(data, ("push_ts", "delay_s")):
-        fan = data
-    elif has_columns(data, ("ts", "event", "conn_id")):
-        fan = _trigger_fanout(data, window=window)
-    else:
-        raise ConfigurationError("plot_trigger_fanout needs the frames or wsreplay.trigger_fanout's result")
+    fan = analysed(
+        data,
+        ("push_ts", "delay_s"),
+        lambda frames: _trigger_fanout(frames, window=window),
+        "plot_trigger_fanout needs the frames or wsreplay.trigger_fanout's result",
+    )
     ax = get_ax(ax, size=(10.0, 3.2))
     if fan.empty:
         return empty_message(ax, "no TRIGGER_UPDATE pushes in this capture")

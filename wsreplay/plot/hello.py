@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 
 from ..analysis import hello_intervals as _hello_intervals
 from ..exceptions import ConfigurationError
-from ._style import empty_message, get_ax, has_columns
+from ._style import analysed, empty_message, get_ax
 
 __all__ = ["plot_hello_intervals"]
 
@@ -49,12 +49,12 @@ def plot_hello_intervals(
     -------
     matplotlib.axes.Axes
     """
-    if has_columns(data, ("interval_s", "instance_uuid")):
-        hi = data
-    elif has_columns(data, ("ts", "event", "conn_id")):
-        hi = _hello_intervals(data)
-    else:
-        raise ConfigurationError("plot_hello_intervals needs the frames or wsreplay.hello_intervals' result")
+    hi = analysed(
+        data,
+        ("interval_s", "instance_uuid"),
+        _hello_intervals,
+        "plot_hello_intervals needs the frames or wsreplay.hello_intervals' result",
+    )
     if not 0 < clip <= 1:
         raise ConfigurationError(f"clip must be in (0, 1], not {clip!r}")
     ax = get_ax(ax, size=(8.0, 3.6))

@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from ..analysis import ack_latency as _ack_latency
 from ..analysis import latency_percentiles as _latency_percentiles
 from ..exceptions import ConfigurationError
-from ._style import auto_freq, empty_message, get_ax, has_columns, naive_utc, time_axis
+from ._style import analysed, auto_freq, empty_message, get_ax, has_columns, naive_utc, time_axis
 
 __all__ = ["plot_ack_latency"]
 
@@ -63,14 +63,12 @@ def plot_ack_latency(
         if kind == "hist":
             raise ConfigurationError("a histogram needs the frames or wsreplay.ack_latency's result, not percentiles")
         return _draw_time(ax, data, q, kwargs)
-    if has_columns(data, ("sent_ts", "latency_s")):
-        lat = data
-    elif has_columns(data, ("ts", "event", "conn_id")):
-        lat = _ack_latency(data)
-    else:
-        raise ConfigurationError(
-            "plot_ack_latency needs the frames (wsreplay.load), wsreplay.ack_latency's or latency_percentiles' result"
-        )
+    lat = analysed(
+        data,
+        ("sent_ts", "latency_s"),
+        _ack_latency,
+        "plot_ack_latency needs the frames (wsreplay.load), wsreplay.ack_latency's or latency_percentiles' result",
+    )
     answered = lat["latency_s"].dropna()
     if answered.empty:
         return empty_message(ax, "no ACKed outpost frames in this capture")

@@ -16,11 +16,20 @@ from ..analysis import outages as _outages
 from ..analysis import restarts as _restarts
 from ..analysis import uptime as _uptime
 from ..exceptions import ConfigurationError
-from ._style import CAUSE_COLORS, UP_COLOR, empty_message, get_ax, has_columns, naive_utc, short_ids, time_axis
+from ._style import (
+    CAUSE_COLORS,
+    FRAME_COLUMNS,
+    UP_COLOR,
+    empty_message,
+    get_ax,
+    has_columns,
+    naive_utc,
+    short_ids,
+    time_axis,
+)
 
 __all__ = ["plot_uptime"]
 
-_FRAME_COLUMNS = ("ts", "event", "conn_id")
 _OUTAGE_COLUMNS = ("outpost_uuid", "start", "end", "cause")
 #: Narrowest span drawn, as a share of the time axis (so a 15 s outage in a week stays visible).
 _MIN_WIDTH = 1 / 600
@@ -87,7 +96,7 @@ def plot_uptime(
     if top < 2:
         raise ConfigurationError(f"top must be at least 2, not {top!r}")
     key = "outpost_uuid" if level == "outpost" else "instance_uuid"
-    if has_columns(data, _FRAME_COLUMNS):
+    if has_columns(data, FRAME_COLUMNS):
         opts: dict[str, Any] = {"level": level, "policy": policy, "factor": factor, "interval": interval}
         opts.update(start=start, end=end)
         out = _outages(data, **opts)

@@ -389,9 +389,10 @@ def probe(
     >>> frames = wsreplay.probe("https://authentik.example", out="probe", outpost=PK, duration=60)  # doctest: +SKIP
     >>> wsreplay.ack_latency(frames).latency_s.describe()  # doctest: +SKIP
     """
-    p = Probe(
+    coro = probe_async(
         url,
         out=out,
+        duration=duration,
         outpost=outpost,
         client=client,
         interval=interval,
@@ -400,10 +401,4 @@ def probe(
         insecure=insecure,
         ca_file=ca_file,
     )
-
-    async def main() -> None:
-        async with p:
-            await p.run(duration=duration)
-
-    run_in_thread(main(), name="wsreplay-probe")
-    return load(p.out)
+    return run_in_thread(coro, name="wsreplay-probe")
