@@ -30,14 +30,13 @@ from ..store import CaptureWriter, load
 from .client import ClientRun
 from .credentials import Credentials
 from .match import Matcher
+from .plan import CaptureLike, plan_of
 from .recording import recordings_table
 from .result import ReplayResult
-from .schedule import build_plan, parse_speed
+from .schedule import parse_speed
 from .script import ReplayPlan
 
 __all__ = ["replay", "replay_async", "target_base"]
-
-CaptureLike = str | os.PathLike[str] | pd.DataFrame | ReplayPlan
 
 
 def target_base(target: str) -> str:
@@ -55,15 +54,6 @@ def target_base(target: str) -> str:
             f"target {target!r} is not a URL like http://host:port or ws://host:port (the authentik base URL)"
         )
     return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-
-
-def _plan(capture: CaptureLike, filters: dict[str, Any]) -> ReplayPlan:
-    if isinstance(capture, ReplayPlan):
-        if any(v is not None for v in filters.values()):
-            raise ConfigurationError("filters and mapping apply when building a plan: pass a capture, not a plan")
-        return capture
-    frames = capture if isinstance(capture, pd.DataFrame) else load(capture)
-    return build_plan(frames, **filters)
 
 
 async def replay_async(
@@ -155,15 +145,9 @@ async def replay_async(
     if reply_timeout <= 0 or open_timeout <= 0:
         raise ConfigurationError("reply_timeout and open_timeout must be positive seconds")
     base = target_base(target)
-    filters = {
-        "endpoint": endpoint,
-        "outpost": outpost,
-        "connection": connection,
-        "start": start,
-        "end": end,
-        "mapping": mapping,
-    }
-    plan = _plan(capture, filters)
+    plan = plan_of(
+        capture, endpoint=endpoint, outpost=outpost, connection=connection, start=start, end=end, mapping=mapping
+    )
     creds = credentials or Credentials.from_env(tokens_file, tokens=tokens)
     if require_tokens:
         missing = sorted(

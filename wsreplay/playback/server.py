@@ -43,9 +43,10 @@ from websockets.http11 import Request, Response
 from ..events import ConnectionLog, DecodeCache, new_id
 from ..exceptions import ConfigurationError
 from ..schema import rows_to_table, table_to_frames
-from ..store import CaptureWriter, load
+from ..store import CaptureWriter
 from ._clock import Clock, Timer
-from .schedule import build_plan, parse_speed
+from .plan import plan_of
+from .schedule import parse_speed
 from .script import ConnectionScript, ReplayPlan
 from .served import ServerSession, answers_by_kind
 from .session import Close, Reply
@@ -151,13 +152,9 @@ class ReplayServer:
         out: str | os.PathLike[str] | None = None,
         record: bool = False,
     ) -> None:
-        if isinstance(capture, ReplayPlan):
-            self.plan = capture
-        else:
-            frames = capture if isinstance(capture, pd.DataFrame) else load(capture)
-            self.plan = build_plan(
-                frames, endpoint=endpoint, outpost=outpost, connection=connection, start=start, end=end, mapping=mapping
-            )
+        self.plan = plan_of(
+            capture, endpoint=endpoint, outpost=outpost, connection=connection, start=start, end=end, mapping=mapping
+        )
         self.host = host
         self._port = port
         self.speed = parse_speed(speed)
