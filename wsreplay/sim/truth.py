@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .timeline import Life
+from .plan import Life
 from .truth_data import TRUTH_COLUMNS, TRUTH_DIR, TRUTH_FORMAT, Truth
 
 # Truth and its file constants live in truth_data; they stay importable from here for the drivers
