@@ -21,7 +21,8 @@ from typing import Final
 import numpy as np
 
 from ..protocol import encode_hello, hello_args
-from .scenario import Fault, Scenario, next_version, random_uuid
+from .scenario import Fault, Scenario
+from .scenario_gen import next_version, random_uuid
 
 __all__ = [
     "GOLANG_VERSION",
