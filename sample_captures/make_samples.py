@@ -20,7 +20,7 @@ from typing import Any
 
 from wsreplay import load
 from wsreplay.sim import Fault, Notice, OutpostSpec, Scenario, Truth, simulate_virtual
-from wsreplay.sim.scenario import random_uuid
+from wsreplay.sim.scenario_gen import random_uuid
 
 HERE = Path(__file__).resolve().parent
 DAY = 86_400.0

@@ -8,7 +8,8 @@ import pytest
 
 from wsreplay.exceptions import ConfigurationError
 from wsreplay.sim import Fault, OutpostSpec, Scenario
-from wsreplay.sim.scenario import FAULT_KINDS, SERVER_FAULTS, next_version
+from wsreplay.sim.scenario import FAULT_KINDS, SERVER_FAULTS
+from wsreplay.sim.scenario_gen import next_version
 
 PK = "11111111-1111-4111-8111-111111111111"
 

@@ -1,4 +1,4 @@
-"""The fleet model shared by both clocks: plan, backoff, HELLO schedule, the replica program."""
+"""What each process does, shared by both clocks: backoff, HELLO schedule, the replica program."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from wsreplay.protocol import decode, encode_hello, hello_args
 from wsreplay.sim import Fault, OutpostSpec, Scenario
+from wsreplay.sim.plan import Window, make_plan
 from wsreplay.sim.timeline import (
     Begin,
     Connect,
@@ -17,11 +17,9 @@ from wsreplay.sim.timeline import (
     Held,
     Hold,
     Sleep,
-    Window,
     backoff_delay,
     browser_backoff,
     hello_schedule,
-    make_plan,
     replica_program,
 )
 
@@ -74,36 +72,6 @@ def test_a_crash_aborts_the_connection_and_starts_a_new_process() -> None:
         except StopIteration:
             break
     assert [(h.abort, h.crash, h.until) for h in holds] == [(True, True, 4.0), (False, False, 10.0)]
-
-
-def test_plan_splits_restarts_into_processes_with_new_instance_uuids() -> None:
-    sc = Scenario(
-        outposts=[OutpostSpec(PK, "t", version="2023.10.0")],
-        duration=100,
-        interval=1,
-        faults=[Fault("restart", PK, 30, 2), Fault("upgrade", PK, 60, 1)],
-        seed=5,
-    )
-    plan = make_plan(sc)
-    lives = plan.lives
-    assert [(lf.start, lf.end, lf.end_cause) for lf in lives][1:] == [(32, 60, "upgrade"), (61, 100, "end")]
-    assert lives[0].end == 30 and lives[0].end_cause == "restart" and 0 <= lives[0].start < 1
-    assert len({lf.instance_uuid for lf in lives}) == 3
-    assert [lf.version for lf in lives] == ["2023.10.0", "2023.10.0", "2023.10.4"]
-    assert make_plan(sc) == plan  # deterministic
-
-
-def test_hello_frame_and_handshake_come_from_the_protocol_module() -> None:
-    life = make_plan(Scenario(outposts=[OutpostSpec(PK, "t", version="2024.2.1")], seed=2)).lives[0]
-    expected = encode_hello(
-        hello_args(uuid=life.instance_uuid, version="2024.2.1", build_hash=life.build_hash, hostname=life.hostname)
-    )
-    assert life.hello == expected
-    assert "," in life.hello and ", " not in life.hello  # Go's compact JSON
-    decoded = decode(life.hello, endpoint="outpost")
-    assert decoded["instance_uuid"] == life.instance_uuid and decoded["parse_error"] is None
-    assert life.user_agent == "goauthentik.io/outpost/2024.2.1"
-    assert life.query(3) == f"instance_uuid={life.instance_uuid}&attempt=3"
 
 
 def _play(program: Any, server_down: tuple[float, float] | None = None) -> list[Any]:
@@ -165,7 +133,7 @@ def test_the_shared_model_does_no_io_and_writes_no_protocol_json() -> None:
     import wsreplay.sim
 
     root = Path(wsreplay.sim.__file__).parent
-    for name in ("scenario.py", "timeline.py", "truth.py", "virtual.py"):
+    for name in ("scenario.py", "scenario_gen.py", "plan.py", "timeline.py", "truth.py", "truth_data.py", "virtual.py"):
         tree = ast.parse((root / name).read_text())
         imported = set()
         for node in ast.walk(tree):
@@ -174,5 +142,5 @@ def test_the_shared_model_does_no_io_and_writes_no_protocol_json() -> None:
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
         assert not imported & {"asyncio", "websockets", "socket", "time"}, name
-    for name in ("scenario.py", "timeline.py", "fleet.py", "virtual.py"):
+    for name in ("scenario.py", "scenario_gen.py", "plan.py", "timeline.py", "fleet.py", "virtual.py"):
         assert '{"instruction' not in (root / name).read_text(), name  # frames come from wsreplay.protocol

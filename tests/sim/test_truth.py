@@ -10,7 +10,7 @@ import pytest
 
 from wsreplay.exceptions import CaptureNotFoundError
 from wsreplay.sim import Truth
-from wsreplay.sim.timeline import Life
+from wsreplay.sim.plan import Life
 from wsreplay.sim.truth import TruthBuilder, compute_outages
 
 START = pd.Timestamp("2026-01-01T00:00:00Z")

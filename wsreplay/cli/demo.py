@@ -31,7 +31,7 @@ def demo_scenario(duration: float = 60.0, *, outposts: int = 6, interval: float 
     server restart (every connection closed with 1012) and an ACK latency spike.
     """
     from ..sim import Fault, Notice, OutpostSpec, Scenario
-    from ..sim.scenario import random_uuid
+    from ..sim.scenario_gen import random_uuid
 
     if outposts < 4:
         raise ConfigurationError("the demo needs at least 4 outposts (one per outpost fault)")

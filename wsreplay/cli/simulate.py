@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..exceptions import CaptureError, ConfigurationError
 from ..sim import Scenario, Truth, run_fleet, simulate_virtual
-from ..sim.truth import TRUTH_DIR
+from ..sim.truth_data import TRUTH_DIR
 from ..store.segments import PARQUET_SUFFIX, STREAM_SUFFIX
 
 __all__ = ["register", "run"]

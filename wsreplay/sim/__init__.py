@@ -5,7 +5,7 @@ Each section is owned by one module group; add names to its section and to ``__a
 
 from __future__ import annotations
 
-# --- simulated fleet, virtual time and ground truth (scenario, timeline, fleet, virtual, truth)
+# --- simulated fleet, virtual time and ground truth (scenario, timeline, fleet, virtual, truth, truth_data)
 from .fleet import run_fleet, run_fleet_sync
 
 # --- mock authentik (mock, mock_thread, latency, http_routes, listener): owned by the mock engineer
@@ -15,7 +15,7 @@ from .mock_thread import MockHandle
 
 # --- (fleet, continued)
 from .scenario import Fault, Notice, OutpostSpec, Scenario
-from .truth import Truth
+from .truth_data import Truth
 from .virtual import simulate_virtual, virtual_table
 
 __all__ = [

@@ -20,33 +20,28 @@ Faithful to what a real authentik 2023.10 does on the wire (see
 Every frame is encoded by :mod:`wsreplay.protocol` and parsed by its
 :func:`~wsreplay.protocol.decode`. What the mock saw and sent is kept in
 :attr:`MockAuthentik.log` (never tokens or cookies).
+
+This module is the control API (start, stop, stall, restart, pushes, health);
+the handshake checks live in :mod:`~wsreplay.sim.mock_auth` and the serving of
+each WebSocket in :mod:`~wsreplay.sim.mock_conn`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from http.cookies import CookieError, SimpleCookie
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ..exceptions import ConfigurationError
 from ..protocol import (
-    ACK_FRAME,
     HELLO_INTERVAL_S,
     STATE_TIMEOUT_FACTOR,
-    Decoded,
-    Instruction,
-    classify_path,
     decode,
     encode_notice,
     encode_notification_new,
@@ -58,89 +53,18 @@ from ..protocol import (
 from .http_routes import SECRET_HEADERS, HTTPRequest, HTTPResponse, InstanceState, route
 from .latency import LatencyModel
 from .listener import Listener
+from .mock_auth import SESSION_COOKIE, refusal
+from .mock_conn import LOG_KEYS, MockConnections, Peer
 
 if TYPE_CHECKING:
     from .mock_thread import MockHandle
 
 __all__ = ["MockAuthentik", "SESSION_COOKIE", "LOG_KEYS"]
 
-#: Cookie authentik's web sessions use.
-SESSION_COOKIE = "authentik_session"
-#: Keys of every :attr:`MockAuthentik.log` entry.
-LOG_KEYS = (
-    "ts",
-    "event",
-    "conn",
-    "endpoint",
-    "outpost",
-    "instance_uuid",
-    "path",
-    "instruction",
-    "data",
-    "status",
-    "code",
-    "latency_s",
-    "detail",
-)
-
-_ACK = int(Instruction.ACK)
 _FORBIDDEN = Response(403, "Forbidden", Headers([("Content-Length", "0")]), b"")
 
 
-@dataclass
-class _Peer:
-    """One open WebSocket."""
-
-    id: int
-    endpoint: Literal["outpost", "client"]
-    outpost: str | None
-    ws: ServerConnection
-    path: str
-    instance_uuid: str | None
-    pending: asyncio.Queue[tuple[float, float, Decoded]] = field(default_factory=asyncio.Queue)
-    queued: int = 0  # frames handed to the answering task and not yet answered
-    frames: int = 0  # non-ACK frames received (for ack_fault)
-
-
-def _bearer(value: str | None) -> str | None:
-    """The token of ``Authorization: Bearer <token>`` (scheme case-insensitive), else ``None``."""
-    if not value:
-        return None
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
-def _cookie(value: str | None, name: str) -> str | None:
-    if not value:
-        return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(value)
-    except CookieError:
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel is not None else None
-
-
-def _malformed(decoded: Decoded) -> str | None:
-    """Why authentik's consumer would fail on this outpost frame, or ``None``.
-
-    authentik parses each frame into ``WebsocketMessage(instruction: int, args: dict)``;
-    a frame that is not a JSON object with an integer ``instruction`` and an
-    object ``args`` raises in the consumer and the connection is dropped.
-    Unknown instruction numbers are answered like any other frame.
-    """
-    error = decoded.get("parse_error")
-    if decoded.get("instruction") is None and decoded.get("instruction_name") is None:
-        return error or "no instruction"
-    if error and "args is" in error:
-        return error
-    return None
-
-
-class MockAuthentik:
+class MockAuthentik(MockConnections):
     """A mock authentik server (real sockets, 127.0.0.1 by default).
 
     Parameters
@@ -213,7 +137,7 @@ class MockAuthentik:
         self._server_header = server_header
         self._listener: Listener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._peers: dict[int, _Peer] = {}
+        self._peers: dict[int, Peer] = {}
         self._next_id = 0
         self._t0 = 0.0
         self._stalled_until = 0.0
@@ -406,36 +330,21 @@ class MockAuthentik:
         """``notification.new`` to every ``/ws/client/`` connection."""
         return await self._push(self._client_peers(), encode_notification_new(notification_id, dict(data)))
 
-    def _outpost_peers(self, pk: str | None) -> list[_Peer]:
+    def _outpost_peers(self, pk: str | None) -> list[Peer]:
         if pk is not None and pk not in self.outposts:
             raise ConfigurationError(f"unknown outpost {pk!r}: the mock serves {sorted(self.outposts)}")
         return [p for p in self._peers.values() if p.endpoint == "outpost" and (pk is None or p.outpost == pk)]
 
-    def _client_peers(self) -> list[_Peer]:
+    def _client_peers(self) -> list[Peer]:
         return [p for p in self._peers.values() if p.endpoint == "client"]
 
-    async def _push(self, peers: list[_Peer], text: str) -> int:
+    async def _push(self, peers: list[Peer], text: str) -> int:
         d = decode(text, endpoint=peers[0].endpoint) if peers else {}
         instruction, message_type = d.get("instruction"), d.get("message_type")
         sent = await asyncio.gather(*(self._send(p, text, instruction, message_type) for p in peers))
         return sum(sent)
 
-    async def _send(
-        self,
-        peer: _Peer,
-        text: str,
-        instruction: int | None,
-        message_type: str | None = None,
-        latency: float | None = None,
-    ) -> bool:
-        try:
-            await peer.ws.send(text)
-        except ConnectionClosed:
-            return False
-        self._log("send", peer, instruction=instruction, data=text, latency_s=latency, detail=message_type)
-        return True
-
-    # ------------------------------------------------------------------ health
+    # ------------------------------------------------------------------ health and handshake
 
     def health(self, pk: str) -> list[InstanceState]:
         """Instances of outpost *pk* whose cached state has not expired, as authentik lists them."""
@@ -443,181 +352,19 @@ class MockAuthentik:
         rows = [s for (opk, _), s in self._states.items() if opk == pk and s.last_seen > cutoff]
         return sorted(rows, key=lambda s: s.uid)
 
-    def _refresh_state(self, peer: _Peer, decoded: Decoded) -> None:
-        assert peer.outpost is not None
-        uid = decoded.get("instance_uuid") or peer.instance_uuid or f"channel-{peer.id}"
-        state = self._states.get((peer.outpost, uid))
-        if state is None:
-            state = self._states[(peer.outpost, uid)] = InstanceState(uid=uid, last_seen=0.0)
-        state.last_seen = time.time()
-        state.hostname = decoded.get("hostname") or ""
-        if decoded.get("instruction") == Instruction.HELLO:
-            state.version = decoded.get("version")
-            state.build_hash = decoded.get("build_hash") or ""
-
-    # ------------------------------------------------------------------ log
-
-    def _log(self, event: str, peer: _Peer | None = None, **values: Any) -> None:
-        if not self.keep_log:
-            return
-        entry: dict[str, Any] = dict.fromkeys(LOG_KEYS)
-        entry["ts"] = time.time_ns()
-        entry["event"] = event
-        if peer is not None:
-            entry.update(
-                conn=peer.id,
-                endpoint=peer.endpoint,
-                outpost=peer.outpost,
-                instance_uuid=peer.instance_uuid,
-                path=peer.path,
-            )
-        entry.update(values)
-        self.log.append(entry)
-
-    # ------------------------------------------------------------------ handshake
-
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        endpoint, pk = classify_path(request.path)
-        reason: str | None = None
-        if endpoint == "outpost":
-            token = _bearer(request.headers.get("Authorization"))
-            if pk not in self.outposts:
-                reason = "unknown outpost"
-            elif token is None:
-                reason = "missing or non-Bearer Authorization"
-            elif token != self.outposts[pk] and token not in self.admin_tokens:
-                reason = "bad token"
-        elif endpoint == "client":
-            if (
-                self.sessions is not None
-                and _cookie(request.headers.get("Cookie"), SESSION_COOKIE) not in self.sessions
-            ):
-                reason = "no valid authentik_session cookie"
-        else:
-            reason = "unknown WebSocket path"
+        endpoint, pk, reason = refusal(
+            request.path,
+            request.headers.get("Authorization"),
+            request.headers.get("Cookie"),
+            outposts=self.outposts,
+            admin_tokens=self.admin_tokens,
+            sessions=self.sessions,
+        )
         if reason is None:
             return None
         self._log("reject", endpoint=endpoint, outpost=pk, path=request.path, status=403, detail=reason)
         return _FORBIDDEN
-
-    # ------------------------------------------------------------------ connections
-
-    async def _ws_handler(self, ws: ServerConnection) -> None:
-        assert ws.request is not None
-        path = ws.request.path
-        endpoint, pk = classify_path(path)
-        query = parse_qs(urlsplit(path).query)
-        self._next_id += 1
-        peer = _Peer(
-            id=self._next_id,
-            endpoint="outpost" if endpoint == "outpost" else "client",
-            outpost=pk,
-            ws=ws,
-            path=path,
-            instance_uuid=next(iter(query.get("instance_uuid", [])), None),
-        )
-        self._peers[peer.id] = peer
-        self._log("open", peer, status=101)
-        try:
-            if peer.endpoint == "outpost":
-                await self._serve_outpost(peer)
-            else:
-                await self._serve_client(peer)
-        finally:
-            self._peers.pop(peer.id, None)
-            rcvd, sent = ws.protocol.close_rcvd, ws.protocol.close_sent
-            code = rcvd.code if rcvd is not None else 1006
-            by = "peer" if ws.protocol.close_rcvd_then_sent else ("server" if sent is not None else "network")
-            self._log("close", peer, code=code, detail=f"closed by {by}")
-
-    def _abort(self, peer: _Peer, why: str) -> None:
-        self._log("abort", peer, code=1006, detail=why)
-        peer.ws.transport.abort()
-
-    async def _serve_outpost(self, peer: _Peer) -> None:
-        answerer = asyncio.create_task(self._answer(peer))
-        try:
-            async for message in peer.ws:
-                now = time.monotonic()
-                if isinstance(message, bytes):
-                    self._log("recv", peer, data=message.hex(), detail="binary frame")
-                    self._abort(peer, "binary frame: authentik expects JSON text")
-                    return
-                decoded = decode(message, endpoint="outpost")
-                if decoded.get("instance_uuid"):
-                    peer.instance_uuid = decoded.get("instance_uuid")
-                self._log("recv", peer, instruction=decoded.get("instruction"), data=message)
-                why = _malformed(decoded)
-                if why is not None:
-                    self._abort(peer, why)
-                    return
-                if decoded.get("instruction") == Instruction.ACK:
-                    continue
-                if now < self._drop_until:
-                    self._log("drop", peer, instruction=decoded.get("instruction"), detail="stalled (drop)")
-                    continue
-                peer.frames += 1
-                fault = self.ack_fault if peer.frames % 3 == 2 else None
-                if fault == "drop":
-                    self._refresh_state(peer, decoded)
-                    self._log("drop", peer, instruction=decoded.get("instruction"), detail="ack_fault=drop")
-                    continue
-                delay = self._latency.sample(now - self._t0)
-                if fault == "dup":
-                    peer.queued += 1
-                    peer.pending.put_nowait((now, now + delay, decoded))
-                    delay += 0.001
-                elif delay <= 0 and peer.queued == 0 and now >= self._stalled_until:
-                    # nothing waits before this frame: answer inline (same order, one task switch less)
-                    self._refresh_state(peer, decoded)
-                    await self._send(peer, ACK_FRAME, _ACK, latency=time.monotonic() - now)
-                    continue
-                peer.queued += 1
-                peer.pending.put_nowait((now, now + delay, decoded))
-        except ConnectionClosed:
-            pass
-        finally:
-            answerer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await answerer
-
-    async def _answer(self, peer: _Peer) -> None:
-        """ACK the frames of one connection in order, each at its due time (and after any stall)."""
-        while True:
-            received, due, decoded = await peer.pending.get()
-            await self._wait_until(due)
-            self._refresh_state(peer, decoded)
-            sent = await self._send(peer, ACK_FRAME, _ACK, latency=time.monotonic() - received)
-            peer.queued -= 1
-            if not sent:
-                return
-
-    async def _wait_until(self, due: float) -> None:
-        while True:
-            target = max(due, self._stalled_until)
-            remaining = target - time.monotonic()
-            if remaining <= 0:
-                return
-            changed = self._stall_changed
-            assert changed is not None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
-
-    async def _serve_client(self, peer: _Peer) -> None:
-        """Browsers send nothing authentik acts on; JSON is ignored, anything else drops the socket."""
-        try:
-            async for message in peer.ws:
-                if isinstance(message, bytes):
-                    self._log("recv", peer, data=message.hex(), detail="binary frame")
-                    self._abort(peer, "binary frame: authentik expects JSON text")
-                    return
-                self._log("recv", peer, data=message)
-                error = decode(message, endpoint="other").get("parse_error")
-                if error is not None:
-                    self._abort(peer, error)
-                    return
-        except ConnectionClosed:
-            pass
 
     # ------------------------------------------------------------------ HTTP
 
