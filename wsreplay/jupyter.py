@@ -88,7 +88,7 @@ def load(
 
     from .schema import table_to_frames
     from .store import load_table
-    from .store.reader import segment_files
+    from .store.listing import segment_files
 
     segs = segment_files(path)
     files = [*segs.parquet, *segs.streams]
