@@ -61,7 +61,12 @@ def uptime(
 
     Examples
     --------
-    >>> frames.pipe(wsreplay.uptime, level="outpost").nsmallest(5, "uptime")  # doctest: +SKIP
+    >>> frames = wsreplay.load("sample_captures/incident")  # authentik restarts at 00:15
+    >>> up = frames.pipe(wsreplay.uptime, level="outpost")
+    >>> up.nsmallest(2, "uptime")[["outpost_uuid", "uptime", "longest_outage_s"]]  # doctest: +ELLIPSIS
+                                outpost_uuid    uptime  longest_outage_s
+    35  d9152914-94c5-4f9f-a642-820b0ce121be  0.9299...              63.0
+    39  faee4680-c7eb-45f7-a5b1-ff6128f63545  0.9648...              63.0
     """
     cov = coverage(
         frames,

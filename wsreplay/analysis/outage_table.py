@@ -82,7 +82,12 @@ def outages(
 
     Examples
     --------
-    >>> frames.pipe(wsreplay.outages, level="outpost").groupby("cause", observed=True).size()  # doctest: +SKIP
+    >>> frames = wsreplay.load("sample_captures/incident")  # authentik restarts at 00:15
+    >>> frames.pipe(wsreplay.outages, level="outpost").groupby("cause", observed=True).size()
+    cause
+    disconnect         1
+    upstream_close    40
+    dtype: int64
     """
     cov = coverage(
         frames,
