@@ -2,7 +2,7 @@
 
 Three processes on 127.0.0.1: the simulated authentik (``MockAuthentik``),
 ``wsreplay record`` in front of it (default flush interval, status line every
-5 s), and this process running the simulated fleet (``wsreplay.sim.run_fleet``,
+5 s), and this process running the simulated fleet (``wsreplay.sim.run_fleet_async``,
 one WebSocket per outpost). Reported:
 
 * frames lost: every HELLO the fleet sent and every ACK it received (its
@@ -46,7 +46,7 @@ from bench._report import write_section
 from bench.bench_record import TOKEN, pk, start_mock
 from wsreplay import load
 from wsreplay.protocol import encode_hello, hello_args
-from wsreplay.sim import OutpostSpec, Scenario, run_fleet
+from wsreplay.sim import OutpostSpec, Scenario, run_fleet_async
 
 ROOT = Path(__file__).resolve().parents[1]
 STATUS = re.compile(r"(\d+) open / (\d+) connections, (\d+) frames.*flush lag ([\d.]+) s, (\d+) pending")
@@ -123,7 +123,7 @@ async def steady(args: argparse.Namespace, rec_port: int) -> object:
         interval=args.interval,
         ack_latency=0.0,
     )
-    return await run_fleet(scenario, f"http://127.0.0.1:{rec_port}", open_timeout=120)
+    return await run_fleet_async(scenario, f"http://127.0.0.1:{rec_port}", open_timeout=120)
 
 
 async def many(port: int, n: int) -> tuple[int, int, float]:

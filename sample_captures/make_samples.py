@@ -132,11 +132,11 @@ def make_virtual(name: str, scenario: Scenario) -> Path:
 
 async def _record(scenario: Scenario, out: Path) -> Truth:
     from wsreplay.record import Recorder
-    from wsreplay.sim import MockAuthentik, run_fleet
+    from wsreplay.sim import MockAuthentik, run_fleet_async
 
     async with MockAuthentik(outposts=scenario.tokens, ack_latency=scenario.ack_latency) as ak:
         async with Recorder(ak.url, out=out, flush_interval=0.5) as rec:
-            return await run_fleet(scenario, rec.url, mock=ak)
+            return await run_fleet_async(scenario, rec.url, mock=ak)
 
 
 def make_recorded() -> Path:

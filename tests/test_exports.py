@@ -55,22 +55,7 @@ def _modules() -> list[str]:
     ]
 
 
-#: Modules still shadowed by a public name of their package, and what is left to do about each
-#: (owned by other work in progress; the test fails as soon as one is fixed, so the list shrinks).
-SHADOWED = {
-    "wsreplay.analysis.fleet": "rename analysis/fleet.py: analysis.fleet is the function",
-    "wsreplay.analysis.outages": "rename analysis/outages.py: analysis.outages is the function",
-    "wsreplay.analysis.uptime": "rename analysis/uptime.py: analysis.uptime is the function",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=SHADOWED[name])) if name in SHADOWED else name
-        for name in _modules()
-    ],
-)
+@pytest.mark.parametrize("name", _modules())
 def test_no_public_name_shadows_a_module(name):
     # the rule: a package never exports a name that is also the name of one of its modules (a
     # function lives in a module named for its subsystem: replay() in wsreplay.playback), so that

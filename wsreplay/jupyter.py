@@ -88,7 +88,7 @@ def load(
 
     from .schema import table_to_frames
     from .store import load_table
-    from .store.reader import segment_files
+    from .store.listing import segment_files
 
     segs = segment_files(path)
     files = [*segs.parquet, *segs.streams]
@@ -111,12 +111,21 @@ def load(
     return table_to_frames(table)
 
 
-def run_fleet(scenario: Any, url: str, *, progress: bool = True, **kwargs: Any) -> Any:
-    """:func:`wsreplay.sim.run_fleet_sync` with a bar that fills over the scenario's duration."""
-    from .sim import run_fleet_sync
+def run_fleet(
+    scenario: Any,
+    url: str,
+    *,
+    progress: bool = True,
+    mock: Any = None,
+    capture: Any = None,
+    session: str | None = None,
+    open_timeout: float = 5.0,
+) -> Any:
+    """:func:`wsreplay.sim.run_fleet` (the same parameters) with a bar that fills over the scenario's duration."""
+    from .sim import run_fleet
 
     with timed_progress(scenario.duration, desc="simulated fleet", enabled=progress):
-        return run_fleet_sync(scenario, url, **kwargs)
+        return run_fleet(scenario, url, mock=mock, capture=capture, session=session, open_timeout=open_timeout)
 
 
 # ---------------------------------------------------------------------- HTML views

@@ -8,7 +8,7 @@ included), ends within 50 ms, no outage is invented, uptime per instance is
 within 0.5 percentage points and the median ACK latency within 10 % of the
 injected one. A capture that starts in the middle of an outage and a clock step
 of the recording host get their own scenarios (what the analysis does there is
-documented in wsreplay.analysis.outages).
+documented in wsreplay.analysis.coverage).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from metrics_support import by_label, scrape
 
 import wsreplay
 from wsreplay.record import Recorder
-from wsreplay.sim import Fault, OutpostSpec, Scenario, run_fleet
+from wsreplay.sim import Fault, OutpostSpec, Scenario, run_fleet_async
 
 A, B, C, D = (f"00000000-0000-4000-8000-0000000000a{i}" for i in range(4))
 TOKENS = {pk: f"tok-{i}" for i, pk in enumerate((A, B, C, D))}
@@ -70,7 +70,7 @@ def test_outpost_up_was_zero_exactly_during_the_outages_found_offline_and_in_the
             async with Recorder(ak.url, out=tmp_path / "cap", flush_interval=0.05, metrics="127.0.0.1:0") as rec:
                 stop = asyncio.Event()
                 task = asyncio.ensure_future(scraper(rec.metrics_url, stop))
-                truth = await run_fleet(_scenario(), rec.url, mock=ak)
+                truth = await run_fleet_async(_scenario(), rec.url, mock=ak)
                 stop.set()
                 await task
         return truth

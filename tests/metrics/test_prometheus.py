@@ -25,7 +25,7 @@ import pytest
 from record_support import mock
 
 from wsreplay.record import Recorder
-from wsreplay.sim import Fault, OutpostSpec, Scenario, run_fleet
+from wsreplay.sim import Fault, OutpostSpec, Scenario, run_fleet_async
 
 RULES = Path(__file__).parents[2] / "contrib" / "prometheus"
 UP, DOWN = "00000000-0000-4000-8000-0000000000b0", "00000000-0000-4000-8000-0000000000b1"
@@ -125,7 +125,7 @@ def test_a_real_prometheus_finds_the_outpost_the_simulator_took_down(tmp_path):
         async with mock(outposts=TOKENS) as ak:
             async with Recorder(ak.url, out=tmp_path / "cap", flush_interval=0.1, metrics="127.0.0.1:0") as rec:
                 target = rec.metrics_url.removeprefix("http://")
-                fleet = asyncio.ensure_future(run_fleet(scenario, rec.url, mock=ak))
+                fleet = asyncio.ensure_future(run_fleet_async(scenario, rec.url, mock=ak))
                 try:
                     with prometheus(tmp_path, target) as prom:
                         loop = asyncio.get_running_loop()

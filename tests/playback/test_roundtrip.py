@@ -16,7 +16,7 @@ from wsreplay.playback import ReplayServer, replay_async
 from wsreplay.protocol import encode_trigger_update
 from wsreplay.record import Recorder
 from wsreplay.schema import frames_to_table, rows_to_table, table_to_frames
-from wsreplay.sim import Scenario, run_fleet, simulate_virtual
+from wsreplay.sim import Scenario, run_fleet_async, simulate_virtual
 from wsreplay.sim.mock import MockAuthentik
 from wsreplay.store import CaptureWriter
 
@@ -53,7 +53,7 @@ def test_the_fleet_gets_acks_and_the_recorded_trigger_updates_from_a_served_capt
     async def main():
         async with ReplayServer(served, record=True) as server:
             with CaptureWriter(tmp_path / "fleet") as writer:
-                await run_fleet(sc, server.url, capture=writer)
+                await run_fleet_async(sc, server.url, capture=writer)
             return server.stats, server.frames()
 
     stats, pushed = asyncio.run(main())
@@ -98,7 +98,7 @@ def test_simulate_record_replay_round_trip(virtual_capture, tmp_path):
         async with ReplayServer(frames) as upstream:
             recorder = Recorder(upstream.url, out=tmp_path / "recorded", flush_interval=0.2)
             async with recorder:
-                await run_fleet(sc, recorder.url)
+                await run_fleet_async(sc, recorder.url)
             recorded = wsreplay.load(tmp_path / "recorded")
             good = await replay_async(recorded, upstream.url, speed=4, check=True, require_tokens=False)
         changed = frames.copy()
@@ -134,7 +134,7 @@ def test_simulate_record_replay_against_the_mock_authentik(tmp_path):
     async def main():
         async with MockAuthentik(outposts=tokens) as ak:
             async with Recorder(ak.url, out=tmp_path / "recorded", flush_interval=0.2) as recorder:
-                await run_fleet(sc, recorder.url)
+                await run_fleet_async(sc, recorder.url)
                 url = recorder.ws_url + f"/ws/outpost/{pk}/"
                 async with connect(url, additional_headers={"Authorization": f"Bearer {tokens[pk]}"}) as ws:
                     await ws.send("this is not json")

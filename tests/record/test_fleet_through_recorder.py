@@ -9,7 +9,7 @@ from record_support import COOKIE, PK, PK2, TOKEN, TOKEN2, assert_no_secret_byte
 
 from wsreplay import CaptureWriter, load
 from wsreplay.record import Recorder
-from wsreplay.sim import Fault, Notice, OutpostSpec, Scenario, run_fleet
+from wsreplay.sim import Fault, Notice, OutpostSpec, Scenario, run_fleet_async
 
 
 def _by_conn(frames: pd.DataFrame) -> dict[tuple[str, str, int], pd.DataFrame]:
@@ -54,7 +54,7 @@ def test_fleet_with_outages_and_browsers_is_captured_exactly(tmp_path):
             async with Recorder(ak.url, out=rec_out, flush_interval=0.2) as rec:
                 fleet_writer = CaptureWriter(fleet_out)
                 try:
-                    truth = await run_fleet(scenario, rec.url, mock=ak, capture=fleet_writer, session=COOKIE)
+                    truth = await run_fleet_async(scenario, rec.url, mock=ak, capture=fleet_writer, session=COOKIE)
                 finally:
                     await asyncio.to_thread(fleet_writer.close)
                 return truth, rec.stats.connections_total

@@ -29,7 +29,7 @@ from wsreplay.sim import (
     Scenario,
     Truth,
     run_fleet,
-    run_fleet_sync,
+    run_fleet_async,
     virtual_table,
 )
 from wsreplay.sim.fleet import ws_base_url
@@ -69,7 +69,7 @@ class Run:
 async def _scripted_run(out: Path) -> Run:
     async with MockAuthentik(outposts=SCENARIO.tokens, ack_latency=SCENARIO.ack_latency) as ak:
         async with Recorder(upstream=ak.url, out=out) as rec:
-            truth = await run_fleet(SCENARIO, rec.url, mock=ak)
+            truth = await run_fleet_async(SCENARIO, rec.url, mock=ak)
         log = list(ak.log)
     return Run(truth, log, load(out))
 
@@ -161,7 +161,7 @@ def test_refused_tokens_are_counted_and_never_connect() -> None:
 
     async def main() -> tuple[Truth, list[dict[str, Any]]]:
         async with MockAuthentik(outposts={A: "right-token"}) as ak:
-            return await run_fleet(sc, ak.ws_url), list(ak.log)
+            return await run_fleet_async(sc, ak.ws_url), list(ak.log)
 
     truth, log = asyncio.run(main())
     assert len(truth.hellos) == 0
@@ -179,7 +179,7 @@ def test_blocking_twin_with_a_mock_in_a_thread_and_the_fleet_side_capture(tmp_pa
     handle = MockAuthentik(outposts=sc.tokens).start_in_thread()
     try:
         writer = CaptureWriter(tmp_path / "cap")
-        truth = run_fleet_sync(sc, handle.url, mock=handle, capture=writer)
+        truth = run_fleet(sc, handle.url, mock=handle, capture=writer)
         writer.close()
     finally:
         handle.stop()
@@ -199,7 +199,7 @@ def test_bad_urls_and_server_faults_without_a_mock_are_clear_errors() -> None:
         ws_base_url("ftp://x")
     sc = Scenario(outposts=[OutpostSpec(A, "t")], duration=1, faults=[Fault("server_restart", None, 0.5, 0.1)])
     with pytest.raises(ConfigurationError, match="pass the MockAuthentik"):
-        asyncio.run(run_fleet(sc, "http://127.0.0.1:1"))
+        asyncio.run(run_fleet_async(sc, "http://127.0.0.1:1"))
 
 
 NEW_FAULTS = Scenario(
@@ -220,7 +220,7 @@ NEW_FAULTS = Scenario(
 async def _new_faults_run(out: Path) -> tuple[Truth, pd.DataFrame]:
     async with MockAuthentik(outposts=NEW_FAULTS.tokens, ack_latency=NEW_FAULTS.ack_latency) as ak:
         async with Recorder(upstream=ak.url, out=out) as rec:
-            truth = await run_fleet(NEW_FAULTS, rec.url, mock=ak)
+            truth = await run_fleet_async(NEW_FAULTS, rec.url, mock=ak)
     return truth, load(out)
 
 

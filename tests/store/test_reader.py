@@ -10,30 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from store_support import HOUR, fleet_rows, row_keys
 
-from wsreplay import CaptureWriter, ConnectionLog, load, recover, save
+from wsreplay import CaptureWriter, load, recover, save
 from wsreplay.exceptions import CaptureFormatError, CaptureNotFoundError, CaptureVersionError, ConfigurationError
-from wsreplay.protocol import encode_ack, encode_hello, encode_notice, hello_args
 from wsreplay.schema import COLUMNS, SCHEMA, VERSION_KEY, empty_frames, rows_to_table
 from wsreplay.store.segments import read_stream, write_parquet
-
-HOUR = 3600 * 10**9
-
-
-def fleet_rows(t0: int, outposts: int = 3, hellos: int = 5, step: int = HOUR // 4) -> list[dict]:
-    rows = []
-    for o in range(outposts):
-        log = ConnectionLog("cap", f"/ws/outpost/pk{o}/?instance_uuid=i{o}&attempt=0")
-        rows.append(log.open(t0 + o, user_agent="goauthentik.io/outpost/2023.10.0"))
-        for i in range(hellos):
-            ts = t0 + (i + 1) * step + o
-            rows.append(log.message(ts, "to_server", encode_hello(hello_args(uuid=f"i{o}", version="2023.10.0"))))
-            rows.append(log.message(ts + 2_000_000, "to_peer", encode_ack()))
-        rows.append(log.close(t0 + (hellos + 1) * step + o, "to_server", code=1000))
-    client = ConnectionLog("cap", "/ws/client/")
-    rows.append(client.open(t0))
-    rows.append(client.message(t0 + 5, "to_peer", encode_notice("Successfully logged in!", level="success")))
-    return rows
 
 
 def write_capture(path, rows) -> None:
@@ -233,10 +215,6 @@ def test_any_events_written_and_loaded_come_back_equal(tmp_path_factory, events,
 # ------------------------------------------------------------------ reading a capture while it grows
 
 
-def _keys(frames: pd.DataFrame) -> list[tuple[str, int]]:
-    return list(zip(frames["conn_id"].astype(str), frames["seq"].astype(int), strict=True))
-
-
 def test_loading_while_a_writer_rotates_never_fails_loses_or_duplicates(tmp_path, t0):
     """A writer rotating every few KiB (so the sealer keeps replacing streams) while a thread loads in a loop."""
     import threading
@@ -256,7 +234,7 @@ def test_loading_while_a_writer_rotates_never_fails_loses_or_duplicates(tmp_path
             except BaseException as exc:
                 problems.append(exc)
                 return
-            keys = _keys(frames)
+            keys = row_keys(frames)
             if not previous <= set(keys):  # everything an earlier load saw was on disk before this one began
                 problems.append(AssertionError(f"{len(previous - set(keys))} row(s) seen before are missing"))
                 return
@@ -280,7 +258,7 @@ def test_loading_while_a_writer_rotates_never_fails_loses_or_duplicates(tmp_path
         for r in readers:
             r.join()
     assert not problems, repr(problems[0])
-    final = _keys(load(tmp_path))
+    final = row_keys(load(tmp_path))
     assert len(final) == written and len(set(final)) == written
     assert writer.stats.segments_sealed > 20  # the race was really run
     assert len(seen) > 5
@@ -288,76 +266,3 @@ def test_loading_while_a_writer_rotates_never_fails_loses_or_duplicates(tmp_path
     for keys in seen:
         assert len(set(keys)) == len(keys), "a row was read twice"
         assert set(keys) <= everything
-
-
-def test_recover_leaves_what_a_live_writer_holds_alone(tmp_path, t0, monkeypatch):
-    """A segment being sealed (its .parquet.tmp written, not yet renamed) and the segment being written."""
-    import threading
-
-    import wsreplay.store.segments as segments
-
-    reached, go = threading.Event(), threading.Event()
-    commit = segments._commit
-
-    def slow_commit(*args):
-        reached.set()
-        assert go.wait(30)
-        commit(*args)
-
-    monkeypatch.setattr(segments, "_commit", slow_commit)
-    writer = CaptureWriter(tmp_path, capture_id="cap", autoflush=False, rotate_bytes=1)
-    rows = fleet_rows(t0)
-    writer.write_many(rows[:10])
-    writer.flush()  # past rotate_bytes: the background sealer takes cap-00000
-    assert reached.wait(30)  # it has written cap-00000.parquet.tmp and holds it
-    writer.rotate_bytes = 1 << 30
-    writer.write_many(rows[10:])
-    writer.flush()  # cap-00001.arrows: the live segment
-    sealing, tmp, live = (tmp_path / name for name in ("cap-00000.arrows", "cap-00000.parquet.tmp", "cap-00001.arrows"))
-    report = recover(tmp_path)
-    assert sorted(report.busy) == sorted([sealing, tmp, live])
-    assert not report.sealed and not report.removed and "skipped 3 file(s)" in str(report)
-    assert sealing.exists() and tmp.exists() and live.exists()
-    go.set()
-    writer.close()
-    assert writer.stats.write_errors == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cap-00000.parquet", "cap-00001.parquet"]
-    assert len(load(tmp_path)) == len(rows)
-
-
-def test_recover_in_a_loop_beside_a_rotating_writer(tmp_path, t0):
-    import threading
-
-    writer = CaptureWriter(tmp_path, capture_id="cap", flush_interval=0.005, rotate_bytes=16 * 1024)
-    done = threading.Event()
-    problems: list[BaseException] = []
-
-    def recover_loop() -> None:
-        while not done.is_set():
-            try:
-                report = recover(tmp_path)
-            except BaseException as exc:  # the test reports whatever escaped
-                problems.append(exc)
-                return
-            if report.sealed or report.removed:
-                problems.append(AssertionError(f"recover touched a live writer's files: {report}"))
-                return
-
-    thread = threading.Thread(target=recover_loop)
-    thread.start()
-    written = 0
-    try:
-        for n in range(300):
-            rows = fleet_rows(t0 + n * HOUR, outposts=3, hellos=3)
-            writer.write_many(rows)
-            written += len(rows)
-            if n % 10 == 0:
-                time.sleep(0.01)
-    finally:
-        writer.close()
-        done.set()
-        thread.join()
-    assert not problems, repr(problems[0])
-    assert writer.stats.write_errors == 0 and writer.stats.segments_sealed > 10
-    final = _keys(load(tmp_path))
-    assert len(final) == written and len(set(final)) == written

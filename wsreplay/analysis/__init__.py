@@ -13,7 +13,7 @@ categorical, as in the frames; summary tables (outages, uptime, fleet...) use
 plain strings. Group categoricals with ``observed=True``.
 
 The definitions (expected interval, up/down, policies, causes, levels, window)
-are in :mod:`wsreplay.analysis.outages`; ACK pairing in
+are in :mod:`wsreplay.analysis.coverage`; ACK pairing in
 :mod:`wsreplay.analysis.latency`.
 """
 
@@ -21,14 +21,15 @@ from __future__ import annotations
 
 from typing import Final
 
+from .availability import uptime
+from .coverage import CAUSES, LEVELS, OUTAGE_COLUMNS, POLICIES
 from .errors import PARSE_ERROR_COLUMNS, parse_errors
-from .fleet import FLEET_COLUMNS, fleet, restarts, upgrades
 from .hello import HELLO_COLUMNS, hello_intervals
+from .inventory import FLEET_COLUMNS, fleet, restarts, upgrades
 from .latency import LATENCY_COLUMNS, ack_latency, latency_percentiles
 from .notices import NOTICE_COLUMNS, notice_frequency, top_messages
-from .outages import CAUSES, LEVELS, OUTAGE_COLUMNS, POLICIES, outages
+from .outage_table import outages
 from .trigger import TRIGGER_COLUMNS, trigger_fanout
-from .uptime import uptime
 
 __all__ = [
     "COLUMNS_NEEDED",

@@ -4,7 +4,8 @@
 row the instance of its connection (the ``open`` row of an old outpost that
 only names itself in its first HELLO gets it too), plus the masks the analysis
 functions share: HELLOs, frames that refresh authentik's state, ACKs, and the
-end of each connection with how it ended.
+end of each connection with how it ended; and, per instance, its version
+(:func:`instance_versions`) and whether and when it exited (:func:`instance_exits`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ __all__ = [
     "END_CLEAN",
     "CLEAN_CLOSE_CODES",
     "instance_outposts",
+    "instance_versions",
+    "instance_exits",
     "C_HELLO",
     "C_REQ",
     "C_ACK",
@@ -263,3 +266,41 @@ def _classify(
     idx += name
     idx += 1
     return table.reshape(-1)[idx]
+
+
+def instance_versions(frames: pd.DataFrame, rows: OutpostRows) -> np.ndarray:
+    """Version code per instance code (its last HELLO's version; ``-1`` unknown)."""
+    n_inst = len(rows.instance_codes.categories)
+    out = np.full(n_inst, -1, dtype=np.int64)
+    if "version" not in frames.columns:
+        return out
+    pos = rows.positions(rows.hello)
+    ver = codes(frames["version"]).codes[pos]
+    inst = rows.instance[rows.hello]
+    ok = (ver >= 0) & (inst >= 0)
+    out[inst[ok]] = ver[ok]
+    return out
+
+
+def instance_exits(rows: OutpostRows, last_conn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per instance code: whether it exited (retired) and when (ns).
+
+    An instance exits when the connection of its last refresh ended without
+    a close from authentik (a clean close by the outpost, a close 1006 / TCP
+    reset, an error row) and no connection of the instance ends later or is
+    still open at the end of the capture (it never shows up again).
+    """
+    n_inst = len(last_conn)
+    ci = rows.conn_instance
+    kind = rows.conn_end_kind
+    ok = ci >= 0
+    ended = ok & (kind != END_NONE)
+    latest = np.full(n_inst, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, ci[ended], rows.conn_end[ended])
+    still_open = np.zeros(n_inst, dtype=bool)
+    still_open[ci[ok & (kind == END_NONE)]] = True
+    has = last_conn >= 0
+    lc = np.where(has, last_conn, 0)
+    at = np.where(has, rows.conn_end[lc], NO_TIME)
+    exited = has & np.isin(kind[lc], (END_DISCONNECT, END_CLEAN)) & ~still_open & (latest <= at)
+    return exited, at

@@ -243,7 +243,12 @@ def hello_intervals(frames: pd.DataFrame, /) -> pd.DataFrame:
 
     Examples
     --------
-    >>> frames.pipe(wsreplay.hello_intervals).groupby("instance_uuid")["interval_s"].median()  # doctest: +SKIP
+    >>> frames = wsreplay.load("sample_captures/incident")  # authentik restarts at 00:15
+    >>> medians = frames.pipe(wsreplay.hello_intervals).groupby("instance_uuid", observed=True)["interval_s"].median()
+    >>> medians.round().value_counts()  # 45 processes, all at authentik's 10 s
+    interval_s
+    10.0    45
+    Name: count, dtype: int64
     """
     require(frames, HELLO_COLUMNS, "hello_intervals")
     rows = outpost_rows(frames, "hello_intervals")

@@ -217,8 +217,10 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
 
     Examples
     --------
-    >>> lat = frames.pipe(wsreplay.ack_latency)  # doctest: +SKIP
-    >>> lat["latency_s"].median()  # doctest: +SKIP
+    >>> frames = wsreplay.load("sample_captures/incident")  # authentik restarts at 00:15
+    >>> lat = frames.pipe(wsreplay.ack_latency)
+    >>> print(round(float(lat["latency_s"].median()), 3))
+    0.003
     """
     require(frames, HELLO_COLUMNS, "ack_latency")
     if pairing not in ("fifo", "next"):
@@ -316,7 +318,12 @@ def latency_percentiles(
 
     Examples
     --------
-    >>> frames.pipe(wsreplay.latency_percentiles, by=None, freq="1h")  # doctest: +SKIP
+    >>> frames = wsreplay.load("sample_captures/incident")  # authentik restarts at 00:15
+    >>> frames.pipe(wsreplay.latency_percentiles, by=None, freq="10min")[["time", "frames", "p50_s", "p99_s"]]
+                           time  frames  p50_s  p99_s
+    0 2026-01-01 00:00:00+00:00    2689  0.003  0.003
+    1 2026-01-01 00:10:00+00:00    2434  0.003  0.003
+    2 2026-01-01 00:20:00+00:00    2702  0.003  0.003
     """
     lat = data if all(c in data.columns for c in _LATENCY_RESULT) else ack_latency(data)
     qs = [float(x) for x in q]

@@ -67,7 +67,12 @@ def notice_frequency(
 
     Examples
     --------
-    >>> frames.pipe(wsreplay.notice_frequency, freq="1h", by="message_type")  # doctest: +SKIP
+    >>> frames = wsreplay.load("sample_captures/incident")  # authentik restarts at 00:15
+    >>> frames.pipe(wsreplay.notice_frequency, freq="5min", by="level")  # doctest: +NORMALIZE_WHITESPACE
+    level                      success  warning
+    time
+    2026-01-01 00:10:00+00:00        0        3
+    2026-01-01 00:15:00+00:00        3        0
     """
     cols = [] if by is None else [by]
     client = _client_frames(frames, "notice_frequency", cols)

@@ -2,7 +2,7 @@
 
 Everything runs on 127.0.0.1: the mock authentik serves the outposts' and
 browsers' WebSockets, the recording proxy sits in front of it, and the
-simulated fleet (:func:`wsreplay.sim.run_fleet`) connects through the proxy
+simulated fleet (:func:`wsreplay.sim.run_fleet_async`) connects through the proxy
 while scripted faults knock outposts over. The capture, the simulator's
 ground truth and the report end up in ``--out``.
 """
@@ -74,7 +74,7 @@ def demo_scenario(duration: float = 60.0, *, outposts: int = 6, interval: float 
 
 async def _record(scenario: Any, capture: Path, flush_interval: float) -> Any:
     from ..record import Recorder
-    from ..sim import MockAuthentik, run_fleet
+    from ..sim import MockAuthentik, run_fleet_async
 
     async with MockAuthentik(outposts=scenario.tokens, ack_latency=scenario.ack_latency) as ak:
         async with Recorder(ak.url, out=capture, flush_interval=flush_interval) as rec:
@@ -88,7 +88,7 @@ async def _record(scenario: Any, capture: Path, flush_interval: float) -> Any:
             t0 = asyncio.get_running_loop().time()
             push_task = asyncio.create_task(pushes())
             try:
-                truth = await run_fleet(scenario, rec.url, mock=ak)
+                truth = await run_fleet_async(scenario, rec.url, mock=ak)
             finally:
                 push_task.cancel()
                 await asyncio.gather(push_task, return_exceptions=True)

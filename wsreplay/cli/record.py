@@ -148,7 +148,7 @@ async def _record(args: argparse.Namespace) -> int:
         await rec.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    from ..store.reader import segment_files  # after the recording: the reader loads pandas
+    from ..store.listing import segment_files
 
     segs = segment_files(args.out) if stats.connections_total or stats.refused else None
     print(

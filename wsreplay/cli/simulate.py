@@ -16,7 +16,7 @@ import asyncio
 from pathlib import Path
 
 from ..exceptions import CaptureError, ConfigurationError
-from ..sim import Scenario, Truth, run_fleet, simulate_virtual
+from ..sim import Scenario, Truth, run_fleet_async, simulate_virtual
 from ..sim.truth_data import TRUTH_DIR
 from ..store.segments import PARQUET_SUFFIX, STREAM_SUFFIX
 
@@ -91,4 +91,4 @@ async def _real_time(scenario: Scenario, out: Path) -> Truth:
 
     async with MockAuthentik(outposts=scenario.tokens, ack_latency=scenario.ack_latency) as ak:
         async with Recorder(upstream=ak.url, out=out) as recorder:
-            return await run_fleet(scenario, recorder.url, mock=ak)
+            return await run_fleet_async(scenario, recorder.url, mock=ak)

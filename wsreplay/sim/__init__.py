@@ -6,7 +6,7 @@ Each section is owned by one module group; add names to its section and to ``__a
 from __future__ import annotations
 
 # --- simulated fleet, virtual time and ground truth (scenario, timeline, fleet, virtual, truth, truth_data)
-from .fleet import run_fleet, run_fleet_sync
+from .fleet import run_fleet, run_fleet_async
 
 # --- mock authentik (mock, mock_thread, latency, http_routes, listener): owned by the mock engineer
 from .latency import LatencyModel, Spike
@@ -31,7 +31,7 @@ __all__ = [
     "Notice",
     "Truth",
     "run_fleet",
-    "run_fleet_sync",
+    "run_fleet_async",
     "simulate_virtual",
     "virtual_table",
 ]

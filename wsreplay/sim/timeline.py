@@ -23,20 +23,12 @@ from typing import Any, Final
 
 import numpy as np
 
-from .plan import GOLANG_VERSION, BrowserPlan, Life, Plan, ReplicaPlan, Window, covering, make_plan
+from .plan import BrowserPlan, Life, Plan, ReplicaPlan, Window, covering
 
-# the plan model lives in plan.py; its names stay importable from here for the drivers
 __all__ = [
     "BACKOFF_BASE_S",
     "BACKOFF_CAP_S",
     "BROWSER_BACKOFF_S",
-    "GOLANG_VERSION",
-    "Life",
-    "Window",
-    "ReplicaPlan",
-    "BrowserPlan",
-    "Plan",
-    "make_plan",
     "backoff_delay",
     "browser_backoff",
     "hello_schedule",

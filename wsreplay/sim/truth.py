@@ -54,15 +54,11 @@ import numpy as np
 import pandas as pd
 
 from .plan import Life
-from .truth_data import TRUTH_COLUMNS, TRUTH_DIR, TRUTH_FORMAT, Truth
+from .truth_data import TRUTH_COLUMNS, Truth
 
-# Truth and its file constants live in truth_data; they stay importable from here for the drivers
 __all__ = [
-    "Truth",
     "TruthBuilder",
     "compute_outages",
-    "TRUTH_DIR",
-    "TRUTH_FORMAT",
 ]
 
 # ----------------------------------------------------------------- computing outages

@@ -1,4 +1,4 @@
-"""Storage: the segment writer, ``load``, ``save`` and crash recovery.
+"""Storage: the segment writer, ``load``, ``save`` and crash recovery (``recover``).
 
 Names are imported when first used (see ``wsreplay/_lazy.py``): a process that
 only writes captures (the recorder) does not load the reader and pandas.
@@ -14,9 +14,9 @@ _NAMES: dict[str, str] = {
     "load": ".reader",
     "load_table": ".reader",
     "save": ".reader",
-    "recover": ".reader",
-    "RecoveryReport": ".reader",
-    "segment_files": ".reader",
+    "recover": ".recovery",
+    "RecoveryReport": ".recovery",
+    "segment_files": ".listing",
 }
 
 __getattr__, __dir__ = _attach(__name__, _NAMES)

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..exceptions import CaptureFormatError
-from .reader import segment_files
+from .listing import segment_files
 from .segments import read_stream
 
 __all__ = ["capture_span", "span_ns"]

@@ -170,7 +170,12 @@ def fleet(frames: pd.DataFrame, /, *, level: Literal["instance", "outpost"] = "i
 
     Examples
     --------
-    >>> frames.pipe(wsreplay.fleet).groupby("version").size()  # doctest: +SKIP
+    >>> frames = wsreplay.load("sample_captures/incident")  # authentik restarts at 00:15
+    >>> frames.pipe(wsreplay.fleet).groupby("version").size()
+    version
+    2024.2.1    25
+    2024.4.2    20
+    dtype: int64
     """
     if level not in ("instance", "outpost"):
         raise ConfigurationError(f"level must be 'instance' or 'outpost', not {level!r}")

@@ -1,7 +1,7 @@
 """Uptime: the share of its observed time each instance (or outpost) was up.
 
 Built on the same definitions as :func:`wsreplay.outages` (see
-:mod:`wsreplay.analysis.outages`): ``down_s`` is the sum of the outages inside
+:mod:`wsreplay.analysis.coverage`): ``down_s`` is the sum of the outages inside
 the window, ``observed_s`` runs from the first refresh of the instance (or the
 window's start, whichever is later) to the window's end, or to the moment an
 instance that shut down cleanly retired.
@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from ._common import NS, IntervalLike, SpanLike, TimeLike, utc
-from .outages import Level, Policy, _instance_outpost, coverage
+from ._rows import instance_outposts
+from .coverage import Level, Policy, coverage
 
 __all__ = ["uptime"]
 
@@ -60,7 +61,12 @@ def uptime(
 
     Examples
     --------
-    >>> frames.pipe(wsreplay.uptime, level="outpost").nsmallest(5, "uptime")  # doctest: +SKIP
+    >>> frames = wsreplay.load("sample_captures/incident")  # authentik restarts at 00:15
+    >>> up = frames.pipe(wsreplay.uptime, level="outpost")
+    >>> up.nsmallest(2, "uptime")[["outpost_uuid", "uptime", "longest_outage_s"]]  # doctest: +ELLIPSIS
+                                outpost_uuid    uptime  longest_outage_s
+    35  d9152914-94c5-4f9f-a642-820b0ce121be  0.9299...              63.0
+    39  faee4680-c7eb-45f7-a5b1-ff6128f63545  0.9648...              63.0
     """
     cov = coverage(
         frames,
@@ -99,7 +105,7 @@ def uptime(
     rows = cov.rows
     data: dict[str, object] = {}
     if level == "instance":
-        data["outpost_uuid"] = pd.Series(rows.outpost_codes.values(_instance_outpost(rows)[cov.g_code]), dtype="str")
+        data["outpost_uuid"] = pd.Series(rows.outpost_codes.values(instance_outposts(rows)[cov.g_code]), dtype="str")
         data["instance_uuid"] = pd.Series(rows.instance_codes.values(cov.g_code), dtype="str")
     else:
         data["outpost_uuid"] = pd.Series(rows.outpost_codes.values(cov.g_code), dtype="str")

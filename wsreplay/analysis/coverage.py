@@ -1,9 +1,11 @@
-"""Outages: when was an outpost (or one of its processes) down, for how long, and why.
+"""Coverage: what "down" means, and the up/down timeline of each instance (or outpost) it gives.
 
 authentik keeps no history: its health view lists the instances whose state
 was refreshed in the last 15 s. A capture keeps every frame, so the same
 question can be answered for any moment of it. This module fixes what "down"
-means; :func:`wsreplay.uptime` sums it up.
+means and computes the up/down periods (:func:`coverage`);
+:func:`wsreplay.outages` (:mod:`wsreplay.analysis.outage_table`) lists them
+and :func:`wsreplay.uptime` (:mod:`wsreplay.analysis.availability`) sums them up.
 
 Definitions
 -----------
@@ -132,11 +134,9 @@ from ._common import (
     IntervalLike,
     SpanLike,
     TimeLike,
-    codes,
     require,
     seconds,
     ts_ns,
-    utc,
     window,
 )
 from ._group import group_cummax, group_order, run_starts
@@ -144,15 +144,16 @@ from ._rows import (
     C_HELLO,
     END_CLEAN,
     END_DISCONNECT,
-    END_NONE,
     END_UPSTREAM,
     OutpostRows,
+    instance_exits,
     instance_outposts,
+    instance_versions,
     outpost_rows,
 )
 from .hello import HELLO_COLUMNS, refresh_expiry
 
-__all__ = ["outages", "coverage", "Coverage", "CAUSES", "LEVELS", "POLICIES", "OUTAGE_COLUMNS"]
+__all__ = ["coverage", "Coverage", "CAUSES", "LEVELS", "POLICIES", "OUTAGE_COLUMNS"]
 
 Level = Literal["instance", "outpost"]
 Policy = Literal["observed", "authentik"]
@@ -216,44 +217,6 @@ def _check_options(level: str, policy: str, factor: float) -> None:
         raise ConfigurationError(f"factor must be a positive number, not {factor!r}")
 
 
-def _instance_versions(frames: pd.DataFrame, rows: OutpostRows) -> np.ndarray:
-    """Version code per instance code (its last HELLO's version; ``-1`` unknown)."""
-    n_inst = len(rows.instance_codes.categories)
-    out = np.full(n_inst, -1, dtype=np.int64)
-    if "version" not in frames.columns:
-        return out
-    pos = rows.positions(rows.hello)
-    ver = codes(frames["version"]).codes[pos]
-    inst = rows.instance[rows.hello]
-    ok = (ver >= 0) & (inst >= 0)
-    out[inst[ok]] = ver[ok]
-    return out
-
-
-def _exits(rows: OutpostRows, last_conn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per instance code: whether it exited (retired) and when (ns).
-
-    An instance exits when the connection of its last refresh ended without
-    a close from authentik (a clean close by the outpost, a close 1006 / TCP
-    reset, an error row) and no connection of the instance ends later or is
-    still open at the end of the capture (it never shows up again).
-    """
-    n_inst = len(last_conn)
-    ci = rows.conn_instance
-    kind = rows.conn_end_kind
-    ok = ci >= 0
-    ended = ok & (kind != END_NONE)
-    latest = np.full(n_inst, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(latest, ci[ended], rows.conn_end[ended])
-    still_open = np.zeros(n_inst, dtype=bool)
-    still_open[ci[ok & (kind == END_NONE)]] = True
-    has = last_conn >= 0
-    lc = np.where(has, last_conn, 0)
-    at = np.where(has, rows.conn_end[lc], NO_TIME)
-    exited = has & np.isin(kind[lc], (END_DISCONNECT, END_CLEAN)) & ~still_open & (latest <= at)
-    return exited, at
-
-
 def coverage(
     frames: pd.DataFrame,
     *,
@@ -295,7 +258,7 @@ def coverage(
         ends_run[:-1] = inst[1:] != inst[:-1]
         last_conn[inst[ends_run]] = conn[ends_run]
         last_t[inst[ends_run]] = t[ends_run]
-    exited, exit_at = _exits(rows, last_conn)
+    exited, exit_at = instance_exits(rows, last_conn)
     g = inst
     if level == "outpost":
         # grouped by outpost instead, in time order within each
@@ -347,7 +310,7 @@ def coverage(
     o_kind = kind(j)
     if level == "outpost":
         replaced = inst[k] != inst[j]
-        versions = _instance_versions(frames, rows)
+        versions = instance_versions(frames, rows)
         v_before, v_after = versions[inst[j]], versions[inst[k]]
         upgraded = (o_kind == END_CLEAN) & replaced & (v_before >= 0) & (v_after >= 0)
         upgraded &= v_before != v_after
@@ -389,7 +352,7 @@ def coverage(
         g_inst = np.ones(len(g_code), dtype=np.int64)
     else:
         seen = np.flatnonzero(np.bincount(inst, minlength=n_inst))
-        per_outpost = np.bincount(_instance_outpost(rows)[seen], minlength=len(rows.outpost_codes.categories))
+        per_outpost = np.bincount(instance_outposts(rows)[seen], minlength=len(rows.outpost_codes.categories))
         g_inst = per_outpost[g_code]
     g_outpost = rows.outpost[r[first]]
 
@@ -411,129 +374,3 @@ def coverage(
         g_outpost=g_outpost[g_keep],
         window=(w0, w1),
     )
-
-
-def outages(
-    frames: pd.DataFrame,
-    /,
-    *,
-    level: Level = "instance",
-    factor: float = 1.5,
-    interval: IntervalLike = None,
-    policy: Policy = "observed",
-    start: TimeLike = None,
-    end: TimeLike = None,
-    span: SpanLike = None,
-) -> pd.DataFrame:
-    """One row per outage of an outpost instance (or a whole outpost).
-
-    The precise definitions (up, down, policies, causes, levels, window) are
-    under Notes.
-
-    Parameters
-    ----------
-    frames : pandas.DataFrame
-        Frames as returned by :func:`wsreplay.load` (at least the columns
-        ``COLUMNS_NEEDED["outages"]``). Not modified.
-    level : {"instance", "outpost"}
-        One row per outage of a process (``instance_uuid``) or of an outpost
-        (down while none of its instances is up).
-    factor : float
-        An instance stays up ``factor x interval`` after a refresh (authentik: 1.5).
-    interval : float, str or Timedelta, optional
-        Expected HELLO interval; inferred per instance (median HELLO gap) when omitted.
-    policy : {"observed", "authentik"}
-        ``"observed"``: a close or a broken connection starts the outage at
-        that moment. ``"authentik"``: what authentik's health view showed
-        (only refresh timeouts count).
-    start, end : time, optional
-        Clip the window (ISO string, datetime, Timestamp or epoch seconds).
-    span : (time, time), optional
-        First and last event of the whole capture, when *frames* hold only a
-        part of it (some outposts: a report in outpost groups, a partitioned
-        engine). Every part is then judged over the capture's window, and the
-        parts concatenated equal one pass over the capture.
-        :func:`wsreplay.store.span.capture_span` reads it from the files'
-        statistics without reading the rows. Default: the span of *frames*.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Sorted by ``start``, then ``outpost_uuid``, with columns
-
-        ``level`` : str, ``"instance"`` or ``"outpost"``
-        ``outpost_uuid`` : str
-        ``instance_uuid`` : str, the instance that went away (at outpost
-            level: the last one that was up)
-        ``start``, ``end`` : datetime64[ns, UTC]
-        ``duration_s`` : float, seconds
-        ``cause`` : category, one of :data:`CAUSES`
-        ``ongoing`` : bool, still down when the window ended (``end`` is the
-            window's end)
-
-        ``attrs`` holds ``policy``, ``factor`` and ``parse_errors`` (frames
-        that did not decode: counted, never refreshing anything).
-
-    Examples
-    --------
-    >>> frames.pipe(wsreplay.outages, level="outpost").groupby("cause", observed=True).size()  # doctest: +SKIP
-    """
-    cov = coverage(
-        frames,
-        level=level,
-        factor=factor,
-        interval=interval,
-        policy=policy,
-        start=start,
-        end=end,
-        span=span,
-        fn="outages",
-    )
-    return _outage_frame(cov, factor)
-
-
-def _outage_frame(cov: Coverage, factor: float) -> pd.DataFrame:
-    rows = cov.rows
-    if cov.level == "instance":
-        inst = cov.group
-        outpost = _instance_outpost(rows)[inst]
-    else:
-        inst = cov.instance
-        outpost = cov.group
-    # ties on start (a server restart closes every connection at once) in outpost uuid order, so
-    # that parts of a capture analysed apart and concatenated sort the same as one pass
-    names = np.asarray(rows.outpost_codes.categories, dtype=object).astype(str)
-    rank = np.empty(len(names), dtype=np.int64)
-    rank[np.argsort(names, kind="stable")] = np.arange(len(names))
-    order = np.lexsort((rank[outpost] if len(names) else outpost, cov.start))
-    out = pd.DataFrame(
-        {
-            "level": pd.Series([cov.level] * len(order), dtype="str"),
-            "outpost_uuid": pd.Series(rows.outpost_codes.values(outpost[order]), dtype="str"),
-            "instance_uuid": pd.Series(rows.instance_codes.values(inst[order]), dtype="str"),
-            "start": utc(cov.start[order]),
-            "end": utc(cov.end[order]),
-            "duration_s": (cov.end[order] - cov.start[order]) / NS,
-            "cause": pd.Categorical.from_codes(cov.cause[order], dtype=pd.CategoricalDtype(list(CAUSES))),
-            "ongoing": cov.ongoing[order],
-        }
-    )
-    out.attrs.update({"policy": cov.policy, "factor": factor, "parse_errors": rows.parse_errors})
-    return out
-
-
-def _instance_outpost(rows: OutpostRows) -> np.ndarray:
-    """Outpost code per instance code."""
-    return instance_outposts(rows)
-
-
-def _with_definitions(doc: str | None) -> str:
-    """*doc* with the module's definitions as its Notes section (so ``wsreplay.outages?`` shows them)."""
-    text = __doc__ or ""
-    defs = text[text.index("Definitions\n-----------\n") + len("Definitions\n-----------\n") :]
-    notes = "    Notes\n    -----\n" + "\n".join(("    " + line) if line else "" for line in defs.splitlines())
-    doc = doc or ""
-    return doc.replace("    Examples\n", notes.rstrip() + "\n\n    Examples\n", 1)
-
-
-outages.__doc__ = _with_definitions(outages.__doc__)
