@@ -201,8 +201,8 @@ class RecordingProxy:
         writer: asyncio.StreamWriter,
         peer_ip: str,
         peer_addr: str | None,
-    ) -> tuple[ConnectionLog, _Streams, _Streams] | None:
-        """Relay a WebSocket handshake; after a ``101``, the row log and both sides' streams for the relay."""
+    ) -> tuple[ConnectionLog, _Streams, _Streams, tuple[bytes, bytes]] | None:
+        """Relay a WebSocket handshake; after a ``101``, what the relay needs: rows, both streams, early bytes."""
         path, query = split_target(request.target)
         log = ConnectionLog(self.capture_id, path, redact_query(query))
         agent = header(request, b"user-agent")
@@ -247,18 +247,18 @@ class RecordingProxy:
             self.put(log.open(self.clock.now_ns(), status=101, user_agent=user_agent, peer=peer_addr))
             relayed = True
             # bytes that came right behind either handshake are in h11's buffers: the relay gets them first
-            return log, (_behind(peer.buffered, reader), writer), (_behind(up.buffered, up.reader), up.writer)
+            return log, (reader, writer), (up.reader, up.writer), (peer.buffered, up.buffered)
         finally:
             if not relayed:
                 up.writer.close()
 
-    async def _relay(self, log: ConnectionLog, peer: _Streams, upstream: _Streams) -> None:
+    async def _relay(self, log: ConnectionLog, peer: _Streams, upstream: _Streams, early: tuple[bytes, bytes]) -> None:
         relay = Relay(log, put=self.put, clock=self.clock, stats=self.stats, max_size=self.max_size)
         self.stats.connections_open += 1
         self.stats.connections_total += 1
         self._relays.add(relay)
         try:
-            await relay.run(peer, upstream)
+            await relay.run(peer, upstream, early=early)
         finally:
             self._relays.discard(relay)
             self.stats.connections_open -= 1
@@ -272,12 +272,3 @@ class RecordingProxy:
         self.stats.errors += 1
         self.put(row)
         logger.info("handshake for %s refused: %s", log.path, reason)
-
-
-def _behind(early: bytes, reader: asyncio.StreamReader) -> asyncio.StreamReader:
-    """A stream holding *early* bytes, then what *reader* has buffered (and its end, if reached)."""
-    out = asyncio.StreamReader()
-    out.feed_data(early + bytes(getattr(reader, "_buffer", b"")))
-    if reader.at_eof() or reader.exception() is not None:
-        out.feed_eof()
-    return out

@@ -110,15 +110,22 @@ class Relay:
         self,
         peer: tuple[asyncio.StreamReader, asyncio.StreamWriter],
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        *,
+        early: tuple[bytes, bytes] = (b"", b""),
     ) -> None:
-        """Take over both connections (from the handshake's streams) and relay until both are closed."""
+        """Take over both connections (from the handshake's streams) and relay until both are closed.
+
+        *early*: bytes of each side (peer, upstream) that its HTTP parser read past the handshake;
+        they come before what the stream itself still buffers.
+        """
         peer_t: Any = peer[1].transport
         up_t: Any = upstream[1].transport
         self._dst = {TO_SERVER: up_t, TO_PEER: peer_t}
-        for (reader, _), transport, direction in ((peer, peer_t, TO_SERVER), (upstream, up_t, TO_PEER)):
+        sides = ((peer, peer_t, TO_SERVER, early[0]), (upstream, up_t, TO_PEER, early[1]))
+        for (reader, _), transport, direction, first in sides:
             at_eof = reader.at_eof()
             transport.set_protocol(_Side(self, direction))
-            leftover = await _drain(reader)  # bytes that arrived right behind the handshake
+            leftover = first + await _drain(reader)  # bytes that arrived right behind the handshake
             if leftover:
                 self._on_data(direction, leftover)
             if at_eof or transport.is_closing():
