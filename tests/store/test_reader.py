@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from store_support import HOUR, fleet_rows, row_keys
+from store_support import HOUR, fleet_rows, row_keys, write_beside
 
 from wsreplay import CaptureWriter, load, recover, save
 from wsreplay.exceptions import CaptureFormatError, CaptureNotFoundError, CaptureVersionError, ConfigurationError
@@ -242,21 +240,7 @@ def test_loading_while_a_writer_rotates_never_fails_loses_or_duplicates(tmp_path
             seen.append(keys)
 
     readers = [threading.Thread(target=read) for _ in range(2)]
-    for r in readers:
-        r.start()
-    written = 0
-    try:
-        for n in range(400):
-            rows = fleet_rows(t0 + n * HOUR, outposts=2, hellos=2)
-            writer.write_many(rows)
-            written += len(rows)
-            if n % 10 == 0:
-                time.sleep(0.01)
-    finally:
-        writer.close()
-        done.set()
-        for r in readers:
-            r.join()
+    written = write_beside(writer, readers, done, t0=t0, rounds=400, size=2)
     assert not problems, repr(problems[0])
     final = row_keys(load(tmp_path))
     assert len(final) == written and len(set(final)) == written

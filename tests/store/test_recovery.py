@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from store_support import HOUR, fleet_rows, row_keys
+from store_support import fleet_rows, row_keys, write_beside
 
 from wsreplay import CaptureWriter, load, recover
 
@@ -62,20 +60,7 @@ def test_recover_in_a_loop_beside_a_rotating_writer(tmp_path, t0):
                 problems.append(AssertionError(f"recover touched a live writer's files: {report}"))
                 return
 
-    thread = threading.Thread(target=recover_loop)
-    thread.start()
-    written = 0
-    try:
-        for n in range(300):
-            rows = fleet_rows(t0 + n * HOUR, outposts=3, hellos=3)
-            writer.write_many(rows)
-            written += len(rows)
-            if n % 10 == 0:
-                time.sleep(0.01)
-    finally:
-        writer.close()
-        done.set()
-        thread.join()
+    written = write_beside(writer, [threading.Thread(target=recover_loop)], done, t0=t0, rounds=300, size=3)
     assert not problems, repr(problems[0])
     assert writer.stats.write_errors == 0 and writer.stats.segments_sealed > 10
     final = row_keys(load(tmp_path))
