@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests_support import absolute_imports
 
 import wsreplay
 
@@ -78,15 +79,8 @@ def _core_files():
 
 def test_core_modules_do_no_io():
     for path in _core_files():
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            for name in names:
-                assert name.split(".")[0] not in FORBIDDEN, f"{path.relative_to(PACKAGE)} imports {name}"
+        for name in absolute_imports(path):
+            assert name.split(".")[0] not in FORBIDDEN, f"{path.relative_to(PACKAGE)} imports {name}"
 
 
 def test_exception_classes_live_in_one_module():

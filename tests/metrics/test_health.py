@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+from tests_support import absolute_imports
 
 import wsreplay.metrics
 from wsreplay.exceptions import ConfigurationError
@@ -127,12 +127,5 @@ def test_bad_options_are_one_clear_error() -> None:
 @pytest.mark.parametrize("module", ["health.py", "latency.py", "rows.py"])
 def test_the_metrics_core_does_no_io_and_stays_lean(module: str) -> None:
     """No sockets, loops, clocks (time is passed in), plotting, or pandas at import (the lean recorder)."""
-    tree = ast.parse((PACKAGE / module).read_text())
-    for node in ast.walk(tree):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        for name in names:
-            assert name.split(".")[0] not in {"asyncio", "websockets", "matplotlib", "socket", "time", "pandas"}, name
+    for name in absolute_imports(PACKAGE / module):
+        assert name.split(".")[0] not in {"asyncio", "websockets", "matplotlib", "socket", "time", "pandas"}, name
