@@ -23,6 +23,7 @@ CORE = [
     "events",
     "summary",
     "timeutil",
+    "address",
     "analysis",
     "playback/script.py",
     "playback/schedule.py",

@@ -138,7 +138,7 @@ def test_readiness_is_503_while_the_disk_refuses_the_capture_and_200_when_it_tak
 
 
 def test_metrics_options_fail_with_one_clear_line(tmp_path):
-    with pytest.raises(ConfigurationError, match=r"--metrics 'nope:x': expected HOST:PORT"):
+    with pytest.raises(ConfigurationError, match=r"--metrics 'nope:x': the port must be a number"):
         Recorder("http://127.0.0.1:1", out=tmp_path, metrics="nope:x")
     with pytest.raises(ConfigurationError, match="metrics_retention"):
         Recorder("http://127.0.0.1:1", out=tmp_path, metrics="127.0.0.1:0", metrics_retention=0)

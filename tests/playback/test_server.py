@@ -14,7 +14,6 @@ from wsreplay.events import ConnectionLog
 from wsreplay.exceptions import ConfigurationError
 from wsreplay.playback import ReplayServer, serve
 from wsreplay.playback.schedule import build_plan
-from wsreplay.playback.server import parse_listen
 from wsreplay.protocol import decode, encode_ack, encode_trigger_update
 from wsreplay.schema import rows_to_table, table_to_frames
 
@@ -180,15 +179,6 @@ def test_nothing_to_serve(t0):
     frames = table_to_frames(rows_to_table([log.error(t0, "refused", status=403)]))
     with pytest.raises(ConfigurationError, match="no accepted connection"):
         ReplayServer(frames)
-
-
-def test_parse_listen():
-    assert parse_listen("0.0.0.0:80") == ("0.0.0.0", 80)
-    assert parse_listen("9000") == ("127.0.0.1", 9000)
-    with pytest.raises(ConfigurationError, match="port"):
-        parse_listen("host:http")
-    with pytest.raises(ConfigurationError, match="out of range"):
-        parse_listen(":70000")
 
 
 def test_filters_with_a_ready_plan_are_refused_as_replay_refuses_them(capture):

@@ -7,7 +7,7 @@ import ssl
 import pytest
 
 from wsreplay.exceptions import ConfigurationError
-from wsreplay.record.upstream import Upstream, parse_listen
+from wsreplay.record.upstream import Upstream
 
 
 def test_schemes_ports_prefix_and_authority():
@@ -40,12 +40,3 @@ def test_bad_upstreams_are_one_line_errors(url):
 def test_missing_ca_file_is_refused(tmp_path):
     with pytest.raises(ConfigurationError, match="CA file"):
         Upstream("https://auth.example", ca_file=str(tmp_path / "nope.pem"))
-
-
-def test_listen_defaults_to_loopback():
-    assert parse_listen(None) == ("127.0.0.1", 0)
-    assert parse_listen("9000") == ("127.0.0.1", 9000)
-    assert parse_listen("0.0.0.0:80") == ("0.0.0.0", 80)
-    assert parse_listen("[::1]:8080") == ("::1", 8080)
-    with pytest.raises(ConfigurationError):
-        parse_listen("host:port")

@@ -8,9 +8,10 @@ import os
 import signal
 import sys
 
+from ..address import parse_listen
 from ..exceptions import ConfigurationError
 from ..playback.credentials import TOKEN_ENV, read_token_file
-from ..playback.server import ReplayServer, parse_listen
+from ..playback.server import ReplayServer
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

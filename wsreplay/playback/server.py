@@ -54,34 +54,7 @@ from .session import Close, Reply
 if TYPE_CHECKING:
     from .handle import ServeHandle
 
-__all__ = ["ReplayServer", "ServerStats", "parse_listen"]
-
-
-def parse_listen(value: str, default_port: int = 0) -> tuple[str, int]:
-    """Parse ``HOST:PORT`` (or ``:PORT``, ``PORT``, ``HOST``); the host defaults to 127.0.0.1.
-
-    Examples
-    --------
-    >>> parse_listen("127.0.0.1:9000"), parse_listen(":0"), parse_listen("[::1]:80")
-    (('127.0.0.1', 9000), ('127.0.0.1', 0), ('::1', 80))
-    """
-    text = value.strip()
-    if text.isdigit():
-        host, port_s = "", text
-    elif text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_s = rest.lstrip(":")
-    else:
-        host, sep, port_s = text.rpartition(":")
-        if not sep:
-            host, port_s = text, ""
-    try:
-        port = int(port_s) if port_s else default_port
-    except ValueError:
-        raise ConfigurationError(f"--listen {value!r}: the port must be a number (HOST:PORT)") from None
-    if not 0 <= port <= 65535:
-        raise ConfigurationError(f"--listen {value!r}: port {port} is out of range")
-    return host or "127.0.0.1", port
+__all__ = ["ReplayServer", "ServerStats"]
 
 
 @dataclass

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._background import ServiceThread
+from ..address import parse_listen
 from ..exceptions import CaptureNotFoundError, ConfigurationError
 from ..schema import empty_frames
 from ..store.writer import CaptureWriter
@@ -15,7 +16,7 @@ from .clock import WallClock
 from .proxy import DEFAULT_MAX_SIZE, RecordingProxy
 from .sink import RowSink
 from .stats import RecorderStats
-from .upstream import Upstream, parse_listen
+from .upstream import Upstream
 
 if TYPE_CHECKING:  # reading the capture back needs pandas; relaying and writing do not
     import pandas as pd
@@ -264,10 +265,7 @@ def load_or_empty(out: Path, **load_kwargs: Any) -> pd.DataFrame:
 def _metrics_listen(metrics: str | tuple[str, int] | None) -> tuple[str, int] | None:
     if metrics is None:
         return None
-    try:
-        return parse_listen(metrics)
-    except ConfigurationError:
-        raise ConfigurationError(f"--metrics {metrics!r}: expected HOST:PORT, e.g. 127.0.0.1:9464") from None
+    return parse_listen(metrics, option="--metrics")
 
 
 def _url_host(host: str) -> str:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from ..exceptions import ConfigurationError
 
-__all__ = ["Upstream", "parse_listen"]
+__all__ = ["Upstream"]
 
 _SCHEMES = {"http": False, "ws": False, "https": True, "wss": True}
 
@@ -98,27 +98,3 @@ class Upstream:
             ),
             self.connect_timeout,
         )
-
-
-def parse_listen(listen: str | tuple[str, int] | None) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``PORT``, or a tuple) to ``(host, port)``; 127.0.0.1 by default.
-
-    Examples
-    --------
-    >>> parse_listen("0.0.0.0:9000")
-    ('0.0.0.0', 9000)
-    >>> parse_listen(None)
-    ('127.0.0.1', 0)
-    """
-    if listen is None:
-        return "127.0.0.1", 0
-    if isinstance(listen, tuple):
-        return listen[0], int(listen[1])
-    text = str(listen).strip()
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = "127.0.0.1", text
-    host = host.strip("[]") or "127.0.0.1"
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigurationError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:9000")
-    return host, int(port)
