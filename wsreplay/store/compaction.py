@@ -37,13 +37,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..exceptions import CaptureError, CaptureFormatError, CaptureNotFoundError, ConfigurationError
 from ..schema import SCHEMA, conform_table
-from .buckets import bucket_of
 from .layout import MANIFEST_NAME, Layout, bucket_dir, layout_metadata, layout_of
+from .partition import spill_buckets
 from .segments import (
     PARQUET_OPTIONS,
     PARQUET_SUFFIX,
@@ -63,7 +62,6 @@ MAX_BUCKETS = 256
 _DAY_NS = 86_400 * 10**9
 _LOCK_NAME = ".wsreplay-compact.lock"
 _STAGING = ".compact-"
-_SPILL_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 #: Sort order of the rows of a day inside a compacted file.
 ORDER = ("outpost_uuid", "conn_id", "ts", "seq")
 
@@ -214,43 +212,34 @@ def _span(sources: list[Path]) -> tuple[int, int] | None:
 
 def _spill(sources: list[Path], staging: Path, n: int) -> tuple[dict[int, Path], int]:
     """Split every row of *sources* into one Arrow stream file per bucket (bounded memory: one row group)."""
-    writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
-    paths: dict[int, Path] = {}
-    rows = 0
-    try:
-        for p in sources:
-            for table in _batches(p):
-                if table.num_rows == 0:
-                    continue
-                b = bucket_of(table.column("outpost_uuid"), n)
-                order = np.argsort(b, kind="stable")
-                table = conform_table(table.take(pa.array(order)))
-                sorted_b = b[order]
-                cuts = np.flatnonzero(np.diff(sorted_b)) + 1
-                bounds = [0, *cuts.tolist(), len(sorted_b)]
-                for lo, hi in itertools.pairwise(bounds):
-                    k = int(sorted_b[lo])
-                    if k not in writers:
-                        paths[k] = staging / f"spill{k}.arrows"
-                        writers[k] = pa.ipc.new_stream(str(paths[k]), SCHEMA, options=_SPILL_OPTIONS)
-                    writers[k].write_table(table.slice(lo, hi - lo))
-                rows += table.num_rows
-    finally:
-        for w in writers.values():
-            w.close()
-    return paths, rows
+    tables = (conform_table(t) for p in sources for t in _batches(p))
+    paths, rows = spill_buckets(tables, staging, n, SCHEMA)
+    return paths, sum(rows.values())
+
+
+def _order(table: pa.Table, day: np.ndarray) -> np.ndarray:
+    """Row order by (day, outpost_uuid, conn_id, ts, seq), on integer codes (sorting strings is slow)."""
+
+    def codes(name: str) -> np.ndarray:
+        enc = table.column(name).combine_chunks()
+        enc = enc if pa.types.is_dictionary(enc.type) else enc.dictionary_encode()
+        rank = np.argsort(np.argsort(np.array(enc.dictionary.to_pylist(), dtype=object), kind="stable"))
+        idx = enc.indices.fill_null(-1).to_numpy()
+        return np.where(idx < 0, -1, rank[np.maximum(idx, 0)] if len(rank) else -1)
+
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    seq = table.column("seq").fill_null(-1).to_numpy()
+    return np.lexsort((seq, ts, codes("conn_id"), codes("outpost_uuid"), day))
 
 
 def _write_bucket(spill: Path, target: Path, meta: dict[bytes, bytes]) -> int:
     """Sort one bucket's rows by (day, outpost, connection, ts, seq) and write them, a row group per day."""
     with pa.memory_map(str(spill)) as src:
         table = pa.ipc.open_stream(src).read_all()
-    ts = table.column("ts").cast(pa.int64())
-    day = pc.divide(ts, pa.scalar(_DAY_NS, pa.int64()))  # integer division (floor for the post-1970 captures)
-    keys = [("__day", "ascending")] + [(c, "ascending") for c in ORDER]
-    order = pc.sort_indices(table.append_column("__day", day), sort_keys=keys)
-    table = table.take(order)
-    days = day.take(order).to_numpy()
+    day = table.column("ts").cast(pa.int64()).to_numpy() // _DAY_NS
+    order = _order(table, day)
+    table = table.take(pa.array(order))
+    days = day[order]
     cuts = np.flatnonzero(np.diff(days)) + 1
     bounds = [0, *cuts.tolist(), len(days)]
     schema = SCHEMA.with_metadata(meta)
