@@ -40,9 +40,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..exceptions import CaptureError, CaptureFormatError, CaptureNotFoundError, ConfigurationError
-from ..schema import SCHEMA, conform_table
+from ..schema import SCHEMA
 from .layout import MANIFEST_NAME, Layout, bucket_dir, layout_metadata, layout_of
-from .partition import spill_buckets
+from .partition import segment_tables, spill_buckets, spill_schema
 from .segments import (
     PARQUET_OPTIONS,
     PARQUET_SUFFIX,
@@ -187,13 +187,6 @@ def _check(p: Path) -> None:
     check_schema(schema, p)
 
 
-def _batches(p: Path) -> Iterator[pa.Table]:
-    """The rows of segment *p*, one row group at a time, outpost pks dictionary-encoded (hashed once each)."""
-    pf = pq.ParquetFile(str(p), read_dictionary=["outpost_uuid"])
-    for g in range(pf.metadata.num_row_groups):
-        yield pf.read_row_group(g)
-
-
 def _fleet(sources: list[Path]) -> int:
     pks: set[str] = set()
     for p in sources:
@@ -212,8 +205,8 @@ def _span(sources: list[Path]) -> tuple[int, int] | None:
 
 def _spill(sources: list[Path], staging: Path, n: int) -> tuple[dict[int, Path], int]:
     """Split every row of *sources* into one Arrow stream file per bucket (bounded memory: one row group)."""
-    tables = (conform_table(t) for p in sources for t in _batches(p))
-    paths, rows = spill_buckets(tables, staging, n, SCHEMA)
+    cols = list(SCHEMA.names)
+    paths, rows = spill_buckets(segment_tables(sources, [], cols), staging, n, spill_schema(cols))
     return paths, sum(rows.values())
 
 
@@ -236,6 +229,8 @@ def _write_bucket(spill: Path, target: Path, meta: dict[bytes, bytes]) -> int:
     """Sort one bucket's rows by (day, outpost, connection, ts, seq) and write them, a row group per day."""
     with pa.memory_map(str(spill)) as src:
         table = pa.ipc.open_stream(src).read_all()
+    # one dictionary per column (each spilled batch brought its own): rows then move as integers
+    table = table.unify_dictionaries().combine_chunks()
     day = table.column("ts").cast(pa.int64()).to_numpy() // _DAY_NS
     order = _order(table, day)
     table = table.take(pa.array(order))
@@ -246,7 +241,7 @@ def _write_bucket(spill: Path, target: Path, meta: dict[bytes, bytes]) -> int:
     with open(target, "wb") as fh:
         with pq.ParquetWriter(fh, schema, **PARQUET_OPTIONS) as writer:  # type: ignore[arg-type]
             for lo, hi in itertools.pairwise(bounds):
-                block = table.slice(lo, hi - lo).replace_schema_metadata(meta)
+                block = table.slice(lo, hi - lo).cast(SCHEMA).replace_schema_metadata(meta)
                 writer.write_table(block, row_group_size=ROW_GROUP_SIZE)
         fh.flush()
         os.fsync(fh.fileno())

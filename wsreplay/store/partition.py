@@ -46,7 +46,17 @@ from .layout import layout_of
 from .listing import open_segments
 from .segments import check_schema, check_version, iter_stream
 
-__all__ = ["Partitions", "bucket_partitions", "capture_rows", "split_by_bucket", "spill_buckets", "SPILL_OPTIONS"]
+__all__ = [
+    "Partitions",
+    "bucket_partitions",
+    "capture_rows",
+    "segment_tables",
+    "split_by_bucket",
+    "spill_buckets",
+    "spill_schema",
+    "SPILL_OPTIONS",
+    "STRING_COLUMNS",
+]
 
 #: Temporary per-bucket files: Arrow IPC streams, lz4 (fast to write and to read back).
 SPILL_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
@@ -72,6 +82,8 @@ def spill_buckets(
     """Write every row of *tables* (cast to *schema*) into one Arrow stream file per bucket under *directory*.
 
     Returns each bucket's file and row count. Memory: one of *tables* at a time.
+    Give string columns dictionary-encoded (in *tables* and *schema*): moving
+    rows then moves small integers, not the strings.
     """
     writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
     paths: dict[int, Path] = {}
@@ -92,13 +104,23 @@ def spill_buckets(
     return paths, rows
 
 
-def _read_schema(columns: Sequence[str]) -> pa.Schema:
-    """The capture schema of *columns*, categorical strings dictionary-encoded (as ``load_table`` returns them)."""
+def _read_schema(columns: Sequence[str], encoded: Iterable[str] = CATEGORICAL_COLUMNS) -> pa.Schema:
+    """The capture schema of *columns*, the *encoded* ones dictionary-encoded (default: as ``load_table`` has them)."""
     fields = []
+    enc = set(encoded)
     for name in columns:
         typ = COLUMNS[name]
-        fields.append(pa.field(name, pa.dictionary(pa.int32(), typ) if name in CATEGORICAL_COLUMNS else typ))
+        fields.append(pa.field(name, pa.dictionary(pa.int32(), typ) if name in enc else typ))
     return pa.schema(fields, metadata=SCHEMA.metadata)
+
+
+#: Every string column of the capture: dictionary-encoded while rows are split and moved.
+STRING_COLUMNS = tuple(f.name for f in SCHEMA if f.type == pa.string())
+
+
+def spill_schema(columns: Sequence[str]) -> pa.Schema:
+    """The schema of spilled rows: *columns*, every string column dictionary-encoded."""
+    return _read_schema(columns, STRING_COLUMNS)
 
 
 @dataclass
@@ -177,17 +199,19 @@ def _check(p: Path) -> None:
     check_schema(schema, p)
 
 
-def _segment_tables(
-    parquet: list[Path], streams: list[tuple[Path, BinaryIO]], columns: list[str]
+def segment_tables(
+    parquet: Sequence[Path], streams: Sequence[tuple[Path, BinaryIO]], columns: Sequence[str]
 ) -> Iterator[pa.Table]:
-    dict_cols = [c for c in columns if c in CATEGORICAL_COLUMNS]
+    """The rows of the segments, a row group (or stream batch) at a time, as :func:`spill_schema` has them."""
+    cols = list(columns)
+    schema = spill_schema(cols)
     for p in parquet:
-        pf = pq.ParquetFile(str(p), read_dictionary=dict_cols)
+        pf = pq.ParquetFile(str(p), read_dictionary=[c for c in cols if c in STRING_COLUMNS])
         for g in range(pf.metadata.num_row_groups):
-            yield pf.read_row_group(g, columns=columns)
+            yield pf.read_row_group(g, columns=cols).cast(schema)
     for name, fh in streams:
         for batch in iter_stream(fh, name=name):
-            yield pa.Table.from_batches([batch]).select(columns)
+            yield pa.Table.from_batches([batch]).select(cols).cast(schema)
 
 
 def capture_rows(path: str | os.PathLike[str]) -> int:
@@ -242,9 +266,7 @@ def bucket_partitions(
             n = min(_MAX_BUCKETS, 1 << (want - 1).bit_length())
             parts = Partitions(buckets=n, columns=cols)
         parts.columns = cols
-        parts.spills, spilled = spill_buckets(
-            _segment_tables(loose, segs.streams, cols), scratch, n, _read_schema(cols)
-        )
+        parts.spills, spilled = spill_buckets(segment_tables(loose, segs.streams, cols), scratch, n, spill_schema(cols))
         for b, k in spilled.items():
             parts.rows[b] = parts.rows.get(b, 0) + k
         segs.close()
