@@ -1,8 +1,11 @@
-"""Storage benchmark: write and read N HELLO/ACK rows.
+"""Storage benchmark: write and read N HELLO/ACK rows, as sealed segments and compacted.
 
-Figures: bytes on disk per row, the ratio of ``wsreplay.load`` time to a bare
-``pyarrow.parquet.read_table`` of the same columns (same files, same run), and
-write throughput. Rerun: ``.venv/bin/python -m bench.bench_store [--rows N]``.
+Figures: bytes on disk per row of sealed segments and of the same capture
+compacted into outpost buckets (``wsreplay.compact``), the ratio of
+``wsreplay.load`` time to a bare ``pyarrow.parquet.read_table`` of the same
+columns (same files, same run), ``load`` of one outpost and of everything from
+each layout, and write and compaction throughput.
+Rerun: ``flock /work/data/heavy.lock .venv/bin/python -m bench.bench_store [--rows N]``.
 """
 
 from __future__ import annotations
@@ -129,6 +132,13 @@ def main() -> None:
         def ours_hour() -> None:
             wsreplay.load(out, start=table["ts"][0].as_py(), end=table["ts"][0].as_py() + np.timedelta64(1, "h"))
 
+        packed = tmp / "packed"
+        t = time.perf_counter()
+        rep = wsreplay.compact(out, out=packed)
+        compact_s = time.perf_counter() - t
+        bucket_disk = sum(p.stat().st_size for p in packed.glob("bucket=*/*.parquet"))
+        pk = table["outpost_uuid"][0].as_py()
+
         timings = {
             "bare": timed(bare),
             "ours": timed(ours),
@@ -136,6 +146,10 @@ def main() -> None:
             "bare_all": timed(bare_all),
             "ours_all": timed(ours_all),
             "hour": timed(ours_hour),
+            "one_sealed": timed(lambda: wsreplay.load(out, outpost=[pk])),
+            "one_packed": timed(lambda: wsreplay.load(packed, outpost=[pk])),
+            "all_packed": timed(lambda: wsreplay.load(packed)),
+            "cols_packed": timed(lambda: wsreplay.load(packed, columns=cols)),
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -149,19 +163,33 @@ def main() -> None:
             ("hour", timings["hour"], "ours_all"),
         ]
     }
-    body = f"""Rerun: `.venv/bin/python -m bench.bench_store --rows {args.rows}`
+    packed_row = f"**{bucket_disk / n:.2f}** ({bucket_disk / 1e6:,.1f} MB in {rep.files} file(s))"
+
+    def side(a: str, b: str, bold: bool = False) -> str:
+        r = f"{timings[a] / timings[b]:.2f}x"
+        return f"{timings[a]:.2f} s / {timings[b]:.2f} s = " + (f"**{r}**" if bold else r)
+
+    body = f"""Rerun: `flock /work/data/heavy.lock .venv/bin/python -m bench.bench_store --rows {args.rows}`
+(the machine is shared by four helpers: absolute times are noisy, compare the ratios).
 
 {n:,} HELLO/ACK rows of 1,000 outposts (10 s interval, ~3 ms ACK latency), written through
-`CaptureWriter.write_table` in 1 Mi-row flushes, sealed to zstd Parquet.
+`CaptureWriter.write_table` in 1 Mi-row flushes, sealed to zstd Parquet, then compacted into
+outpost buckets with `wsreplay.compact(capture, out=...)` (files sorted by outpost, connection, time
+within each UTC day, so each connection's rows lie together and compress to less than half).
 
 | figure | value |
 |---|---|
-| bytes on disk per row | **{disk / n:.2f}** ({disk / 1e6:,.1f} MB in {len(files)} file(s)) |
+| bytes on disk per row, sealed segments | **{disk / n:.2f}** ({disk / 1e6:,.1f} MB in {len(files)} file(s)) |
+| bytes on disk per row, compacted (`wsreplay compact`, {rep.buckets} buckets) | {packed_row} |
 | write throughput (stream + seal) | {n / write_s / 1e6:.2f} M rows/s |
+| compaction throughput (sealed -> buckets) | {n / compact_s / 1e6:.2f} M rows/s |
 | `load(columns=analysis columns)` / bare `pq.read_table` (same columns) | **{ratio["cols"]}** |
 | same, vs `pq.read_table(...).to_pandas()` | {ratio["pandas"]} |
 | `load()` all columns / bare `pq.read_table` all columns | {ratio["all"]} |
 | `load(start, end)` of one hour / `load()` of the whole capture | {ratio["hour"]} |
+| `load(outpost=[one])`: compacted / sealed | {side("one_packed", "one_sealed", bold=True)} |
+| `load()` all columns: compacted / sealed | {side("all_packed", "ours_all")} |
+| `load(columns=analysis columns)`: compacted / sealed | {side("cols_packed", "ours")} |
 
 Analysis columns: `{", ".join(cols)}`. `load` returns pandas (categoricals, UTC timestamps, nullable
 ints); the bare read returns an Arrow table, so the ratio includes the conversion to pandas. It is

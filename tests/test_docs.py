@@ -12,14 +12,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 #: `wsreplay.a.b` inside backticks (a call's parentheses and arguments may follow)
 NAME = re.compile(r"`(wsreplay(?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
-#: Names that are not Python: the schema metadata key of every capture file (wsreplay.schema.VERSION_KEY)
-NOT_PYTHON = {"wsreplay.format_version"}
+#: Names that are not Python: the schema metadata keys of capture files (wsreplay.schema.VERSION_KEY, and
+#: wsreplay.store.layout.LAYOUT_KEY of a compacted capture's files)
+NOT_PYTHON = {"wsreplay.format_version", "wsreplay.layout"}
 
 
 def test_the_metadata_key_named_in_the_docs_is_the_one_written():
     from wsreplay.schema import VERSION_KEY
+    from wsreplay.store.layout import LAYOUT_KEY
 
-    assert {name.encode() for name in NOT_PYTHON} == {VERSION_KEY}
+    assert {name.encode() for name in NOT_PYTHON} == {VERSION_KEY, LAYOUT_KEY}
 
 
 def _resolve(dotted: str) -> object:

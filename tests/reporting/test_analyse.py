@@ -102,3 +102,27 @@ def test_grouped_equals_one_pass_for_random_fleets_and_chunk_sizes(tmp_path_fact
     for cut in (1, *(max(1, int(c * total)) for c in cuts)):
         grouped = analyse_capture(path, OPTS, hello_limit=10**9, chunk_rows=cut, step=_step)
         _parts_equal(whole, grouped)
+
+
+def test_a_compacted_capture_gives_the_same_report_reading_each_group_s_buckets_only(capture, tmp_path, monkeypatch):
+    path, _ = capture
+    whole = analyse_capture(path, OPTS, hello_limit=10**9, chunk_rows=10**9, step=_step)
+    wsreplay.compact(path, out=tmp_path / "packed", buckets=8)
+    from wsreplay.store import partition
+    from wsreplay.store.layout import bucket_files
+
+    read: list[set[str]] = []
+    real = partition.Partitions.table
+
+    def spy(self, buckets, **kw):
+        read.append({str(f) for b in buckets for f in self.files.get(b, [])})
+        assert not self.spills  # nothing to split: every row is in the buckets
+        return real(self, buckets, **kw)
+
+    monkeypatch.setattr(partition.Partitions, "table", spy)
+    grouped = analyse_capture(tmp_path / "packed", OPTS, hello_limit=10**9, chunk_rows=250, step=_step)
+    assert grouped.chunks > 1
+    _parts_equal(whole, grouped)
+    assert grouped.summary == whole.summary
+    _, files = bucket_files(tmp_path / "packed")
+    assert sum(len(r) for r in read) == sum(len(fs) for fs in files.values())  # each file read once

@@ -18,14 +18,16 @@ HELLO interval histogram (one value per HELLO) is left out above
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import pyarrow.dataset as ds
 
 from ..analysis import (
     ack_latency,
@@ -42,8 +44,10 @@ from ..analysis import (
     uptime,
 )
 from ..plot._style import auto_freq
-from ..schema import COLUMNS
+from ..schema import COLUMNS, table_to_frames
 from ..store import load
+from ..store.buckets import NO_BUCKET
+from ..store.partition import Partitions, bucket_partitions, capture_rows
 from ..store.span import capture_span
 from ..summary import CaptureSummary, summarize
 
@@ -125,19 +129,6 @@ def analyse_frames(frames: pd.DataFrame, opts: dict[str, Any], *, hello_limit: i
                  fan, errors)  # fmt: skip
 
 
-def _groups(counts: pd.Series, chunk_rows: int) -> Iterator[list[str]]:
-    group: list[str] = []
-    rows = 0
-    for pk, n in counts.items():
-        if group and rows + int(n) > chunk_rows:
-            yield group
-            group, rows = [], 0
-        group.append(str(pk))
-        rows += int(n)
-    if group:
-        yield group
-
-
 def _merge_summaries(parts: list[CaptureSummary], captures: int) -> CaptureSummary:
     def add(name: str) -> dict[str, int]:
         total: Counter[str] = Counter()
@@ -173,21 +164,30 @@ def analyse_capture(
     step: Step,
     progress: bool = False,
 ) -> Parts:
-    """Every part of the report from a capture on disk, in outpost groups of about *chunk_rows* frames."""
-    with step("load"):
-        ids = load(path, columns=["outpost_uuid", "capture_id"])
-        total = len(ids)
+    """Every part of the report from a capture on disk, in groups of outpost buckets of about *chunk_rows* frames.
+
+    A capture of at most *chunk_rows* frames is analysed in one pass. A larger
+    one is read by outpost bucket (:func:`wsreplay.store.partition.bucket_partitions`):
+    a compacted capture's groups read only their buckets' files; an
+    uncompacted one is split into temporary per-bucket files in one pass
+    (the capture is not changed), then each group reads its own. Memory is
+    bounded by a group, not by the capture.
+    """
+    with contextlib.ExitStack() as stack:
+        with step("load"):  # one frames table, or the capture's buckets (split in one pass unless compacted)
+            total = capture_rows(path)
+            if total <= chunk_rows:
+                frames = load(path, columns=list(REPORT_COLUMNS))
+            else:
+                parts = stack.enter_context(bucket_partitions(path, columns=REPORT_COLUMNS, chunk_rows=chunk_rows))
+                window = {**opts, "span": capture_span(path)}
         if total <= chunk_rows:
-            del ids
-            frames = load(path, columns=list(REPORT_COLUMNS))
-    if total <= chunk_rows:
-        return analyse_frames(frames, opts, hello_limit=hello_limit, step=step)
-    counts = ids["outpost_uuid"].value_counts(dropna=True)
-    counts = counts[counts > 0]
-    captures = int(ids["capture_id"].nunique())
-    del ids
-    groups = list(_groups(counts, chunk_rows))
-    window = {**opts, "span": capture_span(path)}
+            return analyse_frames(frames, opts, hello_limit=hello_limit, step=step)
+        return _analyse_groups(parts, window, chunk_rows=chunk_rows, step=step, progress=progress)
+
+
+def _analyse_groups(parts: Partitions, window: dict[str, Any], *, chunk_rows: int, step: Step, progress: bool) -> Parts:
+    groups = parts.groups(chunk_rows)
     summaries: list[CaptureSummary] = []
     outs: list[pd.DataFrame] = []
     ups: list[pd.DataFrame] = []
@@ -197,6 +197,7 @@ def analyse_capture(
     pcts: list[pd.DataFrame] = []
     fans: list[pd.DataFrame] = []
     errs: list[pd.DataFrame] = []
+    captures: set[str] = set()
     n_inst = 0
     bar: Any = None
     if progress:
@@ -205,7 +206,8 @@ def analyse_capture(
         bar = tqdm(total=len(groups), desc="outpost groups", unit="group", leave=False)
     with step(f"outposts ({len(groups)} groups)"):
         for group in groups:
-            frames = load(path, outpost=group, columns=list(_OUTPOST_COLUMNS))
+            frames = table_to_frames(parts.table(group, columns=_OUTPOST_COLUMNS))
+            captures.update(str(c) for c in frames["capture_id"].dropna().unique())
             s = summarize(frames)
             summaries.append(s)
             outs.append(outages(frames, level="outpost", **window))
@@ -225,12 +227,14 @@ def analyse_capture(
     if bar is not None:
         bar.close()
     with step("browsers"):
-        client = load(path, endpoint=["client", "other"], columns=list(REPORT_COLUMNS))
+        browsers = ds.field("endpoint").isin(["client", "other"])
+        client = table_to_frames(parts.table([NO_BUCKET], columns=REPORT_COLUMNS, filter=browsers))
+        captures.update(str(c) for c in client["capture_id"].dropna().unique())
         cs = summarize(client)
-        summaries.append(replace(cs, captures=0))
+        summaries.append(cs)
         if cs.parse_errors:
             errs.append(parse_errors(client))
-    summary = _merge_summaries(summaries, captures)
+    summary = _merge_summaries(summaries, len(captures))
     with step("latency"):
         lat_all = pd.concat(lats, ignore_index=True).sort_values("sent_ts", kind="stable", ignore_index=True)
         overall, over_time = _fleet_latency(lat_all, summary)

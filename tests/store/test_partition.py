@@ -1,0 +1,72 @@
+"""``bucket_partitions``: a capture's rows by outpost bucket, compacted or not, the capture untouched."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+import wsreplay
+from wsreplay.schema import table_to_frames
+from wsreplay.sim import Scenario, simulate_virtual
+from wsreplay.store import compact
+from wsreplay.store.buckets import NO_BUCKET, bucket_of
+from wsreplay.store.partition import bucket_partitions, capture_rows
+
+from .test_layout import plain
+
+COLS = ["ts", "seq", "conn_id", "outpost_uuid", "endpoint", "instruction_name", "capture_id"]
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    sc = Scenario.generate(outposts=10, duration=60.0, interval=0.5, seed=4, browsers=2)
+    path = tmp_path_factory.mktemp("part") / "cap"
+    simulate_virtual(sc, out=path, save_truth=False, segment_rows=700)
+    return path, wsreplay.load(path, columns=COLS)
+
+
+def _check_groups(parts, before, chunk_rows):
+    groups = parts.groups(chunk_rows)
+    seen = []
+    for group in groups:
+        assert sum(parts.rows[b] for b in group) <= chunk_rows or len(group) == 1
+        frames = table_to_frames(parts.table(group))
+        pks = before["outpost_uuid"].dropna().unique().tolist()
+        mine = [pk for pk, b in zip(pks, bucket_of(pks, parts.buckets), strict=True) if b in group]
+        want = before[before["outpost_uuid"].isin(mine)]
+        pd.testing.assert_frame_equal(plain(frames[COLS]), plain(want[COLS]))
+        seen += group
+    assert sorted(seen) == sorted(b for b in parts.rows if b != NO_BUCKET)
+    client = table_to_frames(parts.table([NO_BUCKET], filter=ds.field("endpoint").isin(["client", "other"])))
+    want = before[before["endpoint"].isin(["client", "other"])]
+    pd.testing.assert_frame_equal(plain(client[COLS]), plain(want[COLS]))
+    assert sum(parts.rows.values()) == len(before)
+
+
+def test_an_uncompacted_capture_is_split_in_one_pass_and_left_untouched(capture):
+    path, before = capture
+    listing = sorted(p.name for p in path.iterdir())
+    assert capture_rows(path) == len(before)
+    with bucket_partitions(path, columns=COLS, chunk_rows=len(before) // 3) as parts:
+        assert not parts.compacted and parts.buckets > 1
+        scratch = next(iter(parts.spills.values())).parent
+        _check_groups(parts, before, len(before) // 3)
+    assert not scratch.exists()
+    assert sorted(p.name for p in path.iterdir()) == listing
+
+
+def test_a_compacted_capture_reads_its_buckets_files_and_splits_only_what_came_since(capture, tmp_path):
+    path, before = capture
+    compact(path, out=tmp_path / "packed", buckets=4)
+    with bucket_partitions(tmp_path / "packed", columns=COLS, chunk_rows=len(before) // 2) as parts:
+        assert parts.compacted and parts.buckets == 4 and not parts.spills
+        _check_groups(parts, before, len(before) // 2)
+    more = Scenario.generate(outposts=3, duration=20.0, interval=0.5, seed=8, start="2026-01-03")
+    simulate_virtual(more, out=tmp_path / "more", save_truth=False)
+    for f in (tmp_path / "more").glob("*.parquet"):
+        f.rename(tmp_path / "packed" / f.name)
+    both = wsreplay.load(tmp_path / "packed", columns=COLS)
+    with bucket_partitions(tmp_path / "packed", columns=COLS, chunk_rows=len(both) // 2) as parts:
+        assert parts.compacted and parts.spills  # the new segments, split; the buckets read as they are
+        _check_groups(parts, both, len(both) // 2)
