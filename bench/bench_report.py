@@ -119,6 +119,43 @@ def largest_group(capture: Path, chunk_rows: int = 20_000_000) -> tuple[int, int
     return max(sum(parts.rows[b] for b in g) for g in groups), max(parts.rows.values())
 
 
+def breakdown(packed: Path, buckets: tuple[int, ...] = (0, 1)) -> None:
+    """Print where one group's time goes on the compacted copy: read, sort, conversion, each analysis."""
+    import pyarrow.parquet as pq
+
+    from wsreplay.analysis import ack_latency, fleet, outages, restarts, trigger_fanout, uptime
+    from wsreplay.reporting.analyse import _OUTPOST_COLUMNS, REPORT_COLUMNS
+    from wsreplay.schema import CATEGORICAL_COLUMNS, table_to_frames
+    from wsreplay.store.partition import bucket_partitions
+    from wsreplay.store.span import capture_span
+
+    with bucket_partitions(packed, columns=REPORT_COLUMNS, chunk_rows=20_000_000) as parts:
+        span = capture_span(packed)
+        files = [str(f) for b in buckets for f in parts.files[b]]
+        dict_cols = [c for c in _OUTPOST_COLUMNS if c in CATEGORICAL_COLUMNS]
+        t = time.perf_counter()
+        pq.read_table(files, columns=list(_OUTPOST_COLUMNS), read_dictionary=dict_cols)
+        print(f"bare read {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        table = parts.table(list(buckets), columns=_OUTPOST_COLUMNS)
+        print(f"{table.num_rows:,} frames: read + sort {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        frames = table_to_frames(table)
+        print(f"table_to_frames {time.perf_counter() - t:.1f} s")
+        for name, fn in [
+            ("outages", lambda: outages(frames, level="outpost", span=span)),
+            ("instance outages", lambda: outages(frames, level="instance", span=span)),
+            ("uptime", lambda: uptime(frames, level="outpost", span=span)),
+            ("fleet", lambda: fleet(frames, level="outpost")),
+            ("restarts", lambda: restarts(frames)),
+            ("ack_latency", lambda: ack_latency(frames)),
+            ("fan-out", lambda: trigger_fanout(frames)),
+        ]:
+            t = time.perf_counter()
+            fn()
+            print(f"{name} {time.perf_counter() - t:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outposts", type=int, default=1000)
@@ -126,7 +163,11 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--work", type=Path, default=Path("/work/data/i13store"), help="where the compacted copy goes")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch BENCHMARKS.md")
+    parser.add_argument("--breakdown", action="store_true", help="only time one group's steps on the compacted copy")
     args = parser.parse_args()
+    if args.breakdown:
+        breakdown(args.work / f"{args.outposts}x{args.days:g}d-seed7-compacted")
+        return
     args.cache.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     capture = make_capture(args.cache, args.outposts, args.days)

@@ -184,3 +184,17 @@ def test_a_crash_between_renaming_and_removing_reads_each_row_once(tmp_path):
     rep = compact(tmp_path / "cap")
     assert rep.cleaned and rep.rows == len(before)
     pd.testing.assert_frame_equal(plain(wsreplay.load(tmp_path / "cap")), before)
+
+
+def test_load_while_a_compaction_runs_reads_every_row_once(tmp_path):
+    before = plain(make_fleet(tmp_path / "cap", outposts=12, duration=240.0, segment_rows=300, seed=11))
+    proc = _run(tmp_path / "cap")
+    loads = 0
+    try:
+        while proc.poll() is None or loads == 0:
+            pd.testing.assert_frame_equal(plain(wsreplay.load(tmp_path / "cap")), before)
+            loads += 1
+    finally:
+        proc.wait()
+    assert proc.returncode == 0 and layout_of(tmp_path / "cap") is not None and loads >= 2
+    pd.testing.assert_frame_equal(plain(wsreplay.load(tmp_path / "cap")), before)

@@ -100,7 +100,8 @@ class CompactReport:
 
     def __str__(self) -> str:
         if self.sources:
-            ratio = f" ({self.bytes_before / self.bytes_after:.1f}x smaller)" if self.bytes_after else ""
+            smaller = self.bytes_after and self.bytes_before > self.bytes_after
+            ratio = f" ({self.bytes_before / self.bytes_after:.1f}x smaller)" if smaller else ""
             done = (
                 f"compacted {len(self.sources)} segment(s), {self.rows:,} rows, into {self.files} file(s) "
                 f"in {self.buckets} buckets under {self.out}: {self.bytes_before / 1e6:,.1f} MB -> "
