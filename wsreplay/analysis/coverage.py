@@ -127,6 +127,7 @@ from typing import Final, Literal
 import numpy as np
 import pandas as pd
 
+from ._cache import rows_of, shared
 from ._common import DEFAULT_INTERVAL_S as _DEFAULT_INTERVAL_S
 from ._common import (
     NO_TIME,
@@ -136,12 +137,14 @@ from ._common import (
     TimeLike,
     require,
     seconds,
+    to_ns,
     ts_ns,
     window,
 )
 from ._group import group_cummax, group_order, run_starts
 from ._rows import (
     C_HELLO,
+    C_REQ,
     END_CLEAN,
     END_DISCONNECT,
     END_UPSTREAM,
@@ -149,7 +152,6 @@ from ._rows import (
     instance_exits,
     instance_outposts,
     instance_versions,
-    outpost_rows,
 )
 from .hello import HELLO_COLUMNS, refresh_expiry
 
@@ -217,6 +219,17 @@ def _check_options(level: str, policy: str, factor: float) -> None:
         raise ConfigurationError(f"factor must be a positive number, not {factor!r}")
 
 
+def _span_key(span: SpanLike) -> object:
+    """*span* as a cache key (epoch ns); an invalid one gets a key of its own (the computation rejects it)."""
+    if span is None:
+        return None
+    try:
+        first, last = span
+        return (to_ns(first, "span"), to_ns(last, "span"))
+    except Exception:
+        return ("invalid", id(span))
+
+
 def coverage(
     frames: pd.DataFrame,
     *,
@@ -229,26 +242,75 @@ def coverage(
     span: SpanLike = None,
     fn: str = "outages",
 ) -> Coverage:
-    """Compute up periods and outages (see the module docstring); vectorised over all rows."""
+    """Compute up periods and outages (see the module docstring); vectorised over all rows.
+
+    The result is shared (:mod:`wsreplay.analysis._cache`): ``outages`` and
+    ``uptime`` with the same parameters on the same frames compute it once.
+    """
     require(frames, _REQUIRED, fn)
     _check_options(level, policy, factor)
     interval_s = seconds(interval, "interval")
+    key = ("coverage", level, float(factor), interval_s, policy, to_ns(start, "start"), to_ns(end, "end"))
+    key += (_span_key(span),)
+    return shared(
+        frames,
+        key,
+        lambda: _coverage(frames, level, float(factor), interval_s, policy, start, end, span, fn),
+    )
+
+
+def _instance_time_order(inst: np.ndarray, t: np.ndarray, conn: np.ndarray) -> bool:
+    """True if refreshes grouped by connection (in :attr:`OutpostRows.by_conn` order) are in instance, then time order.
+
+    They are when instance codes never decrease and, where one connection of
+    an instance follows another, the first refresh of the next one is later
+    than the last of the previous one (connections that do not overlap):
+    then the order is exactly that of a stable sort of the time-ordered
+    refreshes by instance.
+    """
+    if len(inst) < 2:
+        return True
+    if not bool((inst[1:] >= inst[:-1]).all()):
+        return False
+    switch = np.flatnonzero((inst[1:] == inst[:-1]) & (conn[1:] != conn[:-1]))
+    return bool((t[switch + 1] > t[switch]).all())
+
+
+def _coverage(
+    frames: pd.DataFrame,
+    level: str,
+    factor: float,
+    interval_s: float | None,
+    policy: str,
+    start: TimeLike,
+    end: TimeLike,
+    span: SpanLike,
+    fn: str,
+) -> Coverage:
     w0, w1 = window(ts_ns(frames), start, end, span)
-    rows = outpost_rows(frames, fn)
+    rows = rows_of(frames, fn)
     n_inst = len(rows.instance_codes.categories)
 
-    # refreshes grouped by instance (time order within)
-    r_time = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0))
-    by_inst = group_order(rows.instance[r_time])
-    r = r_time[by_inst]
-    inst = rows.instance[r]
-    t = rows.ts[r]
-    conn = rows.conn[r]
+    # refreshes grouped by instance (time order within): from the rows grouped by connection when
+    # an instance's connections do not overlap (the usual case), else sorted here
+    s = rows.by_conn
+    m = (s.cls <= C_REQ) & (s.instance >= 0)
+    inst, t, conn = s.instance[m], s.ts[m], s.conn[m]
+    if _instance_time_order(inst, t, conn):
+        r = s.order[m]
+        is_hello = s.cls[m] == C_HELLO
+    else:
+        r_time = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0))
+        r = r_time[group_order(rows.instance[r_time])]
+        inst, t, conn = rows.instance[r], rows.ts[r], rows.conn[r]
+        is_hello = rows.cls[r] == C_HELLO
+    del m
     # how long each refresh keeps its instance up (the expected interval: see hello.py)
     if interval_s is None:
-        e = refresh_expiry(rows, inst, t, conn, rows.cls[r] == C_HELLO, factor, _DEFAULT_INTERVAL_S)
+        e = refresh_expiry(rows, inst, t, conn, is_hello, factor, _DEFAULT_INTERVAL_S)
     else:
         e = np.full(len(r), round(interval_s * factor * NS), dtype=np.int64)
+    del is_hello
     e += t
     # the connection of each instance's last refresh, and whether the instance exited after it
     last_conn = np.full(n_inst, -1, dtype=np.int64)
@@ -262,14 +324,13 @@ def coverage(
     g = inst
     if level == "outpost":
         # grouped by outpost instead, in time order within each
-        e_time = np.empty_like(e)
-        e_time[by_inst] = e
-        by_outpost = group_order(rows.outpost[r_time])
-        r = r_time[by_outpost]
+        at_row = np.empty(len(rows.ts), dtype=np.int64)
+        at_row[r] = e
+        r_time = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0))
+        r = r_time[group_order(rows.outpost[r_time])]
         inst, t, conn, g = rows.instance[r], rows.ts[r], rows.conn[r], rows.outpost[r]
-        e = e_time[by_outpost]
-        del e_time
-    del by_inst
+        e = at_row[r]
+        del at_row
 
     # each refresh keeps the instance up until its state expires, or (observed) its connection ends
     cend = rows.conn_end[conn]

@@ -43,9 +43,10 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
+from ._cache import rows_of
 from ._common import NO_TIME, NS, categorical, codes, require, utc
 from ._group import group_cummax, group_order, run_starts, scatter_order
-from ._rows import OutpostRows, outpost_rows
+from ._rows import C_ACK, C_REQ, OutpostRows
 from .hello import HELLO_COLUMNS
 
 __all__ = ["ack_latency", "latency_percentiles", "LATENCY_COLUMNS"]
@@ -55,16 +56,11 @@ LATENCY_COLUMNS: Final = (*HELLO_COLUMNS, "instruction")
 _LATENCY_RESULT: Final = ("sent_ts", "latency_s")
 
 
-def _fifo_fast(
-    rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray, *, strict: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
+def _fifo_fast(rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pair each connection's k-th ACK with its k-th frame, for the connections where that is right.
 
     Right for FIFO pairing when each ACK came after its frame (authentik's
-    normal case); with *strict*, right for ``"next"`` pairing when, on top of
-    that, each ACK came before the connection's next frame and there are no
-    more ACKs than frames (frames and ACKs alternate: the usual case, where
-    both pairings agree). Returns the ACK time of each frame of *req_idx*
+    normal case). Returns the ACK time of each frame of *req_idx*
     (:data:`NO_TIME`: none) and a mask of the connections where the
     assumption failed (to redo with the general algorithm).
     """
@@ -86,20 +82,12 @@ def _fifo_fast(
     bad = np.zeros(n_conn, dtype=bool)
     excess = n_a > n_r
     if bool(excess.any()):
-        if strict:
-            bad |= excess
         valid = target < (start_r + n_r)[conn_sorted]
         target, ack_time, conn_sorted = target[valid], ack_time[valid], conn_sorted[valid]
     # frames grouped by connection -> their index in time order
     o_r = group_order(conn_r)
     req_pos = o_r[target]
     early = ack_time < rows.ts[req_idx[req_pos]]
-    if strict:
-        # ... and before the connection's next frame (if any)
-        nxt = target + 1
-        has_next = nxt < (start_r + n_r)[conn_sorted]
-        nxt[~has_next] = 0
-        early |= has_next & (ack_time >= rows.ts[req_idx[o_r[nxt]]])
     del o_r, target
     if early.any():
         bad[conn_sorted[early]] = True
@@ -156,34 +144,32 @@ def _to_time_order(rows: OutpostRows, req_sorted: np.ndarray, ack_ts_g: np.ndarr
     return np.flatnonzero(req_mask), ack_ts
 
 
-def _pair_next(rows: OutpostRows, req_mask: np.ndarray, ack_mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """``"next"`` pairing: the ACK time of each frame of *req_mask* (time order), and ACKs used.
+def _pair_next_sorted(rows: OutpostRows, req_idx: np.ndarray) -> tuple[np.ndarray, int]:
+    """``"next"`` pairing of every connection at once: the ACK time of each frame of *req_idx*, and ACKs used.
 
     With a connection's frames and ACKs in time order, the first ACK after a
-    frame and before the next frame is the row right after it, if that row
-    is an ACK of the same connection: one stable radix sort by connection, then
-    one comparison per row.
+    frame and before the next frame is the row right after it, if that row is
+    an ACK of the same connection. The rows come already grouped by
+    connection (:attr:`OutpostRows.by_conn`, shared with the outage
+    timeline): among a connection's frames and ACKs in time order, a frame
+    is answered by the row right after it when that row is an ACK.
     """
-    sel = np.flatnonzero(req_mask | ack_mask)  # time order
-    is_req = req_mask[sel]
-    # 1 + rank of each frame among the frames, in time order (int32 while it fits: less to move)
-    rank = np.cumsum(is_req, dtype=np.int32 if len(sel) < (1 << 31) else np.int64)
-    conn = rows.conn[sel]
-    order = group_order(conn)  # grouped by connection, time order within
-    conn = conn[order]
-    req_g = is_req[order]
-    del is_req
-    answered = np.zeros(len(sel), dtype=bool)
-    if len(sel) > 1:
+    s = rows.by_conn
+    pair = np.flatnonzero((s.cls <= C_REQ) | (s.cls == C_ACK))
+    cls = s.cls[pair]
+    conn = s.conn[pair]
+    answered = np.zeros(len(pair), dtype=bool)
+    if len(pair) > 1:
         np.equal(conn[1:], conn[:-1], out=answered[:-1])
-        answered[:-1] &= ~req_g[1:]
-        answered &= req_g
-    del conn, req_g
+        answered[:-1] &= cls[1:] == C_ACK
+        answered &= cls <= C_REQ
+    del conn, cls
     p = np.flatnonzero(answered)
     del answered
-    ack_ts = np.full(int(rank[-1]) if len(rank) else 0, NO_TIME, dtype=np.int64)
-    ack_ts[rank[order[p]] - 1] = rows.ts[sel[order[p + 1]]]
-    return ack_ts, len(p)
+    # back to time order: ACK time per row position, then read at the frames' positions
+    at_row = np.full(len(rows.ts), NO_TIME, dtype=np.int64)
+    at_row[s.order[pair[p]]] = s.ts[pair[p + 1]]
+    return at_row[req_idx], len(p)
 
 
 def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "next") -> pd.DataFrame:
@@ -225,7 +211,7 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
     require(frames, HELLO_COLUMNS, "ack_latency")
     if pairing not in ("fifo", "next"):
         raise ConfigurationError(f"pairing must be 'fifo' or 'next', not {pairing!r}")
-    rows = outpost_rows(frames, "ack_latency")
+    rows = rows_of(frames, "ack_latency")
     req_mask = rows.refresh & (rows.conn >= 0)
     ack_mask = rows.ack & (rows.conn >= 0)
     req_idx = np.flatnonzero(req_mask)
@@ -241,17 +227,7 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
             matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
             ack_ts[at] = sub_ack
     else:
-        ack_ts, bad = _fifo_fast(rows, req_idx, np.flatnonzero(ack_mask), strict=True)
-        matched_acks = int((ack_ts != NO_TIME).sum())
-        if bad.any():
-            # connections where frames and ACKs do not alternate (a dropped or doubled ACK,
-            # pipelined frames): pair them row by row
-            in_bad = bad[np.where(rows.conn >= 0, rows.conn, 0)]
-            sub_mask = req_mask & in_bad
-            sub_ack, sub_matched = _pair_next(rows, sub_mask, ack_mask & in_bad)
-            at = np.searchsorted(req_idx, np.flatnonzero(sub_mask))
-            matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
-            ack_ts[at] = sub_ack
+        ack_ts, matched_acks = _pair_next_sorted(rows, req_idx)
     sent = rows.ts[req_idx]
     answered = ack_ts != NO_TIME
     diff = ack_ts - sent  # int64 first: float64 cannot hold epoch nanoseconds exactly
