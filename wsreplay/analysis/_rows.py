@@ -18,11 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ._common import NO_TIME, Codes, codes, parse_error_count, require_decoded, ts_ns
-from ._group import group_order
 
 __all__ = [
     "OutpostRows",
-    "ConnSorted",
     "outpost_rows",
     "END_NONE",
     "END_DISCONNECT",
@@ -109,65 +107,10 @@ class OutpostRows:
         """ACK frames sent by authentik."""
         return self.cls == C_ACK
 
-    @cached_property
-    def by_conn(self) -> ConnSorted:
-        """The rows grouped by connection (see :class:`ConnSorted`); computed once, shared by the analyses."""
-        return _conn_sorted(self)
-
     def positions(self, mask: np.ndarray) -> np.ndarray:
         """Positions in the original frames of the rows where *mask* is true."""
         idx = np.flatnonzero(mask)
         return idx if self.selection is None else self.selection[idx]
-
-
-@dataclass(frozen=True)
-class ConnSorted:
-    """The rows of known connection, grouped by connection (time order within each).
-
-    Connections are ordered by instance, then by when they were first seen,
-    so the rows of an instance are adjacent, and in time order as long as
-    its connections do not overlap (the timeline checks that of the
-    refreshes, and sorts them itself when not). One radix sort of the rows and two gathers
-    (``ts``, ``cls``) serve ACK pairing (:mod:`~wsreplay.analysis.latency`)
-    and the up/down timeline (:mod:`~wsreplay.analysis.coverage`).
-
-    Attributes
-    ----------
-    order : positions (in :class:`OutpostRows`' arrays) of the rows, grouped
-    conn, instance, ts, cls : the rows' values in that order
-    """
-
-    order: np.ndarray
-    conn: np.ndarray
-    instance: np.ndarray
-    ts: np.ndarray
-    cls: np.ndarray
-
-
-def _conn_sorted(rows: OutpostRows) -> ConnSorted:
-    n_conn = len(rows.conn_codes.categories)
-    conn = rows.conn
-    known = conn >= 0
-    # when each connection was first seen: its open row (a handful of cheap rows), else never
-    cheap = np.flatnonzero((rows.cls >= C_OTHER) & known)[::-1]
-    first = np.full(n_conn, NO_TIME, dtype=np.int64)
-    first[conn[cheap]] = rows.ts[cheap]
-    # rank of each connection: by instance, then first seen, then code; unknown connections last
-    by_rank = np.lexsort((np.arange(n_conn), first, rows.conn_instance))
-    rank = np.empty(n_conn + 1, dtype=np.int64)
-    rank[by_rank] = np.arange(n_conn)
-    rank[n_conn] = n_conn
-    key = rank[np.where(known, conn, n_conn)]
-    order = group_order(key)
-    n_known = int(np.count_nonzero(known))
-    order = order[:n_known]
-    counts = np.bincount(key, minlength=n_conn + 1)[:n_conn]
-    conn_s = np.repeat(by_rank.astype(conn.dtype), counts)
-    # every row of a connection belongs to its instance (the usual case): no gather needed
-    inst_known = rows.instance[known]
-    same = bool(np.array_equal(inst_known, rows.conn_instance[conn[known]]))
-    inst_s = rows.conn_instance[conn_s] if same else rows.instance[order]
-    return ConnSorted(order=order, conn=conn_s, instance=inst_s, ts=rows.ts[order], cls=rows.cls[order])
 
 
 def _per_conn(conn: np.ndarray, values: np.ndarray, n_conn: int, cheap: np.ndarray, present: np.ndarray) -> np.ndarray:

@@ -144,7 +144,6 @@ from ._common import (
 from ._group import group_cummax, group_order, run_starts
 from ._rows import (
     C_HELLO,
-    C_REQ,
     END_CLEAN,
     END_DISCONNECT,
     END_UPSTREAM,
@@ -259,23 +258,6 @@ def coverage(
     )
 
 
-def _instance_time_order(inst: np.ndarray, t: np.ndarray, conn: np.ndarray) -> bool:
-    """True if refreshes grouped by connection (in :attr:`OutpostRows.by_conn` order) are in instance, then time order.
-
-    They are when instance codes never decrease and, where one connection of
-    an instance follows another, the first refresh of the next one is later
-    than the last of the previous one (connections that do not overlap):
-    then the order is exactly that of a stable sort of the time-ordered
-    refreshes by instance.
-    """
-    if len(inst) < 2:
-        return True
-    if not bool((inst[1:] >= inst[:-1]).all()):
-        return False
-    switch = np.flatnonzero((inst[1:] == inst[:-1]) & (conn[1:] != conn[:-1]))
-    return bool((t[switch + 1] > t[switch]).all())
-
-
 def _coverage(
     frames: pd.DataFrame,
     level: str,
@@ -291,20 +273,14 @@ def _coverage(
     rows = rows_of(frames, fn)
     n_inst = len(rows.instance_codes.categories)
 
-    # refreshes grouped by instance (time order within): from the rows grouped by connection when
-    # an instance's connections do not overlap (the usual case), else sorted here
-    s = rows.by_conn
-    m = (s.cls <= C_REQ) & (s.instance >= 0)
-    inst, t, conn = s.instance[m], s.ts[m], s.conn[m]
-    if _instance_time_order(inst, t, conn):
-        r = s.order[m]
-        is_hello = s.cls[m] == C_HELLO
-    else:
-        r_time = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0))
-        r = r_time[group_order(rows.instance[r_time])]
-        inst, t, conn = rows.instance[r], rows.ts[r], rows.conn[r]
-        is_hello = rows.cls[r] == C_HELLO
-    del m
+    # refreshes grouped by instance (time order within): one radix sort of their instance codes
+    r_time = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0))
+    inst_time = rows.instance[r_time]
+    r = r_time[group_order(inst_time)]
+    inst = np.repeat(np.arange(n_inst, dtype=np.int64), np.bincount(inst_time, minlength=n_inst))
+    del inst_time
+    t, conn = rows.ts[r], rows.conn[r]
+    is_hello = rows.cls[r] == C_HELLO
     # how long each refresh keeps its instance up (the expected interval: see hello.py)
     if interval_s is None:
         e = refresh_expiry(rows, inst, t, conn, is_hello, factor, _DEFAULT_INTERVAL_S)
@@ -326,7 +302,6 @@ def _coverage(
         # grouped by outpost instead, in time order within each
         at_row = np.empty(len(rows.ts), dtype=np.int64)
         at_row[r] = e
-        r_time = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0))
         r = r_time[group_order(rows.outpost[r_time])]
         inst, t, conn, g = rows.instance[r], rows.ts[r], rows.conn[r], rows.outpost[r]
         e = at_row[r]

@@ -46,7 +46,7 @@ from ..exceptions import ConfigurationError
 from ._cache import rows_of
 from ._common import NO_TIME, NS, categorical, codes, require, utc
 from ._group import group_cummax, group_order, run_starts, scatter_order
-from ._rows import C_ACK, C_REQ, OutpostRows
+from ._rows import OutpostRows
 from .hello import HELLO_COLUMNS
 
 __all__ = ["ack_latency", "latency_percentiles", "LATENCY_COLUMNS"]
@@ -144,32 +144,58 @@ def _to_time_order(rows: OutpostRows, req_sorted: np.ndarray, ack_ts_g: np.ndarr
     return np.flatnonzero(req_mask), ack_ts
 
 
-def _pair_next_sorted(rows: OutpostRows, req_idx: np.ndarray) -> tuple[np.ndarray, int]:
-    """``"next"`` pairing of every connection at once: the ACK time of each frame of *req_idx*, and ACKs used.
+#: Rows looked ahead, one vectorised pass each, for the next row of a frame's connection
+#: before the frames still unresolved are paired by sorting their connections' rows.
+_LOOKAHEAD: Final = 16
 
-    With a connection's frames and ACKs in time order, the first ACK after a
-    frame and before the next frame is the row right after it, if that row is
-    an ACK of the same connection. The rows come already grouped by
-    connection (:attr:`OutpostRows.by_conn`, shared with the outage
-    timeline): among a connection's frames and ACKs in time order, a frame
-    is answered by the row right after it when that row is an ACK.
+
+def _pair_next(rows: OutpostRows) -> tuple[np.ndarray, int]:
+    """``"next"`` pairing: the ACK time of each frame (``refresh`` rows of known connection, time order), and ACKs used.
+
+    Among a connection's frames and ACKs in time order, a frame is answered
+    by the row right after it when that row is an ACK. That row is found
+    without sorting: it is usually a few rows further in time order (an ACK
+    comes within milliseconds), so each pass compares every unresolved
+    frame's connection with that of the row *k* places ahead (*k* = 1, 2, ...,
+    :data:`_LOOKAHEAD`); a frame that is the last row of its connection has
+    none. The few left (an answer that came late, a connection that went
+    quiet) are paired by sorting the rows of their connections only.
     """
-    s = rows.by_conn
-    pair = np.flatnonzero((s.cls <= C_REQ) | (s.cls == C_ACK))
-    cls = s.cls[pair]
-    conn = s.conn[pair]
-    answered = np.zeros(len(pair), dtype=bool)
-    if len(pair) > 1:
-        np.equal(conn[1:], conn[:-1], out=answered[:-1])
-        answered[:-1] &= cls[1:] == C_ACK
-        answered &= cls <= C_REQ
-    del conn, cls
-    p = np.flatnonzero(answered)
-    del answered
-    # back to time order: ACK time per row position, then read at the frames' positions
-    at_row = np.full(len(rows.ts), NO_TIME, dtype=np.int64)
-    at_row[s.order[pair[p]]] = s.ts[pair[p + 1]]
-    return at_row[req_idx], len(p)
+    known = rows.conn >= 0
+    pair = np.flatnonzero((rows.refresh | rows.ack) & known)  # time order
+    conn = rows.conn[pair]
+    is_req = rows.refresh[pair]
+    n = len(pair)
+    nxt = np.full(n, -1, dtype=np.int64)  # index (in pair) of the next row of the same connection
+    last = np.full(len(rows.conn_codes.categories), -1, dtype=np.int64)
+    last[conn] = np.arange(n, dtype=np.int64)  # the last row of each connection (the last write wins)
+    todo = np.flatnonzero(is_req)
+    todo = todo[todo != last[conn[todo]]]  # a connection's last row has no next one
+    for k in range(1, _LOOKAHEAD + 1):
+        if not len(todo):
+            break
+        ahead = todo + k  # < n: every row in todo has a later row of its connection
+        hit = conn[ahead] == conn[todo]
+        nxt[todo[hit]] = ahead[hit]
+        todo = todo[~hit]
+    if len(todo):
+        # the rest: the rows of their connections, grouped by connection (time order within)
+        sub = np.flatnonzero(np.isin(conn, np.unique(conn[todo])))
+        sub = sub[group_order(conn[sub])]
+        follows = np.zeros(len(sub), dtype=bool)
+        np.equal(conn[sub[1:]], conn[sub[:-1]], out=follows[:-1])
+        nxt_sub = np.full(len(sub), -1, dtype=np.int64)
+        nxt_sub[:-1] = np.where(follows[:-1], sub[1:], -1)
+        at = np.full(n, -1, dtype=np.int64)
+        at[sub] = nxt_sub
+        nxt[todo] = at[todo]
+    req_next = nxt[is_req]
+    del nxt
+    answered = req_next >= 0
+    answered[answered] = ~is_req[req_next[answered]]
+    ack_ts = np.full(len(req_next), NO_TIME, dtype=np.int64)
+    ack_ts[answered] = rows.ts[pair[req_next[answered]]]
+    return ack_ts, int(np.count_nonzero(answered))
 
 
 def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "next") -> pd.DataFrame:
@@ -227,7 +253,7 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
             matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
             ack_ts[at] = sub_ack
     else:
-        ack_ts, matched_acks = _pair_next_sorted(rows, req_idx)
+        ack_ts, matched_acks = _pair_next(rows)
     sent = rows.ts[req_idx]
     answered = ack_ts != NO_TIME
     diff = ack_ts - sent  # int64 first: float64 cannot hold epoch nanoseconds exactly
