@@ -249,7 +249,8 @@ def coverage(
     require(frames, _REQUIRED, fn)
     _check_options(level, policy, factor)
     interval_s = seconds(interval, "interval")
-    key = ("coverage", level, float(factor), interval_s, policy, to_ns(start, "start"), to_ns(end, "end"))
+    key: tuple[object, ...] = ("coverage", level, float(factor), interval_s, policy, to_ns(start, "start"))
+    key += (to_ns(end, "end"),)
     key += (_span_key(span),)
     return shared(
         frames,
