@@ -77,7 +77,7 @@ def _copy_on_write() -> bool:
 
 
 def _buffers(values: Any) -> tuple[int, ...]:
-    """Data pointers of the arrays behind a column's values (``id`` for other kinds of arrays)."""
+    """Addresses of the buffers behind a column's values (``id`` for other kinds of arrays)."""
     parts: list[Any]
     if isinstance(values, pd.Categorical):
         parts = [values.codes]
@@ -85,6 +85,9 @@ def _buffers(values: Any) -> tuple[int, ...]:
         parts = [values._data, values._mask]
     elif hasattr(values, "_ndarray"):  # datetimes, numpy-backed
         parts = [values._ndarray]
+    elif hasattr(values, "_pa_array"):  # pyarrow-backed (strings): immutable, identified by their buffers
+        chunks = values._pa_array.chunks
+        return tuple(b.address for chunk in chunks for b in chunk.buffers() if b is not None) or (id(values),)
     else:
         return (id(values),)
     return tuple(int(p.__array_interface__["data"][0]) for p in parts if isinstance(p, np.ndarray))
