@@ -137,12 +137,30 @@ def test_latency_does_not_modify_its_input(cap: Capture):
     pd.testing.assert_frame_equal(frames, before)
 
 
+def test_an_ack_many_rows_later_is_still_paired(cap: Capture):
+    # the ACK comes after more rows of other connections than the look-ahead passes cover
+    a = cap.outpost("pk", "A").open(0)
+    b = cap.outpost("pk", "B").open(0)
+    a.hello(1, ack=None)
+    for k in range(40):
+        b.hello(1.01 + k / 100, ack=0.001)
+    a.ack(2)
+    a.hello(3, ack=None)  # the last row of its connection: unanswered
+    for k in range(40):
+        b.hello(3.01 + k / 100, ack=0.001)
+    lat = ack_latency(cap.frames()).set_index("sent_ts")
+    assert lat.loc[at(1), "latency_s"] == pytest.approx(1.0)
+    assert np.isnan(lat.loc[at(3), "latency_s"])
+    assert lat.attrs["unanswered"] == 1 and lat.attrs["unmatched_acks"] == 0
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2), st.booleans(), st.integers(1, 3)), min_size=1, max_size=40))
+@given(st.lists(st.tuples(st.integers(0, 5), st.booleans(), st.integers(1, 3)), min_size=1, max_size=120))
 def test_next_pairing_equals_a_row_by_row_reference(events):
-    # random interleavings of frames and ACKs (dropped, doubled, stray, pipelined) on three connections
+    # random interleavings of frames and ACKs (dropped, doubled, stray, pipelined, answered many rows
+    # later) on six connections
     cap = Capture()
-    conns = [cap.outpost("pk", f"I{k}").open(0) for k in range(3)]
+    conns = [cap.outpost("pk", f"I{k}").open(0) for k in range(6)]
     t = 1.0
     rows: list[tuple[int, bool, float]] = []
     for conn, is_ack, step in events:

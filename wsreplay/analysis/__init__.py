@@ -15,6 +15,23 @@ plain strings. Group categoricals with ``observed=True``.
 The definitions (expected interval, up/down, policies, causes, levels, window)
 are in :mod:`wsreplay.analysis.coverage`; ACK pairing in
 :mod:`wsreplay.analysis.latency`.
+
+**One kernel for every engine.** The outpost analyses (:func:`outages`,
+:func:`uptime`, :func:`ack_latency`, :func:`hello_intervals`, :func:`fleet`,
+...) are functions of the frames of some outposts and, for the timeline, of
+the capture's window (``span=``, :func:`wsreplay.store.span.capture_span`):
+the single pass is that function on one partition (all outposts, its own
+span), the report's groups and Dask's partitions (outpost buckets,
+:mod:`wsreplay.store.buckets`) call the same function on each bucket with the
+capture's span, and the rows of the parts, concatenated, are those of the
+single pass (``tests/analysis/test_coverage.py`` holds them to it).
+
+**Shared work.** Calls on the same frames share what they compute
+(:mod:`wsreplay.analysis._cache`): the outpost rows every analysis reads,
+and the outage timeline, so :func:`uptime` after :func:`outages` with the
+same parameters does not compute it again. The latest frames' share is kept
+(about the size of the analysis columns) until those frames are freed;
+modified frames are analysed anew.
 """
 
 from __future__ import annotations

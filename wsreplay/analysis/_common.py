@@ -232,9 +232,12 @@ def categorical(idx: np.ndarray, categories: pd.Index) -> pd.Categorical[Any]:
     if n == 0:
         return pd.Categorical.from_codes(np.full(len(idx), -1, dtype=np.int8), dtype=pd.CategoricalDtype([]))
     valid = idx >= 0
-    used = np.bincount(idx[valid], minlength=n).astype(bool)
+    all_valid = bool(valid.all())
+    used = np.bincount(idx if all_valid else idx[valid], minlength=n).astype(bool)
     kept = int(used.sum())
     small = np.int8 if kept < 127 else np.int16 if kept < 32_767 else np.int32
+    if kept == n:  # every category used: the codes stand as they are
+        return pd.Categorical.from_codes(idx.astype(small, copy=False), dtype=pd.CategoricalDtype(categories))
     # new code of each old code; the extra last entry maps -1 (null) to -1
     remap = np.empty(n + 1, dtype=small)
     remap[:n] = np.cumsum(used) - 1

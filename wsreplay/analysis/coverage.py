@@ -127,6 +127,7 @@ from typing import Final, Literal
 import numpy as np
 import pandas as pd
 
+from ._cache import rows_of, shared
 from ._common import DEFAULT_INTERVAL_S as _DEFAULT_INTERVAL_S
 from ._common import (
     NO_TIME,
@@ -136,6 +137,7 @@ from ._common import (
     TimeLike,
     require,
     seconds,
+    to_ns,
     ts_ns,
     window,
 )
@@ -149,7 +151,6 @@ from ._rows import (
     instance_exits,
     instance_outposts,
     instance_versions,
-    outpost_rows,
 )
 from .hello import HELLO_COLUMNS, refresh_expiry
 
@@ -217,6 +218,17 @@ def _check_options(level: str, policy: str, factor: float) -> None:
         raise ConfigurationError(f"factor must be a positive number, not {factor!r}")
 
 
+def _span_key(span: SpanLike) -> object:
+    """*span* as a cache key (epoch ns); an invalid one gets a key of its own (the computation rejects it)."""
+    if span is None:
+        return None
+    try:
+        first, last = span
+        return (to_ns(first, "span"), to_ns(last, "span"))
+    except Exception:
+        return ("invalid", id(span))
+
+
 def coverage(
     frames: pd.DataFrame,
     *,
@@ -229,26 +241,53 @@ def coverage(
     span: SpanLike = None,
     fn: str = "outages",
 ) -> Coverage:
-    """Compute up periods and outages (see the module docstring); vectorised over all rows."""
+    """Compute up periods and outages (see the module docstring); vectorised over all rows.
+
+    The result is shared (:mod:`wsreplay.analysis._cache`): ``outages`` and
+    ``uptime`` with the same parameters on the same frames compute it once.
+    """
     require(frames, _REQUIRED, fn)
     _check_options(level, policy, factor)
     interval_s = seconds(interval, "interval")
+    key: tuple[object, ...] = ("coverage", level, float(factor), interval_s, policy, to_ns(start, "start"))
+    key += (to_ns(end, "end"),)
+    key += (_span_key(span),)
+    return shared(
+        frames,
+        key,
+        lambda: _coverage(frames, level, float(factor), interval_s, policy, start, end, span, fn),
+    )
+
+
+def _coverage(
+    frames: pd.DataFrame,
+    level: str,
+    factor: float,
+    interval_s: float | None,
+    policy: str,
+    start: TimeLike,
+    end: TimeLike,
+    span: SpanLike,
+    fn: str,
+) -> Coverage:
     w0, w1 = window(ts_ns(frames), start, end, span)
-    rows = outpost_rows(frames, fn)
+    rows = rows_of(frames, fn)
     n_inst = len(rows.instance_codes.categories)
 
-    # refreshes grouped by instance (time order within)
+    # refreshes grouped by instance (time order within): one radix sort of their instance codes
     r_time = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0))
-    by_inst = group_order(rows.instance[r_time])
-    r = r_time[by_inst]
-    inst = rows.instance[r]
-    t = rows.ts[r]
-    conn = rows.conn[r]
+    inst_time = rows.instance[r_time]
+    r = r_time[group_order(inst_time)]
+    inst = np.repeat(np.arange(n_inst, dtype=np.int64), np.bincount(inst_time, minlength=n_inst))
+    del inst_time
+    t, conn = rows.ts[r], rows.conn[r]
+    is_hello = rows.cls[r] == C_HELLO
     # how long each refresh keeps its instance up (the expected interval: see hello.py)
     if interval_s is None:
-        e = refresh_expiry(rows, inst, t, conn, rows.cls[r] == C_HELLO, factor, _DEFAULT_INTERVAL_S)
+        e = refresh_expiry(rows, inst, t, conn, is_hello, factor, _DEFAULT_INTERVAL_S)
     else:
         e = np.full(len(r), round(interval_s * factor * NS), dtype=np.int64)
+    del is_hello
     e += t
     # the connection of each instance's last refresh, and whether the instance exited after it
     last_conn = np.full(n_inst, -1, dtype=np.int64)
@@ -262,14 +301,12 @@ def coverage(
     g = inst
     if level == "outpost":
         # grouped by outpost instead, in time order within each
-        e_time = np.empty_like(e)
-        e_time[by_inst] = e
-        by_outpost = group_order(rows.outpost[r_time])
-        r = r_time[by_outpost]
+        at_row = np.empty(len(rows.ts), dtype=np.int64)
+        at_row[r] = e
+        r = r_time[group_order(rows.outpost[r_time])]
         inst, t, conn, g = rows.instance[r], rows.ts[r], rows.conn[r], rows.outpost[r]
-        e = e_time[by_outpost]
-        del e_time
-    del by_inst
+        e = at_row[r]
+        del at_row
 
     # each refresh keeps the instance up until its state expires, or (observed) its connection ends
     cend = rows.conn_end[conn]

@@ -42,9 +42,10 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from ._cache import rows_of
 from ._common import NS, categorical, require, utc
 from ._group import group_order, run_starts
-from ._rows import OutpostRows, instance_outposts, outpost_rows
+from ._rows import OutpostRows, instance_outposts
 
 __all__ = [
     "hello_intervals",
@@ -251,7 +252,7 @@ def hello_intervals(frames: pd.DataFrame, /) -> pd.DataFrame:
     Name: count, dtype: int64
     """
     require(frames, HELLO_COLUMNS, "hello_intervals")
-    rows = outpost_rows(frames, "hello_intervals")
+    rows = rows_of(frames, "hello_intervals")
     idx, gap, same_conn = _hello_gaps(rows)
     first = gap < 0
     out = pd.DataFrame(

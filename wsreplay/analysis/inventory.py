@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
+from ._cache import rows_of
 from ._common import codes, require, utc
-from ._rows import OutpostRows, outpost_rows
+from ._rows import OutpostRows
 from .hello import HELLO_COLUMNS
 
 __all__ = ["fleet", "restarts", "upgrades", "FLEET_COLUMNS"]
@@ -42,7 +43,7 @@ def _last_hello_value(frames: pd.DataFrame, rows: OutpostRows, column: str, hell
 
 def _instances(frames: pd.DataFrame, fn: str) -> pd.DataFrame:
     require(frames, HELLO_COLUMNS, fn)
-    rows = outpost_rows(frames, fn)
+    rows = rows_of(frames, fn)
     ok = rows.instance >= 0
     inst = rows.instance[ok]
     ts = rows.ts[ok]

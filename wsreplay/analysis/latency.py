@@ -43,9 +43,10 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
+from ._cache import rows_of
 from ._common import NO_TIME, NS, categorical, codes, require, utc
 from ._group import group_cummax, group_order, run_starts, scatter_order
-from ._rows import OutpostRows, outpost_rows
+from ._rows import OutpostRows
 from .hello import HELLO_COLUMNS
 
 __all__ = ["ack_latency", "latency_percentiles", "LATENCY_COLUMNS"]
@@ -55,16 +56,11 @@ LATENCY_COLUMNS: Final = (*HELLO_COLUMNS, "instruction")
 _LATENCY_RESULT: Final = ("sent_ts", "latency_s")
 
 
-def _fifo_fast(
-    rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray, *, strict: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
+def _fifo_fast(rows: OutpostRows, req_idx: np.ndarray, ack_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pair each connection's k-th ACK with its k-th frame, for the connections where that is right.
 
     Right for FIFO pairing when each ACK came after its frame (authentik's
-    normal case); with *strict*, right for ``"next"`` pairing when, on top of
-    that, each ACK came before the connection's next frame and there are no
-    more ACKs than frames (frames and ACKs alternate: the usual case, where
-    both pairings agree). Returns the ACK time of each frame of *req_idx*
+    normal case). Returns the ACK time of each frame of *req_idx*
     (:data:`NO_TIME`: none) and a mask of the connections where the
     assumption failed (to redo with the general algorithm).
     """
@@ -86,20 +82,12 @@ def _fifo_fast(
     bad = np.zeros(n_conn, dtype=bool)
     excess = n_a > n_r
     if bool(excess.any()):
-        if strict:
-            bad |= excess
         valid = target < (start_r + n_r)[conn_sorted]
         target, ack_time, conn_sorted = target[valid], ack_time[valid], conn_sorted[valid]
     # frames grouped by connection -> their index in time order
     o_r = group_order(conn_r)
     req_pos = o_r[target]
     early = ack_time < rows.ts[req_idx[req_pos]]
-    if strict:
-        # ... and before the connection's next frame (if any)
-        nxt = target + 1
-        has_next = nxt < (start_r + n_r)[conn_sorted]
-        nxt[~has_next] = 0
-        early |= has_next & (ack_time >= rows.ts[req_idx[o_r[nxt]]])
     del o_r, target
     if early.any():
         bad[conn_sorted[early]] = True
@@ -156,34 +144,58 @@ def _to_time_order(rows: OutpostRows, req_sorted: np.ndarray, ack_ts_g: np.ndarr
     return np.flatnonzero(req_mask), ack_ts
 
 
-def _pair_next(rows: OutpostRows, req_mask: np.ndarray, ack_mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """``"next"`` pairing: the ACK time of each frame of *req_mask* (time order), and ACKs used.
+#: Rows looked ahead, one vectorised pass each, for the next row of a frame's connection
+#: before the frames still unresolved are paired by sorting their connections' rows.
+_LOOKAHEAD: Final = 16
 
-    With a connection's frames and ACKs in time order, the first ACK after a
-    frame and before the next frame is the row right after it, if that row
-    is an ACK of the same connection: one stable radix sort by connection, then
-    one comparison per row.
+
+def _pair_next(rows: OutpostRows) -> tuple[np.ndarray, int]:
+    """``"next"`` pairing: the ACK time of each frame (``refresh`` rows of known connection, time order), and ACKs used.
+
+    Among a connection's frames and ACKs in time order, a frame is answered
+    by the row right after it when that row is an ACK. That row is found
+    without sorting: it is usually a few rows further in time order (an ACK
+    comes within milliseconds), so each pass compares every unresolved
+    frame's connection with that of the row *k* places ahead (*k* = 1, 2, ...,
+    :data:`_LOOKAHEAD`); a frame that is the last row of its connection has
+    none. The few left (an answer that came late, a connection that went
+    quiet) are paired by sorting the rows of their connections only.
     """
-    sel = np.flatnonzero(req_mask | ack_mask)  # time order
-    is_req = req_mask[sel]
-    # 1 + rank of each frame among the frames, in time order (int32 while it fits: less to move)
-    rank = np.cumsum(is_req, dtype=np.int32 if len(sel) < (1 << 31) else np.int64)
-    conn = rows.conn[sel]
-    order = group_order(conn)  # grouped by connection, time order within
-    conn = conn[order]
-    req_g = is_req[order]
-    del is_req
-    answered = np.zeros(len(sel), dtype=bool)
-    if len(sel) > 1:
-        np.equal(conn[1:], conn[:-1], out=answered[:-1])
-        answered[:-1] &= ~req_g[1:]
-        answered &= req_g
-    del conn, req_g
-    p = np.flatnonzero(answered)
-    del answered
-    ack_ts = np.full(int(rank[-1]) if len(rank) else 0, NO_TIME, dtype=np.int64)
-    ack_ts[rank[order[p]] - 1] = rows.ts[sel[order[p + 1]]]
-    return ack_ts, len(p)
+    known = rows.conn >= 0
+    pair = np.flatnonzero((rows.refresh | rows.ack) & known)  # time order
+    conn = rows.conn[pair]
+    is_req = rows.refresh[pair]
+    n = len(pair)
+    nxt = np.full(n, -1, dtype=np.int64)  # index (in pair) of the next row of the same connection
+    last = np.full(len(rows.conn_codes.categories), -1, dtype=np.int64)
+    last[conn] = np.arange(n, dtype=np.int64)  # the last row of each connection (the last write wins)
+    todo = np.flatnonzero(is_req)
+    todo = todo[todo != last[conn[todo]]]  # a connection's last row has no next one
+    for k in range(1, _LOOKAHEAD + 1):
+        if not len(todo):
+            break
+        ahead = todo + k  # < n: every row in todo has a later row of its connection
+        hit = conn[ahead] == conn[todo]
+        nxt[todo[hit]] = ahead[hit]
+        todo = todo[~hit]
+    if len(todo):
+        # the rest: the rows of their connections, grouped by connection (time order within)
+        sub = np.flatnonzero(np.isin(conn, np.unique(conn[todo])))
+        sub = sub[group_order(conn[sub])]
+        follows = np.zeros(len(sub), dtype=bool)
+        np.equal(conn[sub[1:]], conn[sub[:-1]], out=follows[:-1])
+        nxt_sub = np.full(len(sub), -1, dtype=np.int64)
+        nxt_sub[:-1] = np.where(follows[:-1], sub[1:], -1)
+        at = np.full(n, -1, dtype=np.int64)
+        at[sub] = nxt_sub
+        nxt[todo] = at[todo]
+    req_next = nxt[is_req]
+    del nxt
+    answered = req_next >= 0
+    answered[answered] = ~is_req[req_next[answered]]
+    ack_ts = np.full(len(req_next), NO_TIME, dtype=np.int64)
+    ack_ts[answered] = rows.ts[pair[req_next[answered]]]
+    return ack_ts, int(np.count_nonzero(answered))
 
 
 def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "next") -> pd.DataFrame:
@@ -225,7 +237,7 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
     require(frames, HELLO_COLUMNS, "ack_latency")
     if pairing not in ("fifo", "next"):
         raise ConfigurationError(f"pairing must be 'fifo' or 'next', not {pairing!r}")
-    rows = outpost_rows(frames, "ack_latency")
+    rows = rows_of(frames, "ack_latency")
     req_mask = rows.refresh & (rows.conn >= 0)
     ack_mask = rows.ack & (rows.conn >= 0)
     req_idx = np.flatnonzero(req_mask)
@@ -241,17 +253,7 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
             matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
             ack_ts[at] = sub_ack
     else:
-        ack_ts, bad = _fifo_fast(rows, req_idx, np.flatnonzero(ack_mask), strict=True)
-        matched_acks = int((ack_ts != NO_TIME).sum())
-        if bad.any():
-            # connections where frames and ACKs do not alternate (a dropped or doubled ACK,
-            # pipelined frames): pair them row by row
-            in_bad = bad[np.where(rows.conn >= 0, rows.conn, 0)]
-            sub_mask = req_mask & in_bad
-            sub_ack, sub_matched = _pair_next(rows, sub_mask, ack_mask & in_bad)
-            at = np.searchsorted(req_idx, np.flatnonzero(sub_mask))
-            matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
-            ack_ts[at] = sub_ack
+        ack_ts, matched_acks = _pair_next(rows)
     sent = rows.ts[req_idx]
     answered = ack_ts != NO_TIME
     diff = ack_ts - sent  # int64 first: float64 cannot hold epoch nanoseconds exactly

@@ -15,8 +15,9 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from ._cache import rows_of
 from ._common import NO_TIME, NS, IntervalLike, require, seconds, utc
-from ._rows import C_TRIGGER, outpost_rows
+from ._rows import C_TRIGGER
 from .hello import HELLO_COLUMNS
 
 __all__ = ["trigger_fanout", "TRIGGER_COLUMNS"]
@@ -49,7 +50,7 @@ def trigger_fanout(frames: pd.DataFrame, /, *, window: IntervalLike = 1.0) -> pd
     """
     require(frames, TRIGGER_COLUMNS, "trigger_fanout")
     gap = round((seconds(window, "window") or 1.0) * NS)
-    rows = outpost_rows(frames, "trigger_fanout")
+    rows = rows_of(frames, "trigger_fanout")
     trig = np.flatnonzero((rows.cls == C_TRIGGER) & (rows.conn >= 0))
     outpost = rows.outpost[trig]
     order = np.argsort(outpost, kind="stable")

@@ -1,0 +1,92 @@
+"""What analysis calls on the same frames share (wsreplay/analysis/_cache.py), and that it is never stale."""
+
+from __future__ import annotations
+
+import gc
+
+import pandas as pd
+import pytest
+from analysis_support import Capture
+
+import wsreplay
+from wsreplay.analysis import _cache, coverage
+
+
+def _fleet() -> pd.DataFrame:
+    cap = Capture()
+    cap.outpost("pk1", "A").open(0).hellos(0, 60).close(60.5, code=1006)
+    cap.outpost("pk1", "A2").open(90).hellos(90, 300)
+    cap.outpost("pk2", "B").open(0).hellos(0, 120).hellos(200, 300)
+    return cap.frames()
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """How often the outage timeline was computed."""
+    count = {"n": 0}
+    real = coverage._coverage
+
+    def counting(*args, **kwargs):
+        count["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(coverage, "_coverage", counting)
+    _cache.clear()
+    yield count
+    _cache.clear()
+
+
+def test_uptime_after_outages_reuses_the_timeline(calls):
+    frames = _fleet()
+    out = wsreplay.outages(frames)
+    up = wsreplay.uptime(frames)
+    assert calls["n"] == 1
+    wsreplay.uptime(frames, level="outpost")  # other parameters: another timeline
+    wsreplay.outages(frames, factor=2.0)
+    assert calls["n"] == 3
+    _cache.clear()
+    pd.testing.assert_frame_equal(wsreplay.outages(frames), out)
+    pd.testing.assert_frame_equal(wsreplay.uptime(frames), up)
+    assert calls["n"] == 4
+
+
+def test_frames_sharing_their_columns_share_the_timeline(calls):
+    frames = _fleet()
+    wsreplay.outages(frames)
+    wsreplay.uptime(frames[[c for c in frames.columns if c not in ("user_agent", "peer")]])
+    assert calls["n"] == 1
+    wsreplay.uptime(frames[list(wsreplay.analysis.columns_for("uptime"))])  # fewer of the columns it reads
+    assert calls["n"] == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda f: f.__setitem__("ts", f["ts"] + pd.Timedelta("1s")),  # a column replaced
+        lambda f: f.loc.__setitem__((f.index[f["instruction_name"] == "HELLO"][3], "instruction_name"), "ACK"),
+        lambda f: f.iloc.__setitem__((5, f.columns.get_loc("ts")), f["ts"].iloc[5] + pd.Timedelta("500s")),
+        lambda f: f.__delitem__("close_code"),  # every close now counts as a disconnect
+    ],
+    ids=["replaced", "loc-in-place", "iloc-in-place", "column-deleted"],
+)
+def test_frames_modified_after_a_call_are_analysed_anew(calls, change):
+    frames = _fleet()
+    wsreplay.outages(frames)
+    wsreplay.ack_latency(frames)
+    change(frames)
+    got_out, got_up, got_lat = wsreplay.outages(frames), wsreplay.uptime(frames), wsreplay.ack_latency(frames)
+    fresh = frames.copy(deep=True)
+    _cache.clear()
+    pd.testing.assert_frame_equal(got_out, wsreplay.outages(fresh))
+    pd.testing.assert_frame_equal(got_up, wsreplay.uptime(fresh))
+    pd.testing.assert_frame_equal(got_lat, wsreplay.ack_latency(fresh))
+
+
+def test_the_cache_lets_the_frames_go():
+    _cache.clear()
+    frames = _fleet()
+    wsreplay.outages(frames)
+    assert _cache._entry is not None
+    del frames
+    gc.collect()
+    assert _cache._entry is None
