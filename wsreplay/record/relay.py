@@ -7,7 +7,10 @@ unchanged, masking included. A :class:`~wsreplay.record.frames.FrameParser`
 watches a copy and turns whole messages and close frames into capture rows.
 Frames are recorded just before they are forwarded (so whatever a side has
 received is in the capture), and rows only go to an in-memory queue: the relay
-path does no disk I/O. Flow control is end to end: when one side's send
+path does no disk I/O. A read that is exactly one whole message (an outpost's
+HELLO, authentik's ACK: nearly every read) takes a short path
+(:meth:`FrameParser.whole_message`) with the least Python between reading the
+bytes and writing them to the other side. Flow control is end to end: when one side's send
 buffer fills, the other side stops being read.
 """
 
@@ -180,6 +183,16 @@ class Relay:
         if direction in self._ended:
             return
         parser = self._parsers[direction]
+        if not self.stopping:
+            # The common case: one read is one whole message (an outpost's HELLO, authentik's ACK).
+            # Queued, then relayed, with the least Python in between.
+            message = parser.whole_message(data)
+            if message is not None:
+                self._record_message(self._clock.now_ns(), direction, *message)
+                dst = self._dst[direction]
+                if not dst.is_closing():
+                    dst.write(data)
+                return
         forward, events = parser.feed(data)
         if events:  # recorded before relayed: whatever a side has received is in the capture
             self._record(self._clock.now_ns(), direction, events)
@@ -200,11 +213,7 @@ class Relay:
         for ev in events:
             kind = ev.kind
             if kind == "message":
-                # decoded later, a batch at a time, on the flush thread (record/batch.py)
-                self._put((log, ts, log.seq, direction, ev.opcode, ev.data, ev.compressed))
-                log.seq += 1
-                self._stats.frames += 1
-                self._stats.bytes += ev.size
+                self._record_message(ts, direction, ev.opcode, ev.data, ev.compressed)
             elif kind == "close":
                 self._close_seen[direction].set()
                 if not log.closed:
@@ -213,6 +222,15 @@ class Relay:
                 self._write(log.error(ts, f"malformed frame: {ev.reason}", direction=direction))
             elif kind == "oversize":
                 self._oversize = ev.size
+
+    def _record_message(self, ts: int, direction: str, opcode: str | None, data: bytes, compressed: bool) -> None:
+        # decoded later, a batch at a time, on the flush thread (record/batch.py)
+        log = self.log
+        self._put((log, ts, log.seq, direction, opcode, data, compressed))
+        log.seq += 1
+        stats = self._stats
+        stats.frames += 1
+        stats.bytes += len(data)
 
     def _refuse(self, direction: str) -> None:
         """An over-size frame arrived in *direction*: nothing of it was relayed; close both sides with 1009."""
