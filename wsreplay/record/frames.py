@@ -60,6 +60,22 @@ class FrameParser:
     (b'\\x81\\x02hi', b'hi')
     """
 
+    __slots__ = (
+        "_buf",
+        "_chunks",
+        "_fin",
+        "_in_frame",
+        "_mask",
+        "_msg_compressed",
+        "_msg_op",
+        "_msg_parts",
+        "_msg_size",
+        "_op",
+        "_remaining",
+        "max_size",
+        "refused",
+    )
+
     def __init__(self, *, max_size: int = 16 * 1024 * 1024) -> None:
         self.max_size = max_size
         self.refused = False

@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import pyarrow as pa
@@ -73,19 +73,16 @@ class RowSink:
         self.observers = list(observers)
         self.observer_errors = 0
         self.last_observer_error: str | None = None
-        self.rows_put = 0
         self._queue: collections.deque[Entry] = collections.deque()
+        #: Queue one row or message entry (called on the event loop; never blocks). It is the deque's own
+        #: ``append``: no Python frame per relayed message.
+        self.put: Callable[[Entry], None] = self._queue.append
         self._cache: DecodeCache = {}
         self._drain_lock = threading.Lock()
         _warm_up()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="wsreplay-record-flush", daemon=True)
         self._thread.start()
-
-    def put(self, entry: Entry) -> None:
-        """Queue one row or message entry (called on the event loop; never blocks)."""
-        self._queue.append(entry)
-        self.rows_put += 1
 
     @property
     def pending(self) -> int:
