@@ -63,6 +63,7 @@ class FrameParser:
     __slots__ = (
         "_buf",
         "_chunks",
+        "_clean",
         "_fin",
         "_in_frame",
         "_mask",
@@ -79,6 +80,7 @@ class FrameParser:
     def __init__(self, *, max_size: int = 16 * 1024 * 1024) -> None:
         self.max_size = max_size
         self.refused = False
+        self._clean = True  # on a frame boundary, nothing buffered, no message in progress, not refused
         self._buf = b""
         # current frame
         self._remaining = 0
@@ -132,6 +134,8 @@ class FrameParser:
             if self._remaining == 0:
                 self._end_frame(events)
         self._buf = buf[pos:] if not self.refused else b""
+        # only feed() changes the state: whole_message() reads this one flag instead of four
+        self._clean = not self._buf and not self._in_frame and self._msg_op is None and not self.refused
         forward = buf[:pos] if pos < n else buf
         return forward, events
 
@@ -153,7 +157,7 @@ class FrameParser:
         >>> FrameParser().whole_message(b"\\x01\\x02hi") is None  # not the final frame
         True
         """
-        if self._buf or self._in_frame or self._msg_op is not None or self.refused:
+        if not self._clean:
             return None
         n = len(data)
         if n < 2:
