@@ -26,7 +26,7 @@ import pyarrow as pa
 from ..events import ConnectionLog, DecodeCache
 from ..schema import conform_table
 from ..store.writer import CaptureWriter
-from .batch import Entry, entries_to_table
+from .batch import Entry, KindCache, entries_to_table
 
 __all__ = ["RowSink", "RowObserver"]
 
@@ -78,6 +78,7 @@ class RowSink:
         #: ``append``: no Python frame per relayed message.
         self.put: Callable[[Entry], None] = self._queue.append
         self._cache: DecodeCache = {}
+        self._kinds = KindCache()  # message kinds and their columns, built once across flushes
         self._drain_lock = threading.Lock()
         _warm_up()
         self._stop = threading.Event()
@@ -105,7 +106,7 @@ class RowSink:
             except IndexError:
                 pass
             for start in range(0, len(entries), _BATCH):
-                table = entries_to_table(entries[start : start + _BATCH], self._cache)
+                table = entries_to_table(entries[start : start + _BATCH], self._cache, self._kinds)
                 self.writer.write_table(table)
                 self._observe(table)
             return self.writer.flush()
