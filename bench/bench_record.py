@@ -25,6 +25,10 @@ K idle outpost connections through it (memory per idle connection), and the
 largest number of idle connections held at once (10,000 asked; every one is
 checked alive at the end with a HELLO→ACK on a sample and a count of open sockets).
 
+With ``--old DIR`` (a source tree of an earlier recorder, e.g. from ``git
+archive``), that recorder runs as one more path (on uvloop) in the same rounds:
+before and after a change, measured side by side.
+
 Rerun: ``.venv/bin/python -m bench.bench_record`` (``--quick`` for a smaller run
 that does not touch BENCHMARKS.md).
 """
@@ -89,11 +93,14 @@ def start_mock(n_pks: int, cwd: Path | None = None) -> tuple[subprocess.Popen[st
     return proc, int(proc.stdout.readline())
 
 
-def start_recorder(upstream_port: int, out: str, loop: str = "auto") -> tuple[subprocess.Popen[str], int]:
+def start_recorder(
+    upstream_port: int, out: str, loop: str = "auto", cwd: str | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """``wsreplay record`` in front of *upstream_port*; of the source tree *cwd* when given (``-m`` runs it)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "wsreplay", "record", "--upstream", f"http://127.0.0.1:{upstream_port}",
          "--listen", "127.0.0.1:0", "--out", out, "--status-interval", "0", "--loop", loop],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
     )  # fmt: skip
     assert proc.stderr is not None
     line = proc.stderr.readline()  # "wsreplay record: listening on http://127.0.0.1:PORT, ..."
@@ -170,6 +177,12 @@ def cpu_tree_s(proc: psutil.Process) -> float:
             continue
         total += t.user + t.system
     return total
+
+
+def rss_split_mb(proc: psutil.Process) -> tuple[float, float]:
+    """(file-backed, anonymous) resident MB of *proc* now: shared libraries' pages, and the heap and stacks."""
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    return tuple(int(status.split(f"{key}:")[1].split()[0]) * 1024 / 1e6 for key in ("RssFile", "RssAnon"))  # type: ignore[return-value]
 
 
 def peak_rss_mb(proc: psutil.Process) -> float:
@@ -281,6 +294,7 @@ async def compare(
             cpu[name] += cpu_tree_s(procs[name]) - c0
             trips[name] += rt_per_s * seconds
     peak = {name: peak_rss_mb(procs[name]) for name in ports if name != "direct"}
+    split = {name: rss_split_mb(procs[name]) for name in ports if name.startswith("record")}
     await close_all([ws for cs in conns.values() for ws in cs])
     return {
         "n": n,
@@ -290,6 +304,7 @@ async def compare(
         "thr": {name: float(np.median(v)) for name, v in thr.items()},
         "cpu_us": {name: cpu[name] / trips[name] * 1e6 for name in ports},
         "peak_rss_mb": peak,
+        "rss_split_mb": split,
     }
 
 
@@ -316,6 +331,13 @@ async def idle(rec: subprocess.Popen[str], rec_port: int, mem_n: int, hold_n: in
 IMPORTS = {
     "`import wsreplay`": "import wsreplay",
     "what `wsreplay record` imports": "from wsreplay.cli import build_parser\nbuild_parser('record')",
+    # the two halves a separate writer process would split the recorder into
+    "relaying only (asyncio, ssl, uvloop, h11, `websockets.frames`)": (
+        "import asyncio, ssl, uvloop, h11, websockets.frames"
+    ),
+    "writing only (pyarrow with compute, ipc, parquet; numpy)": (
+        "import pyarrow, pyarrow.compute, pyarrow.ipc, pyarrow.parquet"
+    ),
 }
 
 
@@ -335,7 +357,8 @@ def import_cost(code: str) -> dict[str, Any]:
 
 
 PATHS = {"direct": "direct", "nginx": "nginx", "record": "`wsreplay record` (uvloop)",
-         "record-asyncio": "`wsreplay record` (asyncio loop)"}  # fmt: skip
+         "record-asyncio": "`wsreplay record` (asyncio loop)",
+         "record-old": "`wsreplay record` before (uvloop)"}  # fmt: skip
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -350,6 +373,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         print(f"bench_record: nginx path skipped: {nginx_info}", file=sys.stderr, flush=True)
     ports = {"direct": mock_port, "nginx": nginx_port, "record": rec_port, "record-asyncio": rec_a_port}
     pids = {"direct": mock.pid, "nginx": nginx.pid if nginx else 0, "record": rec.pid, "record-asyncio": rec_a.pid}
+    recorders = [rec, rec_a]
+    if args.old:
+        rec_o, ports["record-old"] = start_recorder(mock_port, tempfile.mkdtemp(prefix="bench-record-old-"), "uvloop",
+                                                    cwd=args.old)  # fmt: skip
+        pids["record-old"] = rec_o.pid
+        recorders.append(rec_o)
     if nginx is None:
         del ports["nginx"], pids["nginx"]
     procs = {name: psutil.Process(pid) for name, pid in pids.items()}
@@ -365,7 +394,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if nginx is not None:
             nginx.terminate()  # by PID: SIGTERM, nginx's fast shutdown
             nginx.wait(timeout=30)
-        for r in (rec, rec_a):
+        for r in recorders:
             r.terminate()
             r.communicate(timeout=120)
         mock.terminate()
@@ -388,8 +417,13 @@ def report(run: dict[str, Any], args: argparse.Namespace) -> str:
         if run["has_nginx"]
         else f"**nginx path skipped**: {run['nginx']}."
     )
+    rerun = "`.venv/bin/python -m bench.bench_record` (after `make peers`, which installs nginx-light)"
+    if args.old:
+        rerun = (f"`mkdir -p {args.old} && git archive {args.old_label} | tar -x -C {args.old} && "
+                 f".venv/bin/python -m bench.bench_record --old {args.old} --old-label {args.old_label}` "
+                 "(after `make peers`, which installs nginx-light)")  # fmt: skip
     lines = [
-        "Rerun: `.venv/bin/python -m bench.bench_record` (after `make peers`, which installs nginx-light)",
+        f"Rerun: {rerun}",
         "",
         f"Load average when the run ended: {load1:.1f} (1 min), {load5:.1f} (5 min) on 2 cores: other work was "
         "running, so absolute times are noisy and tail latencies (p99) include scheduler waits of every process; "
@@ -398,7 +432,9 @@ def report(run: dict[str, Any], args: argparse.Namespace) -> str:
         "Processes on 127.0.0.1 sharing the machine's 2 cores: `MockAuthentik` (ACK latency 0); in front of it",
         nginx_line,
         "and `wsreplay record` twice (recording every frame, flush interval 1 s; once on uvloop, the default when",
-        "the `fast` extra is installed, once with `--loop asyncio`); and the load generator (websockets clients).",
+        "the `fast` extra is installed, once with `--loop asyncio`)"
+        + (f", and the recorder before this change (`{args.old_label}`, uvloop) as one more path" if args.old else "")
+        + "; and the load generator (websockets clients).",
         "For each N, N outposts hold a connection on every path at the same time. Latency: open loop, about "
         f"{args.rate:.0f} HELLO/s in total (N=1: every 5 ms) for {args.rounds}x{args.seconds:.0f} s, each outpost",
         "sending each HELLO on the next path in turn, so all paths sample the same moments of machine load.",
@@ -434,8 +470,14 @@ def report(run: dict[str, Any], args: argparse.Namespace) -> str:
             + ("met." if peak <= 100 else f"missed by {peak - 100:.0f} MB.")
             + f" Per connection: {idle_res['per_conn'] / 1024:.1f} KiB (idle, below); the rest is the process "
             f"before any connection ({idle_res['rss_before'] / 1e6:.0f} MB RSS after this run's traffic), most of it "
-            "pyarrow's shared libraries (`import pyarrow` alone: about 64 MB RSS here).",
+            "shared libraries (pyarrow's, numpy's, Python's): resident pages mapped from files, split below.",
+            "",
+            f"| resident memory with {last['n']:,.0f} connections open (after the throughput rounds) | file-backed "
+            "(shared libraries) | anonymous (heap, stacks, Python objects) |",
+            "|---|---|---|",
         ]
+        for name, (file_mb, anon_mb) in last["rss_split_mb"].items():
+            lines.append(f"| {PATHS[name]} | {file_mb:.0f} MB | {anon_mb:.0f} MB |")
     lines += [
         "",
         "| imports (fresh process) | time (`-X importtime`, cumulative, best of 3) | peak RSS | pandas / matplotlib "
@@ -443,7 +485,8 @@ def report(run: dict[str, Any], args: argparse.Namespace) -> str:
         "|---|---|---|---|",
     ]
     for name, cost in run["imports"].items():
-        lines.append(f"| {name} | {cost['s'] * 1e3:.0f} ms | {cost['rss_mb']:.0f} MB | {cost['heavy']} |")
+        took = f"{cost['s'] * 1e3:.0f} ms" if cost["s"] else "(no wsreplay module)"
+        lines.append(f"| {name} | {took} | {cost['rss_mb']:.0f} MB | {cost['heavy']} |")
     lines.append(
         "Before the lazy imports (#15, #17), `import wsreplay` took 1,481 ms (`-X importtime`), peaked at 173 MB and "
         "loaded pandas and matplotlib (measured once by hand on this machine before the change)."
@@ -484,6 +527,8 @@ def report(run: dict[str, Any], args: argparse.Namespace) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller run; does not touch BENCHMARKS.md")
+    parser.add_argument("--old", default=None, help="source tree of an earlier recorder, run as one more path")
+    parser.add_argument("--old-label", default="main", help="what --old is (a commit), for the text")
     args = parser.parse_args()
     if args.quick:
         args.outposts, args.rounds, args.seconds, args.rate, args.idle, args.idle_mem = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from tests_support import real_frames
 
 from wsreplay import load
 from wsreplay.events import ConnectionLog
-from wsreplay.record.batch import COMPRESSED, entries_to_table
+from wsreplay.record.batch import COMPRESSED, KindCache, entries_to_table
 from wsreplay.schema import SCHEMA, rows_to_table
 
 SAMPLES = Path(__file__).parents[2] / "sample_captures"
@@ -58,13 +59,13 @@ def interleave(twins: list[Twin], rng: random.Random) -> tuple[list[dict], list]
     return rows, entries
 
 
-def batched(entries: list, rng: random.Random) -> pa.Table:
-    """The entries decoded in batches of random sizes (flushes), one decode cache across them."""
+def batched(entries: list, rng: random.Random, kinds: KindCache | None = None) -> pa.Table:
+    """The entries decoded in batches of random sizes (flushes), one decode cache (and *kinds*) across them."""
     cache: dict = {}
     tables, start = [], 0
     while start < len(entries):
         size = rng.randint(1, 64)
-        tables.append(entries_to_table(entries[start : start + size], cache))
+        tables.append(entries_to_table(entries[start : start + size], cache, kinds))
         start += size
     return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
@@ -72,10 +73,13 @@ def batched(entries: list, rng: random.Random) -> pa.Table:
 def assert_same(twins: list[Twin], seed: int) -> int:
     rng = random.Random(seed)
     rows, entries = interleave(twins, rng)
-    eager, lazy = rows_to_table(rows), batched(entries, rng)
-    assert lazy.schema == SCHEMA
-    assert lazy.to_pylist() == eager.to_pylist()
-    assert lazy.equals(eager)
+    eager = rows_to_table(rows)
+    # kinds built per batch; kept across batches (as the sink does); kept and cleared now and then
+    for kinds in (None, KindCache(), KindCache(limit=5)):
+        lazy = batched(copy.deepcopy(entries), random.Random(seed), kinds)  # decoding fills the logs in
+        assert lazy.schema == SCHEMA
+        assert lazy.to_pylist() == eager.to_pylist()
+        assert lazy.equals(eager)
     return len(rows)
 
 

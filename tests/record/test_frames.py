@@ -6,7 +6,7 @@ import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from websockets.frames import Frame, Opcode
+from websockets.frames import Frame, Opcode, apply_mask
 
 from wsreplay.record.frames import FrameParser, close_frame
 
@@ -120,3 +120,87 @@ def test_close_frame_encoding_round_trips_masked_and_unmasked():
     for mask in (False, True):
         _, events = FrameParser().feed(close_frame(1001, "going away", mask=mask))
         assert (events[0].code, events[0].reason) == (1001, "going away")
+
+
+def _raw_frame(fin: bool, rsv1: bool, opcode: int, payload: bytes, mask: bytes | None, wide: bool) -> bytes:
+    head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
+    bit = 0x80 if mask is not None else 0
+    n = len(payload)
+    if wide or n > 0xFFFF:
+        head += bytes([bit | 127]) + n.to_bytes(8, "big")
+    elif n > 125:
+        head += bytes([bit | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([bit | n])
+    return head + (mask + apply_mask(payload, mask) if mask is not None else payload)
+
+
+_RAW_FRAMES = st.lists(
+    st.builds(
+        _raw_frame,
+        fin=st.booleans(),
+        rsv1=st.booleans(),
+        opcode=st.sampled_from([0x0, 0x1, 0x2, 0x3, 0x8, 0x9, 0xA]),
+        payload=st.one_of(st.binary(max_size=140), st.sampled_from([b"", b"x" * 64, b"y" * 65, b"z" * 200])),
+        mask=st.one_of(st.none(), st.binary(min_size=4, max_size=4)),
+        wide=st.booleans(),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _event(e):
+    return (e.kind, e.opcode, e.data, e.code, e.reason, e.size, e.compressed)
+
+
+@settings(max_examples=400, deadline=None)
+@given(frames=_RAW_FRAMES, cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=12), whole=st.booleans())
+def test_whole_message_is_what_feed_would_do(frames, cuts, whole):
+    """The relay's fast path (``whole_message``, else ``feed``) against ``feed`` alone, read by read.
+
+    *whole*: also cut at every frame boundary, so that many reads are exactly one frame.
+    """
+    data = b"".join(frames)
+    if whole:
+        cuts = [*cuts, *itertools.accumulate(len(f) for f in frames)]
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    fast, plain = FrameParser(max_size=100), FrameParser(max_size=100)
+    hits = 0
+    for a, b in itertools.pairwise(points):
+        read = data[a:b]
+        expect_forward, expect_events = plain.feed(read)
+        message = fast.whole_message(read)
+        if message is None:
+            forward, events = fast.feed(read)
+            assert (forward, [_event(e) for e in events]) == (expect_forward, [_event(e) for e in expect_events])
+        else:
+            hits += 1
+            opcode, payload, compressed = message
+            assert expect_forward == read
+            assert [_event(e) for e in expect_events] == [
+                ("message", opcode, payload, None, None, len(payload), compressed)
+            ]
+        assert (fast.at_boundary, fast.refused, fast._buf, fast._msg_op) == (
+            plain.at_boundary,
+            plain.refused,
+            plain._buf,
+            plain._msg_op,
+        )
+
+
+def test_whole_message_takes_only_one_whole_final_data_frame():
+    hello = _frames(Frame(Opcode.TEXT, b'{"instruction": 0}'), mask=True)
+    assert FrameParser().whole_message(hello) == ("text", b'{"instruction": 0}', False)
+    assert FrameParser().whole_message(_frames(Frame(Opcode.BINARY, b"b" * 300), mask=False)) == (
+        "binary",
+        b"b" * 300,
+        False,
+    )
+    assert FrameParser().whole_message(hello[:-1]) is None  # incomplete
+    assert FrameParser().whole_message(hello + hello) is None  # two messages: feed
+    assert FrameParser().whole_message(_frames(Frame(Opcode.PING, b"p"), mask=True)) is None
+    assert FrameParser(max_size=4).whole_message(hello) is None  # over the limit: feed refuses it
+    p = FrameParser()
+    p.feed(_frames(Frame(Opcode.TEXT, b"hel", fin=False), mask=True))  # a message in progress
+    assert p.whole_message(_frames(Frame(Opcode.TEXT, b"new"), mask=True)) is None

@@ -13,6 +13,7 @@ from ..exceptions import ConfigurationError
 from ..record.api import Recorder
 from ..record.loop import LOOPS, default_loop, resolve_loop
 from ..record.loop import run as run_on_loop
+from ..record.process import tune_recorder_process
 from ..record.proxy import DEFAULT_MAX_SIZE
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2, "g": 1024**3}
@@ -77,14 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     if args.flush_interval <= 0:
         raise ConfigurationError("--flush-interval must be > 0 seconds")
-    # The capture is encoded on a background thread; switch threads more often than
-    # every 5 ms so the relay's event loop never waits long for the GIL.
-    sys.setswitchinterval(0.0005)
-    # Arrow buffers are allocated and freed on the flush thread, a batch at a time; pyarrow's default
-    # allocator (mimalloc) kept about 5 MB more per second of traffic in this pattern, the system's reuses them.
-    import pyarrow as pa
-
-    pa.set_memory_pool(pa.system_memory_pool())
+    tune_recorder_process()  # thread switching, Arrow's allocator and thread pool (record/process.py)
     args.loop = resolve_loop(args.loop)
     return run_on_loop(_record(args), loop=args.loop)
 

@@ -30,7 +30,7 @@ import pyarrow.compute  # ``take``: imported now rather than in the first flush 
 from ..events import ConnectionLog, DecodeCache, message_fields
 from ..schema import COLUMNS, SCHEMA, column_array, rows_to_table
 
-__all__ = ["MessageEntry", "Entry", "COMPRESSED", "entries_to_table"]
+__all__ = ["MessageEntry", "Entry", "COMPRESSED", "KindCache", "entries_to_table"]
 
 #: ``(log, ts, seq, direction, opcode, data, compressed)`` of one whole message.
 MessageEntry = tuple[ConnectionLog, int, int, str, str | None, bytes, bool]
@@ -43,11 +43,49 @@ _CONN = ("capture_id", "conn_id", "endpoint", "path", "query", "outpost_uuid")
 _TS, _INT64 = COLUMNS["ts"], COLUMNS["seq"]
 
 
+_Key = tuple[str, str, str | None, bytes, bool]
+
+
+class KindCache:
+    """Decoded message kinds kept across batches, with their columns built once.
+
+    A kind is what a message's columns depend on besides its connection, time and number:
+    direction, endpoint, opcode, payload and the compressed flag. An outpost repeats its HELLO
+    and authentik its ACK, so a flush mostly sees kinds an earlier flush already built; their
+    Arrow columns are kept and only new kinds are built. Cleared at the start of a batch once it
+    holds more than *limit* kinds (bounded memory for traffic whose payloads never repeat).
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self.limit = limit
+        self.index: dict[_Key, int] = {}
+        self.fields: list[dict[str, Any]] = []
+        self._table: pa.Table | None = None  # the columns of fields[: self._built]
+        self._built = 0
+
+    def clear_if_full(self) -> None:
+        if len(self.fields) > self.limit:
+            self.index.clear()
+            self.fields = []
+            self._table = None
+            self._built = 0
+
+    def table(self) -> pa.Table:
+        """The columns of every kind so far, one chunk, row *k* for kind *k*."""
+        if self._table is None or self._built < len(self.fields):
+            new = rows_to_table(self.fields[self._built :])
+            self._table = new if self._table is None else pa.concat_tables([self._table, new]).combine_chunks()
+            self._built = len(self.fields)
+        return self._table
+
+
 def _indices(values: array) -> pa.Array:
     return pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(values)])
 
 
-def entries_to_table(entries: list[Entry], cache: DecodeCache | None = None) -> pa.Table:
+def entries_to_table(
+    entries: list[Entry], cache: DecodeCache | None = None, kinds_cache: KindCache | None = None
+) -> pa.Table:
     """The capture table of *entries*, in order (see the module docstring).
 
     Parameters
@@ -56,6 +94,8 @@ def entries_to_table(entries: list[Entry], cache: DecodeCache | None = None) -> 
         Queue entries, oldest first.
     cache : dict, optional
         A decode cache kept across batches (see :class:`~wsreplay.events.ConnectionLog`).
+    kinds_cache : KindCache, optional
+        Decoded message kinds and their columns kept across batches (the same rows either way).
 
     Returns
     -------
@@ -68,8 +108,12 @@ def entries_to_table(entries: list[Entry], cache: DecodeCache | None = None) -> 
     conns: dict[int, int] = {}
     conn_logs: list[ConnectionLog] = []
     conn_idx = array("i")
-    kinds: dict[tuple[str, str, str | None, bytes, bool], int] = {}
-    templates: list[dict[str, Any]] = []
+    if kinds_cache is None:
+        kinds_cache = KindCache()
+    else:
+        kinds_cache.clear_if_full()
+    kinds = kinds_cache.index
+    templates = kinds_cache.fields
     kind_idx = array("i")
     ts = array("q")
     seq = array("q")
@@ -112,7 +156,7 @@ def entries_to_table(entries: list[Entry], cache: DecodeCache | None = None) -> 
         instance.append(log.instance_uuid)
     parts = []
     if msg_pos:
-        parts.append(_messages(templates, kind_idx, conn_logs, conn_idx, ts, seq, instance))
+        parts.append(_messages(kinds_cache.table(), kind_idx, conn_logs, conn_idx, ts, seq, instance))
     if rows:
         parts.append(rows_to_table(rows))
     if not parts:
@@ -129,7 +173,7 @@ def entries_to_table(entries: list[Entry], cache: DecodeCache | None = None) -> 
 
 
 def _messages(
-    templates: list[dict[str, Any]],
+    kinds: pa.Table,
     kind_idx: array,
     conn_logs: list[ConnectionLog],
     conn_idx: array,
@@ -138,7 +182,6 @@ def _messages(
     instance: list[str | None],
 ) -> pa.Table:
     n = len(ts)
-    kinds = rows_to_table(templates)
     conns = {name: column_array([getattr(log, name) for log in conn_logs], COLUMNS[name]) for name in _CONN}
     by_kind, by_conn = _indices(kind_idx), _indices(conn_idx)
     arrays = []

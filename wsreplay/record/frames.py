@@ -60,9 +60,27 @@ class FrameParser:
     (b'\\x81\\x02hi', b'hi')
     """
 
+    __slots__ = (
+        "_buf",
+        "_chunks",
+        "_clean",
+        "_fin",
+        "_in_frame",
+        "_mask",
+        "_msg_compressed",
+        "_msg_op",
+        "_msg_parts",
+        "_msg_size",
+        "_op",
+        "_remaining",
+        "max_size",
+        "refused",
+    )
+
     def __init__(self, *, max_size: int = 16 * 1024 * 1024) -> None:
         self.max_size = max_size
         self.refused = False
+        self._clean = True  # on a frame boundary, nothing buffered, no message in progress, not refused
         self._buf = b""
         # current frame
         self._remaining = 0
@@ -116,8 +134,61 @@ class FrameParser:
             if self._remaining == 0:
                 self._end_frame(events)
         self._buf = buf[pos:] if not self.refused else b""
+        # only feed() changes the state: whole_message() reads this one flag instead of four
+        self._clean = not self._buf and not self._in_frame and self._msg_op is None and not self.refused
         forward = buf[:pos] if pos < n else buf
         return forward, events
+
+    def whole_message(self, data: bytes) -> tuple[str, bytes, bool] | None:
+        """The message of *data* when it is exactly one whole message: the common case, cheaply.
+
+        When *data* is one complete, unfragmented text or binary frame within
+        the size limit, arriving on a frame boundary with no message in
+        progress, :meth:`feed` would forward all of it and return that one
+        message; this returns ``(opcode, payload, compressed)`` of it (payload
+        unmasked, as in the ``message`` event) and leaves the parser as
+        :meth:`feed` would. Anything else returns ``None`` and changes
+        nothing: call :meth:`feed`.
+
+        Examples
+        --------
+        >>> FrameParser().whole_message(b"\\x81\\x02hi")
+        ('text', b'hi', False)
+        >>> FrameParser().whole_message(b"\\x01\\x02hi") is None  # not the final frame
+        True
+        """
+        if not self._clean:
+            return None
+        n = len(data)
+        if n < 2:
+            return None
+        b0 = data[0]
+        op = b0 & 0x0F
+        if not b0 & 0x80 or (op != OP_TEXT and op != OP_BINARY):
+            return None
+        b1 = data[1]
+        length = b1 & 0x7F
+        head = 2
+        if length == 126:
+            if n < 4:
+                return None
+            length = (data[2] << 8) | data[3]
+            head = 4
+        elif length == 127:
+            if n < 10:
+                return None
+            (length,) = struct.unpack_from("!Q", data, 2)
+            head = 10
+        if b1 & 0x80:
+            head += 4
+            if head + length != n or length > self.max_size:
+                return None
+            payload = apply_mask(data[head:], data[head - 4 : head]) if length else b""
+        else:
+            if head + length != n or length > self.max_size:
+                return None
+            payload = data[head:]
+        return _DATA[op], payload, bool(b0 & 0x40)
 
     # ----------------------------------------------------------------- private
 

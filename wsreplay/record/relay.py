@@ -7,7 +7,10 @@ unchanged, masking included. A :class:`~wsreplay.record.frames.FrameParser`
 watches a copy and turns whole messages and close frames into capture rows.
 Frames are recorded just before they are forwarded (so whatever a side has
 received is in the capture), and rows only go to an in-memory queue: the relay
-path does no disk I/O. Flow control is end to end: when one side's send
+path does no disk I/O. A read that is exactly one whole message (an outpost's
+HELLO, authentik's ACK: nearly every read) takes a short path
+(:meth:`FrameParser.whole_message`) with the least Python between reading the
+bytes and writing them to the other side. Flow control is end to end: when one side's send
 buffer fills, the other side stops being read.
 """
 
@@ -41,12 +44,36 @@ async def _drain(reader: asyncio.StreamReader) -> bytes:
 class _Side(asyncio.Protocol):
     """One socket of a relayed connection; *direction* is where the bytes it receives go."""
 
+    __slots__ = ("direction", "dst", "log", "now_ns", "parser", "put", "relay", "stats")
+
     def __init__(self, relay: Relay, direction: str) -> None:
         self.relay = relay
         self.direction = direction
+        self.parser = relay._parsers[direction]
+        self.dst = relay._dst[direction]
+        self.log = relay.log
+        self.put = relay._put
+        self.now_ns = relay._clock.now_ns
+        self.stats = relay._stats
 
     def data_received(self, data: bytes) -> None:
-        self.relay._on_data(self.direction, data)
+        relay = self.relay
+        if not relay.stopping and not relay._ended:
+            # The common case: one read is one whole message (an outpost's HELLO, authentik's ACK).
+            # Queued (as Relay._record_message does), then relayed, with the least Python in between.
+            message = self.parser.whole_message(data)
+            if message is not None:
+                log = self.log
+                self.put((log, self.now_ns(), log.seq, self.direction, *message))
+                log.seq += 1
+                stats = self.stats
+                stats.frames += 1
+                stats.bytes += len(message[1])
+                dst = self.dst
+                if not dst.is_closing():
+                    dst.write(data)
+                return
+        relay._on_data(self.direction, data)
 
     def eof_received(self) -> bool:
         self.relay._on_end(self.direction, None)
@@ -82,6 +109,23 @@ class Relay:
         Largest frame or message relayed; a bigger one closes the connection with 1009.
     """
 
+    __slots__ = (
+        "_clock",
+        "_close_seen",
+        "_close_waiter",
+        "_done",
+        "_dst",
+        "_ended",
+        "_lost",
+        "_oversize",
+        "_parsers",
+        "_put",
+        "_stats",
+        "log",
+        "max_size",
+        "stopping",
+    )
+
     def __init__(
         self,
         log: ConnectionLog,
@@ -100,10 +144,14 @@ class Relay:
         # _dst[d]: the transport bytes of direction d are written to
         self._dst: dict[str, asyncio.Transport] = {}
         self._parsers = {TO_SERVER: FrameParser(max_size=max_size), TO_PEER: FrameParser(max_size=max_size)}
-        self._close_seen = {TO_SERVER: asyncio.Event(), TO_PEER: asyncio.Event()}
-        self._ended: set[str] = set()
-        self._lost: set[str] = set()
-        self._done = asyncio.Event()
+        # Per-connection state is kept small (a recorder holds thousands of these): lists of at most two
+        # directions (an empty set is four times an empty list), and futures made only when something
+        # waits (an asyncio.Event carries a deque of waiters).
+        self._close_seen: list[str] = []  # directions whose close frame went by
+        self._close_waiter: asyncio.Future[None] | None = None  # shutdown() waiting for TO_SERVER's close
+        self._ended: list[str] = []
+        self._lost: list[str] = []
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # both sockets closed
         self._oversize = 0
 
     async def run(
@@ -133,29 +181,31 @@ class Relay:
             with contextlib.suppress(RuntimeError):  # the stream protocol may have paused it
                 transport.resume_reading()
         try:
-            await self._done.wait()
+            await asyncio.shield(self._done)
         finally:
             for t in self._dst.values():
                 t.close()
 
     async def shutdown(self, code: int = 1001, reason: str = "wsreplay recorder shutting down") -> None:
         """Close both sides with *code* (the recorder is stopping), then wait briefly for the replies."""
-        if self._done.is_set() or self.stopping:
-            await self._done.wait()
+        if self._done.done() or self.stopping:
+            await asyncio.shield(self._done)
             return
         self.stopping = True
         self._inject_close(code, reason, reason)
         if not self.log.closed:
             self._write(self.log.close(self._clock.now_ns(), TO_PEER, code=code, reason=reason))
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._close_seen[TO_SERVER].wait(), _CLOSE_WAIT)
+        if TO_SERVER not in self._close_seen:
+            self._close_waiter = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._close_waiter), _CLOSE_WAIT)
         for t in self._dst.values():
             t.close()
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._done.wait(), _CLOSE_WAIT)
+            await asyncio.wait_for(asyncio.shield(self._done), _CLOSE_WAIT)
         for t in self._dst.values():
             t.abort()
-        await self._done.wait()
+        await asyncio.shield(self._done)
 
     # ----------------------------------------------------------------- private
 
@@ -177,6 +227,7 @@ class Relay:
             up_t.write(close_frame(code, to_server_reason, mask=True))
 
     def _on_data(self, direction: str, data: bytes) -> None:
+        """Bytes received in *direction* (the general path: any piece of the byte stream)."""
         if direction in self._ended:
             return
         parser = self._parsers[direction]
@@ -187,7 +238,7 @@ class Relay:
             self._refuse(direction)
             return
         if self.stopping:
-            if self._close_seen[direction].is_set():
+            if direction in self._close_seen:
                 self._source(direction).close()
             return
         if forward:
@@ -200,19 +251,28 @@ class Relay:
         for ev in events:
             kind = ev.kind
             if kind == "message":
-                # decoded later, a batch at a time, on the flush thread (record/batch.py)
-                self._put((log, ts, log.seq, direction, ev.opcode, ev.data, ev.compressed))
-                log.seq += 1
-                self._stats.frames += 1
-                self._stats.bytes += ev.size
+                self._record_message(ts, direction, ev.opcode, ev.data, ev.compressed)
             elif kind == "close":
-                self._close_seen[direction].set()
+                if direction not in self._close_seen:
+                    self._close_seen.append(direction)
+                waiter = self._close_waiter
+                if direction == TO_SERVER and waiter is not None and not waiter.done():
+                    waiter.set_result(None)
                 if not log.closed:
                     self._put((log, log.close(ts, direction, code=ev.code, reason=ev.reason)))
             elif kind == "bad_frame":
                 self._write(log.error(ts, f"malformed frame: {ev.reason}", direction=direction))
             elif kind == "oversize":
                 self._oversize = ev.size
+
+    def _record_message(self, ts: int, direction: str, opcode: str | None, data: bytes, compressed: bool) -> None:
+        # decoded later, a batch at a time, on the flush thread (record/batch.py)
+        log = self.log
+        self._put((log, ts, log.seq, direction, opcode, data, compressed))
+        log.seq += 1
+        stats = self._stats
+        stats.frames += 1
+        stats.bytes += len(data)
 
     def _refuse(self, direction: str) -> None:
         """An over-size frame arrived in *direction*: nothing of it was relayed; close both sides with 1009."""
@@ -231,9 +291,10 @@ class Relay:
     def _on_end(self, direction: str, exc: Exception | None, *, lost: bool = False) -> None:
         """The *direction* source reached EOF, broke, or was closed: end the other side the same way."""
         if lost:
-            self._lost.add(_OTHER[direction])  # the socket that reads `direction` is the other's destination
+            if _OTHER[direction] not in self._lost:  # the socket that reads `direction` is the other's destination
+                self._lost.append(_OTHER[direction])
         if direction not in self._ended:
-            self._ended.add(direction)
+            self._ended.append(direction)
             log = self.log
             if not log.closed and not self.stopping:
                 ts = self._clock.now_ns()
@@ -252,5 +313,5 @@ class Relay:
             if len(self._ended) == 2:
                 for transport in self._dst.values():
                     transport.close()
-        if len(self._lost) == 2:
-            self._done.set()
+        if len(self._lost) == 2 and not self._done.done():
+            self._done.set_result(None)

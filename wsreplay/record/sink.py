@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import pyarrow as pa
@@ -26,7 +26,7 @@ import pyarrow as pa
 from ..events import ConnectionLog, DecodeCache
 from ..schema import conform_table
 from ..store.writer import CaptureWriter
-from .batch import Entry, entries_to_table
+from .batch import Entry, KindCache, entries_to_table
 
 __all__ = ["RowSink", "RowObserver"]
 
@@ -73,19 +73,17 @@ class RowSink:
         self.observers = list(observers)
         self.observer_errors = 0
         self.last_observer_error: str | None = None
-        self.rows_put = 0
         self._queue: collections.deque[Entry] = collections.deque()
+        #: Queue one row or message entry (called on the event loop; never blocks). It is the deque's own
+        #: ``append``: no Python frame per relayed message.
+        self.put: Callable[[Entry], None] = self._queue.append
         self._cache: DecodeCache = {}
+        self._kinds = KindCache()  # message kinds and their columns, built once across flushes
         self._drain_lock = threading.Lock()
         _warm_up()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="wsreplay-record-flush", daemon=True)
         self._thread.start()
-
-    def put(self, entry: Entry) -> None:
-        """Queue one row or message entry (called on the event loop; never blocks)."""
-        self._queue.append(entry)
-        self.rows_put += 1
 
     @property
     def pending(self) -> int:
@@ -108,7 +106,7 @@ class RowSink:
             except IndexError:
                 pass
             for start in range(0, len(entries), _BATCH):
-                table = entries_to_table(entries[start : start + _BATCH], self._cache)
+                table = entries_to_table(entries[start : start + _BATCH], self._cache, self._kinds)
                 self.writer.write_table(table)
                 self._observe(table)
             return self.writer.flush()
