@@ -44,6 +44,7 @@ import pandas as pd
 
 from ..exceptions import ConfigurationError
 from ._common import NO_TIME, NS, categorical, codes, require, utc
+from ._engine import accepts_dask
 from ._group import group_cummax, group_order, run_starts, scatter_order
 from ._rows import OutpostRows, outpost_rows
 from .hello import HELLO_COLUMNS
@@ -186,6 +187,7 @@ def _pair_next(rows: OutpostRows, req_mask: np.ndarray, ack_mask: np.ndarray) ->
     return ack_ts, len(p)
 
 
+@accepts_dask("ack_latency")
 def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "next") -> pd.DataFrame:
     """One row per non-ACK frame an outpost sent, with the ACK that answered it.
 
@@ -284,6 +286,7 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
     return out
 
 
+@accepts_dask("latency_percentiles")
 def latency_percentiles(
     data: pd.DataFrame,
     /,
