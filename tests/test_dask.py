@@ -13,6 +13,7 @@ orders them by outpost). Everything else is compared exactly.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from dataclasses import replace
@@ -30,6 +31,9 @@ from wsreplay.store.span import span_ns
 distributed = pytest.importorskip("distributed")
 import wsreplay.dask as wdask  # noqa: E402
 from wsreplay.daskengine.partitions import Source, discover, partitions  # noqa: E402
+from wsreplay.exceptions import ConfigurationError  # noqa: E402
+from wsreplay.reporting.analyse import analyse_capture  # noqa: E402
+from wsreplay.reporting.dask_analyse import analyse_dask  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +258,32 @@ def test_import_wsreplay_does_not_import_dask():
         "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')], 'dask imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _step(_name):
+    return contextlib.nullcontext()
+
+
+REPORT_OPTS = {"policy": "observed", "factor": 1.5, "interval": None, "start": None, "end": None}
+
+
+def test_report_parts_on_dask_equal_the_pandas_report(fleet, client):
+    path = fleet[0]
+    whole = analyse_capture(path, REPORT_OPTS, hello_limit=10**9, chunk_rows=10**9, step=_step)
+    got = analyse_dask(path, REPORT_OPTS, step=_step)
+    assert got.chunks == wdask.load(path).npartitions and got.summary == whole.summary
+    assert got.instance_outages == whole.instance_outages
+    for name in ("outages", "uptime", "fleet", "restarts", "overall", "over_time", "notices", "top_notices", "fanout"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(whole, name), obj=name)
+    keys = ["outpost_uuid"]
+    pd.testing.assert_frame_equal(got.per_outpost, _by(_sorted_categories(whole.per_outpost), keys))
+
+
+def test_report_with_engine_dask(fleet, client, tmp_path):
+    rep = wsreplay.report(fleet[0], engine="dask")
+    plain = wsreplay.report(fleet[0])
+    assert rep.outages == plain.outages and rep.outposts == plain.outposts == 14
+    assert rep.chunks > 1 and "<html" in rep.html.lower()
+    assert rep.save(tmp_path / "r.html").stat().st_size > 10_000
+    with pytest.raises(ConfigurationError):
+        wsreplay.report(wsreplay.load(fleet[0]), engine="dask")

@@ -32,7 +32,15 @@ def _union_categories(parts: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
                 values.update(dt.categories)
                 ordered = ordered or bool(dt.ordered)
         dtypes[col] = pd.CategoricalDtype(sorted(values), ordered=ordered)
-    return [p.astype({c: dtypes[c] for c in cat_cols if c in p.columns}) for p in parts]
+
+    # set_categories, not astype: unordered dtypes with the same values in another order compare equal,
+    # and astype then keeps the old order
+    def conform(s: pd.Series, dtype: pd.CategoricalDtype) -> pd.Series:
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            return s.cat.set_categories(dtype.categories)
+        return s.astype(dtype)
+
+    return [p.assign(**{c: conform(p[c], dtypes[c]) for c in cat_cols if c in p.columns}) for p in parts]
 
 
 def _merge_attrs(parts: Sequence[pd.DataFrame]) -> dict[Any, Any]:
