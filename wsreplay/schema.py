@@ -42,10 +42,10 @@ __all__ = [
     "conform_table",
 ]
 
-#: Version of the capture format written by this wsreplay.
+#: Version of the capture format written by this wsreplay's recorder (plain segments).
 FORMAT_VERSION: Final = 1
-#: Versions :func:`wsreplay.load` can read.
-SUPPORTED_VERSIONS: Final = frozenset({1})
+#: Versions :func:`wsreplay.load` can read (2: the files of a compacted capture, see ``store/layout.py``).
+SUPPORTED_VERSIONS: Final = frozenset({1, 2})
 #: Key of the format version in Parquet / Arrow schema metadata.
 VERSION_KEY: Final = b"wsreplay.format_version"
 

@@ -23,6 +23,7 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS: list[str] = [
     "info",
     "recover",
+    "compact",
     "import_",
     "export",
     "replay",

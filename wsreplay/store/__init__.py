@@ -1,4 +1,4 @@
-"""Storage: the segment writer, ``load``, ``save`` and crash recovery (``recover``).
+"""Storage: the segment writer, ``load``, ``save``, crash recovery (``recover``) and ``compact``.
 
 Names are imported when first used (see ``wsreplay/_lazy.py``): a process that
 only writes captures (the recorder) does not load the reader and pandas.
@@ -17,6 +17,9 @@ _NAMES: dict[str, str] = {
     "recover": ".recovery",
     "RecoveryReport": ".recovery",
     "segment_files": ".listing",
+    "compact": ".compaction",
+    "CompactReport": ".compaction",
+    "bucket_files": ".layout",
 }
 
 __getattr__, __dir__ = _attach(__name__, _NAMES)
@@ -30,4 +33,7 @@ __all__ = [
     "recover",
     "RecoveryReport",
     "segment_files",
+    "compact",
+    "CompactReport",
+    "bucket_files",
 ]

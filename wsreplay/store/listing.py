@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..exceptions import CaptureNotFoundError
+from .layout import MANIFEST_NAME, layout_of
 from .segments import PARQUET_SUFFIX, STREAM_SUFFIX
 
 __all__ = ["Segments", "segment_files", "OpenedSegments", "open_segments"]
@@ -39,12 +40,21 @@ def _no_segments(p: Path) -> CaptureNotFoundError:
     )
 
 
-def segment_files(path: str | os.PathLike[str]) -> Segments:
+def _listed(p: Path) -> list[str]:
+    """The names in directory *p* that may be segments (``_``-prefixed files are a compacted layout's manifest)."""
+    return [n for n in os.listdir(p) if not n.startswith("_")]
+
+
+def segment_files(path: str | os.PathLike[str], *, buckets: bool = True) -> Segments:
     """List the segments of a capture file or directory (one directory listing).
 
     A stream segment whose Parquet twin exists (sealed, or a crash between
     sealing and deleting the stream) is left out: the Parquet file holds the
-    same rows. To read the segments of a capture that is still being recorded,
+    same rows. For a compacted capture (:mod:`wsreplay.store.layout`) the
+    Parquet files are its buckets' files plus the segments sealed since;
+    with ``buckets=False`` only the files at its top level (no error if
+    there are none).
+    To read the segments of a capture that is still being recorded,
     use :func:`load` / :func:`load_table`, which open what they list.
     """
     p = Path(path)
@@ -53,14 +63,18 @@ def segment_files(path: str | os.PathLike[str]) -> Segments:
         if p.suffix == STREAM_SUFFIX:
             return Segments(streams=[p])
         return Segments(parquet=[p])
-    names = set(os.listdir(p))
+    names = set(_listed(p))
     parquet = sorted(p / n for n in names if n.endswith(PARQUET_SUFFIX))
     streams = sorted(
         p / n for n in names if n.endswith(STREAM_SUFFIX) and n[: -len(STREAM_SUFFIX)] + PARQUET_SUFFIX not in names
     )
     parquet = [x for x in parquet if x.is_file()]
     streams = [x for x in streams if x.is_file()]
-    if not parquet and not streams:
+    if buckets:
+        lay = layout_of(p)
+        if lay is not None:  # compacted: the buckets' files, and the segments not compacted yet
+            parquet = [x for x in parquet if x.name not in lay.compacted] + lay.select()
+    if not parquet and not streams and (buckets or not (p / MANIFEST_NAME).is_file()):
         raise _no_segments(p)
     return Segments(parquet=parquet, streams=streams)
 
@@ -112,7 +126,7 @@ def open_segments(p: Path) -> OpenedSegments:
     done: set[str] = set()  # segment names (file name without suffix) already taken
     try:
         for listing in range(_MAX_LISTINGS):
-            names = set(os.listdir(p))
+            names = set(_listed(p))
             found = False
             for name in sorted(names):
                 if name.endswith(PARQUET_SUFFIX):
@@ -149,7 +163,7 @@ def open_segments(p: Path) -> OpenedSegments:
     except BaseException:
         opened.close()
         raise
-    if not opened.parquet and not opened.streams:
+    if not opened.parquet and not opened.streams and not (p / MANIFEST_NAME).is_file():
         raise _no_segments(p)
     opened.parquet.sort()
     opened.streams.sort(key=lambda item: item[0])

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from ..exceptions import CaptureFormatError
 from ..schema import CATEGORICAL_COLUMNS, COLUMNS, SCHEMA, table_to_frames
 from ..timeutil import TimeLike, to_timestamp
+from .layout import buckets_for, layout_of
 from .listing import OpenedSegments, open_segments
 from .segments import (
     PARQUET_SUFFIX,
@@ -62,14 +63,18 @@ def _filter(start: TimeLike, end: TimeLike, endpoint: Any, outpost: Any) -> ds.E
     return expr
 
 
-def _check_parquet(path: Path) -> None:
+def _check_parquet(path: Path) -> bool:
+    """Raise unless *path* is a capture file this wsreplay reads; False if it no longer exists."""
     try:
         schema = pq.read_schema(str(path))
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:  # a damaged footer may hold non-UTF-8 names
+        if not path.is_file():
+            return False
         detail = " ".join(str(exc).split())
         raise CaptureFormatError(f"{path} is not a readable Parquet file ({detail}); is it a capture?") from exc
     check_version(schema.metadata, path)
     check_schema(schema, path)
+    return True
 
 
 def load_table(
@@ -88,11 +93,20 @@ def load_table(
         raise CaptureFormatError(f"unknown capture column(s) {unknown}; the columns are {list(COLUMNS)}")
     expr = _filter(start, end, endpoint, outpost)
     dict_cols = [c for c in cols if c in CATEGORICAL_COLUMNS]
-    segs = open_segments(Path(path))
-    try:
-        tables = _read_segments(segs, path, cols, dict_cols, expr)
-    finally:
-        segs.close()
+    p = Path(path)
+    tables: list[pa.Table] | None = None
+    for _ in range(_ATTEMPTS):
+        segs = open_segments(p)
+        try:
+            files = _parquet_files(p, segs.parquet, _as_list(outpost))
+            tables = _read_segments(segs, files, path, cols, dict_cols, expr)
+        finally:
+            segs.close()
+        if tables is not None:
+            break
+        # else a compaction finished meanwhile and removed segments it had listed: list again
+    if tables is None:
+        raise CaptureFormatError(f"{path} kept changing while it was read (compacted meanwhile?); try again")
     if not tables:
         return _encode_dicts(SCHEMA.empty_table().select(cols), dict_cols)
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
@@ -102,22 +116,45 @@ def load_table(
     return table
 
 
+#: Times the segments are listed and read when files vanish meanwhile (a compaction removing them).
+_ATTEMPTS = 4
+
+
+def _parquet_files(p: Path, listed: list[Path], outposts: list[str] | None) -> list[Path]:
+    """The Parquet files to read: the listed segments, plus a compacted capture's buckets that can match.
+
+    The layout is read after the segments were listed: a segment that a
+    compaction finished with meanwhile is then left out (its rows are in the
+    buckets), and one it is still working on is read from the segment.
+    """
+    lay = layout_of(p) if p.is_dir() else None
+    if lay is None:
+        return listed
+    wanted = None if outposts is None else buckets_for(outposts, lay.buckets)
+    return [f for f in listed if f.name not in lay.compacted] + lay.select(wanted)
+
+
 def _read_segments(
     segs: OpenedSegments,
+    files: list[Path],
     path: str | os.PathLike[str],
     cols: list[str],
     dict_cols: list[str],
     expr: ds.Expression | None,
-) -> list[pa.Table]:
+) -> list[pa.Table] | None:
+    """The rows of every segment; None if a listed Parquet file was removed before it was read."""
     tables: list[pa.Table] = []
-    if segs.parquet:
-        for p in segs.parquet:
-            _check_parquet(p)
+    if files:
+        for p in files:
+            if not _check_parquet(p):
+                return None
         fmt = ds.ParquetFileFormat(read_options={"dictionary_columns": dict_cols})
-        dataset = ds.dataset([str(p) for p in segs.parquet], format=fmt, schema=_dict_schema(dict_cols))
         try:
+            dataset = ds.dataset([str(p) for p in files], format=fmt, schema=_dict_schema(dict_cols))
             tables.append(dataset.to_table(columns=cols, filter=expr))
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            if not all(p.is_file() for p in files):
+                return None
             detail = " ".join(str(exc).split())  # pyarrow's messages span lines; the user gets one
             raise CaptureFormatError(f"a segment of {path} could not be read: {detail}") from exc
     for name, fh in segs.streams:

@@ -7,7 +7,8 @@ fine in a piece whose frames end when it died. :func:`capture_span` gives that
 window, to pass as ``span=`` to :func:`wsreplay.outages` and
 :func:`wsreplay.uptime`.
 
-Sealed Parquet segments carry min/max statistics of ``ts`` per row group: only
+A compacted capture keeps its window in its manifest's metadata. Sealed
+Parquet segments carry min/max statistics of ``ts`` per row group: only
 their footers are read. Stream segments still being written (or left by a
 crash) have no statistics: their ``ts`` column is read.
 """
@@ -15,12 +16,14 @@ crash) have no statistics: their ``ts`` column is read.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..exceptions import CaptureFormatError
+from .layout import read_manifest
 from .listing import segment_files
 from .segments import read_stream
 
@@ -60,9 +63,17 @@ def _table_span(table: pa.Table) -> tuple[int, int] | None:
 
 
 def span_ns(path: str | os.PathLike[str]) -> tuple[int, int] | None:
-    """First and last ``ts`` of the capture at *path* in epoch nanoseconds (``None``: no rows)."""
-    seg = segment_files(path)
-    parts = [_parquet_span(p) for p in seg.parquet]
+    """First and last ``ts`` of the capture at *path* in epoch nanoseconds (``None``: no rows).
+
+    A compacted capture's window is in its manifest (see
+    :mod:`wsreplay.store.layout`): only the segments recorded since are read.
+    """
+    p = Path(path)
+    manifest = read_manifest(p) if p.is_dir() else None
+    seg = segment_files(p, buckets=manifest is None)
+    window = manifest.get("window") if manifest is not None else None
+    parts: list[tuple[int, int] | None] = [(int(window[0]), int(window[1]))] if window else []
+    parts += [_parquet_span(p) for p in seg.parquet]
     parts += [_table_span(read_stream(p).select(["ts"])) for p in seg.streams]
     found = [p for p in parts if p is not None]
     if not found:
