@@ -26,11 +26,13 @@ from analysis_support import Capture
 import wsreplay
 from wsreplay.sim import Fault, Scenario, simulate_virtual
 from wsreplay.sim.scenario import FAULT_KINDS
+from wsreplay.store.compaction import compact
+from wsreplay.store.layout import bucket_files
 from wsreplay.store.span import span_ns
 
 distributed = pytest.importorskip("distributed")
 import wsreplay.dask as wdask  # noqa: E402
-from wsreplay.daskengine.partitions import Source, discover, partitions  # noqa: E402
+from wsreplay.daskengine.partitions import Source, plan  # noqa: E402
 from wsreplay.exceptions import ConfigurationError  # noqa: E402
 from wsreplay.reporting.analyse import analyse_capture  # noqa: E402
 from wsreplay.reporting.dask_analyse import analyse_dask  # noqa: E402
@@ -173,7 +175,7 @@ def test_latency_percentiles_per_outpost(frames, dframes, kwargs):
 
 def test_partitions_are_buckets_read_like_load(fleet, lazy):
     path = fleet[0]
-    parts = partitions(discover(Source.of(path)), 3)
+    parts = plan(Source.of(path), 3, 1)
     assert [p.bucket for p in parts] == [0, 1, 2, -1]
     assert lazy.npartitions == 4 and lazy._meta.attrs["wsreplay_span"] == span_ns(path)
     for part, delayed in zip(parts, lazy.to_delayed(), strict=True):
@@ -186,6 +188,39 @@ def test_partitions_are_buckets_read_like_load(fleet, lazy):
         # a partition reads only the files of its outposts: its categories may lack values of other files
         pd.testing.assert_frame_equal(got, expected, check_categorical=False)
         assert list(got.dtypes) == list(expected.dtypes)
+
+
+@pytest.fixture(scope="module")
+def compacted(fleet, tmp_path_factory):
+    """The fleet compacted into 4 buckets, then the second run's segments added (sealed after the compaction)."""
+    src = fleet[0]
+    first = tmp_path_factory.mktemp("first")
+    later = sorted(src.glob("*.parquet"))
+    runs = sorted({f.name.rsplit("-", 1)[0] for f in later})
+    for f in later:
+        if f.name.startswith(runs[0]):
+            (first / f.name).write_bytes(f.read_bytes())
+    out = tmp_path_factory.mktemp("compacted") / "cap"
+    compact(first, out=out, buckets=4)
+    for f in later:
+        if not f.name.startswith(runs[0]):
+            (out / f.name).write_bytes(f.read_bytes())
+    return out
+
+
+def test_a_compacted_capture_has_one_partition_per_bucket(compacted, frames, client):
+    n, files = bucket_files(compacted)
+    parts = plan(Source.of(compacted), None, 1)
+    got = [p.bucket for p in parts]
+    assert n == 4 and got == [*sorted(b for b in got if b >= 0), -1] and set(files) <= set(got)
+    for p in parts:  # its bucket's own files whole, the segments sealed since filtered to its outposts
+        own = {str(f) for f in files.get(p.bucket, [])}
+        assert {f for f, keep in p.files if keep is None} <= own | {f for f, _ in p.files if p.bucket < 0}
+        assert own <= {f for f, _ in p.files}
+    d = wdask.load(compacted, npartitions=99)  # the layout's buckets win
+    assert d.npartitions == len(parts)
+    for name in ("outages", "uptime", "fleet", "restarts", "notice_frequency"):
+        pd.testing.assert_frame_equal(getattr(wsreplay, name)(d), getattr(wsreplay, name)(frames), obj=name)
 
 
 def test_a_file_url_reads_through_fsspec_the_same(fleet, frames, client):
@@ -216,7 +251,7 @@ def test_an_outpost_that_died_early_alone_in_its_partition(tmp_path, client):
     path = wsreplay.save(cap.frames(), tmp_path / "cap")
     frames = wsreplay.load(path)
     d = wdask.load(path, npartitions=64)
-    parts = partitions(discover(Source.of(path)), 64)
+    parts = plan(Source.of(path), 64, 1)
     alone = [p.outposts for p in parts if len(p.outposts) == 1 and p.outposts[0] < "pk04"]
     assert alone, "no early-dying outpost alone in a bucket: pick another npartitions"
     expected = wsreplay.outages(frames, level="outpost")

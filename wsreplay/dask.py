@@ -25,7 +25,6 @@ Needs the ``dask`` extra: ``pip install 'wsreplay[dask]'``.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -101,7 +100,7 @@ def load(
     >>> wsreplay.outages(frames, level="outpost")  # doctest: +SKIP
     """
     dd = _import_dask()
-    from .daskengine.partitions import Source, discover, empty_frames_of, partitions, read_partition
+    from .daskengine.partitions import Source, empty_frames_of, plan, read_partition
     from .daskengine.window import source_span
 
     cols = list(COLUMNS) if columns is None else list(columns)
@@ -112,11 +111,7 @@ def load(
         raise ConfigurationError(f"npartitions must be at least 1, not {npartitions}")
     source = Source.of(path, storage_options)
     eps = None if endpoint is None else ([endpoint] if isinstance(endpoint, str) else list(endpoint))
-    parts = _compacted_parts(source)
-    if parts is None:
-        infos = discover(source)
-        n = npartitions or max(1, math.ceil(sum(i.rows for i in infos) / DEFAULT_PARTITION_ROWS))
-        parts = partitions(infos, n)
+    parts = plan(source, npartitions, DEFAULT_PARTITION_ROWS)
     meta = empty_frames_of(cols)
     if start is None and end is None and eps is None:
         span = source_span(source)
@@ -141,24 +136,6 @@ def load(
             label="wsreplay-load",
             enforce_metadata=False,
         )
-
-
-def _compacted_parts(source: Any) -> list[Any] | None:
-    """One partition per bucket of a compacted local capture (``None``: not compacted, or remote)."""
-    if source.protocol is not None:
-        return None
-    try:
-        from .store.layout import bucket_files  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    found = bucket_files(source.path)
-    if found is None:
-        return None
-    from .daskengine.partitions import Part
-
-    _n, files = found
-    order = sorted(files, key=lambda b: (b < 0, b))  # buckets in order, the rows without an outpost last
-    return [Part(b, (), tuple(str(f) for f in files[b]), filter_outposts=False) for b in order if files[b]]
 
 
 def capture_window(frames: Any) -> tuple[int, int] | None:

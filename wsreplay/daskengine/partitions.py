@@ -24,6 +24,7 @@ which only a local path reads).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from ..schema import CATEGORICAL_COLUMNS, COLUMNS, SCHEMA, table_to_frames
 from ..store.buckets import NO_BUCKET, bucket_groups
 from ..timeutil import TimeLike, to_timestamp
 
-__all__ = ["Source", "Part", "FileInfo", "discover", "read_partition", "partitions", "empty_frames_of"]
+__all__ = ["Source", "Part", "FileInfo", "discover", "plan", "read_partition", "empty_frames_of"]
 
 #: Endpoints whose rows have no ``outpost_uuid`` (``/ws/client/`` and any other path).
 _NO_OUTPOST_ENDPOINTS = ("client", "other")
@@ -81,7 +82,7 @@ class Source:
         fs, root = self.filesystem()
         if fs.isfile(root):
             return [root]
-        found = sorted(p for p in fs.find(root) if p.endswith(".parquet"))
+        found = sorted(p for p in fs.find(root) if p.endswith(".parquet") and not p.rsplit("/", 1)[-1].startswith("_"))
         if not found:
             raise CaptureNotFoundError(f"{self.path} holds no Parquet segment")
         return found
@@ -99,12 +100,15 @@ class FileInfo:
 
 @dataclass(frozen=True)
 class Part:
-    """One partition: a bucket (``NO_BUCKET`` for the rows without an outpost), its outposts and files."""
+    """One partition: a bucket (``NO_BUCKET`` for the rows without an outpost), its outposts and files.
+
+    ``files`` pairs each file with the outposts to keep from it (``None``: every
+    row, a compacted bucket's own file), in the order ``load`` reads them.
+    """
 
     bucket: int
     outposts: tuple[str, ...]
-    files: tuple[str, ...]
-    filter_outposts: bool = True
+    files: tuple[tuple[str, tuple[str, ...] | None], ...]
 
 
 def _open_parquet(source: Source, path: str) -> pq.ParquetFile:
@@ -131,29 +135,65 @@ def file_info(source: Source, path: str) -> FileInfo:
     return FileInfo(path, len(col), tuple(sorted(values)), col.null_count)
 
 
-def discover(source: Source) -> list[FileInfo]:
-    """:func:`file_info` of every file of *source*, computed on the current Dask scheduler."""
+def discover(source: Source, files: Sequence[str] | None = None) -> list[FileInfo]:
+    """:func:`file_info` of *files* (default: every file of *source*), computed on the current Dask scheduler."""
     import dask
 
-    tasks = [dask.delayed(file_info, pure=True)(source, f) for f in source.files()]
+    todo = source.files() if files is None else list(files)
+    tasks = [dask.delayed(file_info, pure=True)(source, f) for f in todo]
     return list(dask.compute(*tasks))
 
 
-def partitions(infos: Sequence[FileInfo], n: int) -> list[Part]:
-    """Group the outposts of *infos* into *n* buckets; each partition lists only the files holding its outposts."""
-    outposts = sorted({o for info in infos for o in info.outposts})
+def compacted_buckets(source: Source) -> tuple[int, dict[str, int]] | None:
+    """(bucket count, bucket of each file) of a compacted local capture; ``None`` otherwise."""
+    if source.protocol is not None:
+        return None
+    from ..store.layout import bucket_files
+
+    found = bucket_files(source.path)
+    if found is None:
+        return None
+    n, files = found
+    return n, {str(f): b for b, fs in files.items() for f in fs}
+
+
+def plan(source: Source, npartitions: int | None, rows_per_partition: int) -> list[Part]:
+    """The partitions of *source*: one per bucket (the layout's buckets when compacted), the null bucket last.
+
+    Only the files that are not a compacted bucket's own are read to learn
+    their outposts (on the workers).
+    """
+    files = source.files()
+    compacted = compacted_buckets(source)
+    own: dict[str, int] = compacted[1] if compacted else {}
+    infos = {i.path: i for i in discover(source, [f for f in files if f not in own])}
+    if compacted is not None:
+        n = compacted[0]
+    else:
+        n = npartitions or max(1, math.ceil(sum(i.rows for i in infos.values()) / rows_per_partition))
+    groups = bucket_groups({o for i in infos.values() for o in i.outposts}, n)
+    buckets = sorted({b for b in own.values() if b != NO_BUCKET} | set(groups))
     parts: list[Part] = []
-    for bucket, members in bucket_groups(outposts, n).items():
-        wanted = set(members)
-        files = tuple(i.path for i in infos if wanted.intersection(i.outposts))
-        parts.append(Part(bucket, tuple(members), files))
-    no_outpost = tuple(i.path for i in infos if i.no_outpost_rows)
-    if no_outpost or not parts:
-        parts.append(Part(NO_BUCKET, (), no_outpost))
+    for b in [*buckets, NO_BUCKET]:
+        members = set(groups.get(b, ()))
+        entries: list[tuple[str, tuple[str, ...] | None]] = []
+        for f in files:
+            if f in own:
+                if own[f] == b:
+                    entries.append((f, None))
+            elif b == NO_BUCKET:
+                if infos[f].no_outpost_rows:
+                    entries.append((f, None))
+            elif members.intersection(infos[f].outposts):
+                entries.append((f, tuple(sorted(members.intersection(infos[f].outposts)))))
+        if entries or (b == NO_BUCKET and not parts):
+            parts.append(Part(b, tuple(sorted(members)), tuple(entries)))
     return parts
 
 
-def _filter(start: TimeLike, end: TimeLike, endpoints: list[str] | None, part: Part) -> ds.Expression | None:
+def _filter(
+    start: TimeLike, end: TimeLike, endpoints: list[str] | None, bucket: int, outposts: tuple[str, ...] | None
+) -> ds.Expression | None:
     expr: ds.Expression | None = None
 
     def add(e: ds.Expression) -> None:
@@ -168,21 +208,28 @@ def _filter(start: TimeLike, end: TimeLike, endpoints: list[str] | None, part: P
         add(ds.field("ts") < pa.scalar(t1.value, type=pa.int64()).cast(ts_type))
     if endpoints is not None:
         add(ds.field("endpoint").isin(endpoints))
-    if part.bucket == NO_BUCKET:
+    if bucket == NO_BUCKET:
         add(ds.field("outpost_uuid").is_null())
-    elif part.filter_outposts:
-        add(ds.field("outpost_uuid").isin(list(part.outposts)))
+    elif outposts is not None:
+        add(ds.field("outpost_uuid").isin(list(outposts)))
     return expr
 
 
 def _read_file(
-    source: Source, path: str, part: Part, cols: list[str], start: TimeLike, end: TimeLike, endpoints: list[str] | None
+    source: Source,
+    path: str,
+    bucket: int,
+    outposts: tuple[str, ...] | None,
+    cols: list[str],
+    start: TimeLike,
+    end: TimeLike,
+    endpoints: list[str] | None,
 ) -> pa.Table:
     dict_cols = [c for c in cols if c in CATEGORICAL_COLUMNS]
     if source.protocol is None:
         from ..store.reader import load_table
 
-        if part.bucket == NO_BUCKET:
+        if bucket == NO_BUCKET:
             # load has no "outpost is null" filter: the endpoints without outposts, then the null rows
             eps = [e for e in _NO_OUTPOST_ENDPOINTS if endpoints is None or e in endpoints]
             if not eps:
@@ -191,13 +238,13 @@ def _read_file(
             t = load_table(path, start=start, end=end, endpoint=eps, columns=[*cols, *extra])
             t = t.filter(pc.is_null(t.column("outpost_uuid")))
             return t.select(cols)
-        outposts = list(part.outposts) if part.filter_outposts else None
-        return load_table(path, start=start, end=end, endpoint=endpoints, outpost=outposts, columns=cols)
+        keep = None if outposts is None else list(outposts)
+        return load_table(path, start=start, end=end, endpoint=endpoints, outpost=keep, columns=cols)
     fs, _ = source.filesystem()
     fmt = ds.ParquetFileFormat(read_options={"dictionary_columns": dict_cols})
     dataset = ds.dataset(path, format=fmt, filesystem=fs)
     try:
-        return dataset.to_table(columns=cols, filter=_filter(start, end, endpoints, part))
+        return dataset.to_table(columns=cols, filter=_filter(start, end, endpoints, bucket, outposts))
     except (pa.ArrowInvalid, OSError) as exc:
         detail = " ".join(str(exc).split())
         raise CaptureFormatError(f"{path} could not be read: {detail}") from exc
@@ -224,7 +271,7 @@ def read_partition(
     """The frames of one partition (runs on a worker): what ``load(path, outpost=part.outposts)`` returns."""
     cols = list(columns)
     eps = None if endpoint is None else list(endpoint)
-    tables = [_encode(_read_file(source, f, part, cols, start, end, eps), cols) for f in part.files]
+    tables = [_encode(_read_file(source, f, part.bucket, keep, cols, start, end, eps), cols) for f, keep in part.files]
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return empty_frames_of(cols)
