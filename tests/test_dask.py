@@ -31,6 +31,8 @@ from wsreplay.store.layout import bucket_files
 from wsreplay.store.span import span_ns
 
 distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402
+
 import wsreplay.dask as wdask  # noqa: E402
 from wsreplay.daskengine.partitions import Source, plan  # noqa: E402
 from wsreplay.exceptions import ConfigurationError  # noqa: E402
@@ -40,7 +42,11 @@ from wsreplay.reporting.dask_analyse import analyse_dask  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client():
+    # worker processes import pandas and wsreplay before they answer: slow on a loaded machine
     with (
+        dask.config.set(
+            {"distributed.comm.timeouts.connect": "120s", "distributed.deploy.lost-worker-timeout": "120s"}
+        ),
         distributed.LocalCluster(
             n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, memory_limit="2GiB"
         ) as cluster,
