@@ -35,7 +35,7 @@ import dask  # noqa: E402
 
 import wsreplay.dask as wdask  # noqa: E402
 from wsreplay.daskengine.partitions import Source, plan  # noqa: E402
-from wsreplay.exceptions import ConfigurationError  # noqa: E402
+from wsreplay.exceptions import CaptureFormatError, CaptureNotFoundError, ConfigurationError  # noqa: E402
 from wsreplay.reporting.analyse import analyse_capture  # noqa: E402
 from wsreplay.reporting.dask_analyse import analyse_dask  # noqa: E402
 
@@ -328,3 +328,14 @@ def test_report_with_engine_dask(fleet, client, tmp_path):
     assert rep.save(tmp_path / "r.html").stat().st_size > 10_000
     with pytest.raises(ConfigurationError):
         wsreplay.report(wsreplay.load(fleet[0]), engine="dask")
+
+
+def test_bad_arguments_get_one_clear_error(fleet, tmp_path):
+    with pytest.raises(ConfigurationError, match="unknown capture column"):
+        wdask.load(fleet[0], columns=["ts", "nope"])
+    with pytest.raises(ConfigurationError, match="npartitions"):
+        wdask.load(fleet[0], npartitions=0)
+    with pytest.raises(CaptureFormatError, match="storage_options"):
+        wdask.load(fleet[0], storage_options={"anon": True})
+    with pytest.raises(CaptureNotFoundError):
+        wdask.load(tmp_path / "missing")
