@@ -34,17 +34,13 @@ import time
 from pathlib import Path
 
 from bench._report import write_section
-from bench.bench_analysis import simulate
 
 HERE = Path(__file__).resolve().parents[1]
 DAY = 86_400.0
 DATA = Path(os.environ.get("WSREPLAY_BENCH_DATA", "/work/data/i13dask"))
 #: Where each size's capture lives (the day and the week are shared with other benchmarks).
-CAPTURES = {
-    "day": Path("/tmp/wsreplay-bench-analysis/day-1000-seed7"),
-    "week": Path("/tmp/wsreplay-bench-report/1000x7d-seed7"),
-    "month": DATA / "1000x30d-seed7",
-}
+#: The day as bench/bench_analysis.py records it (all outposts in every segment): compacted here, and as is.
+RECORDED_DAY = Path("/tmp/wsreplay-bench-analysis/day-1000-seed7")
 DAYS = {"day": 1.0, "week": 7.0, "month": 30.0}
 
 _MEASURE = r"""
@@ -83,27 +79,54 @@ if __name__ == "__main__":
 """
 
 
-def make_month(path: Path, outposts: int = 1000, days: float = 30.0, seed: int = 7, group: int = 25) -> Path:
-    """*days* simulated days of *outposts* outposts in groups of *group* (a marker per finished group; resumable)."""
+_SIMULATE = r"""
+import random, sys, uuid, zlib
+from dataclasses import replace
+from wsreplay.sim import Scenario, simulate_virtual
+
+out, n, days, seed, outposts = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+for b in [int(x) for x in sys.argv[6].split(",")]:
+    k = outposts // n + (1 if b < outposts % n else 0)
+    sc = Scenario.generate(outposts=k, duration=days * 86400.0, interval=10.0, seed=seed * 1000 + b, faults=True,
+                           replica_share=0.0)
+    rng = random.Random(seed * 100_003 + b)
+    pks = []
+    while len(pks) < k:  # pks of bucket b: crc32(pk) % n == b, as wsreplay.store.buckets computes it
+        pk = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        if zlib.crc32(pk.encode()) % n == b:
+            pks.append(pk)
+    pk_of = {o.pk: p for o, p in zip(sc.outposts, pks)}
+    sc = replace(sc, outposts=[replace(o, pk=pk_of[o.pk]) for o in sc.outposts],
+                 faults=[replace(f, outpost=pk_of.get(f.outpost, f.outpost)) for f in sc.faults])
+    simulate_virtual(sc, out=f"{out}/part-{b}", save_truth=False)
+"""
+
+
+def make_bucketed(path: Path, days: float, outposts: int = 1000, buckets: int = 128, seed: int = 7) -> Path:
+    """*days* simulated days of *outposts* outposts, simulated bucket by bucket (cached, resumable).
+
+    Each of the *buckets* groups is the outposts of one bucket (``crc32(pk) %
+    buckets``: the pks are drawn until they fall in it), simulated on its own,
+    so every segment holds the outposts of one bucket, as ``wsreplay compact``
+    leaves a capture; compacting a capture as recorded takes about 16 s per
+    million frames here (see the table), too long for a month in this run.
+    """
     if (path / "done").exists():
         return path
     path.mkdir(parents=True, exist_ok=True)
-    for k, start in enumerate(range(0, outposts, group)):
-        marker = path / f".group-{k}"
-        if marker.exists():
-            continue
-        part = path.parent / f"part-{k}"
-        if part.exists():
+    todo = [b for b in range(buckets) if not (path / f".bucket-{b}").exists()]
+    for i in range(0, len(todo), 16):
+        batch = todo[i : i + 16]
+        code = [sys.executable, "-c", _SIMULATE, str(path), str(buckets), str(days), str(seed), str(outposts)]
+        subprocess.run([*code, ",".join(map(str, batch))], check=True, cwd=HERE)
+        for b in batch:
+            part = path / f"part-{b}"
+            for f in part.glob("*.parquet"):
+                f.rename(path / f.name)
             for f in part.iterdir():
                 f.unlink()
             part.rmdir()
-        simulate(part, min(group, outposts - start), days * DAY, seed * 1000 + k)
-        for f in part.glob("*.parquet"):
-            f.rename(path / f.name)
-        for f in part.iterdir():
-            f.unlink()
-        part.rmdir()
-        marker.touch()
+            (path / f".bucket-{b}").touch()
     (path / "done").touch()
     return path
 
@@ -151,30 +174,29 @@ def _row(label: str, r: dict, compact_s: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", choices=list(CAPTURES), default=list(CAPTURES))
+    parser.add_argument("--sizes", nargs="+", choices=list(DAYS), default=list(DAYS))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-limit", default="6GiB", help="per worker (distributed's memory_limit)")
-    parser.add_argument("--no-raw", action="store_true", help="skip the day as recorded (not compacted)")
+    parser.add_argument("--no-recorded", action="store_true", help="skip the day as recorded (and its compaction)")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch BENCHMARKS.md")
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     rows: list[str] = []
-    results: dict[str, dict] = {}
-    for size in args.sizes:
-        src = CAPTURES[size]
-        if size == "month":
-            make_month(src)
-        elif not (src / "done").exists() and not any(src.glob("*.parquet")):
-            raise SystemExit(f"{src} is missing: make it with bench/bench_analysis.py or bench/bench_report.py first")
-        if size == "day" and not args.no_raw:
-            r = measure(src, args.workers, args.memory_limit)
-            print("day (as recorded)", json.dumps(r), flush=True)
-            rows.append(_row("day, as recorded", r, None))
-        dst, took = compacted(src)
+    if "day" in args.sizes and not args.no_recorded:
+        if not RECORDED_DAY.exists():
+            raise SystemExit(f"{RECORDED_DAY} is missing: python -m bench.bench_analysis makes it")
+        r = measure(RECORDED_DAY, args.workers, args.memory_limit)
+        print("day as recorded", json.dumps(r), flush=True)
+        rows.append(_row("day, as recorded", r, None))
+        dst, took = compacted(RECORDED_DAY)
         r = measure(dst, args.workers, args.memory_limit)
-        results[size] = r
-        print(size, json.dumps(r), f"compact {took}", flush=True)
-        rows.append(_row(f"{size}, compacted", r, took))
+        print("day compacted", json.dumps(r), f"compact {took}", flush=True)
+        rows.append(_row("day, as recorded, compacted", r, took))
+    for size in args.sizes:
+        path = make_bucketed(DATA / f"1000x{DAYS[size]:g}d-bucketed-seed7", DAYS[size])
+        r = measure(path, args.workers, args.memory_limit)
+        print(size, json.dumps(r), flush=True)
+        rows.append(_row(f"{size}, split by bucket", r, None))
     body = f"""Rerun: `flock /work/data/heavy.lock .venv/bin/python -m bench.bench_dask` (`--sizes day week month`;
 the month is generated on first use, ~10 min of CPU and 7.7 GB, into `{DATA}`).
 
