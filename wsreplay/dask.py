@@ -96,8 +96,14 @@ def load(
 
     Examples
     --------
-    >>> frames = wsreplay.dask.load("sample_captures/incident")  # doctest: +SKIP
-    >>> wsreplay.outages(frames, level="outpost")  # doctest: +SKIP
+    >>> frames = wsreplay.dask.load("sample_captures/incident", npartitions=4)  # authentik restarts at 00:15
+    >>> frames.npartitions  # four buckets of outposts, and the rows without an outpost
+    5
+    >>> wsreplay.outages(frames, level="outpost").groupby("cause", observed=True).size()
+    cause
+    disconnect         1
+    upstream_close    40
+    dtype: int64
     """
     dd = _import_dask()
     from .daskengine.partitions import Source, empty_frames_of, plan, read_partition
