@@ -26,6 +26,7 @@ from analysis_support import Capture
 import wsreplay
 from wsreplay.sim import Fault, Scenario, simulate_virtual
 from wsreplay.sim.scenario import FAULT_KINDS
+from wsreplay.store.buckets import bucket_of
 from wsreplay.store.compaction import compact
 from wsreplay.store.layout import bucket_files
 from wsreplay.store.span import span_ns
@@ -34,7 +35,7 @@ distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 
 import wsreplay.dask as wdask  # noqa: E402
-from wsreplay.daskengine.partitions import Source, plan  # noqa: E402
+from wsreplay.daskengine.partitions import FileInfo, Source, bucket_count, plan, read_cost  # noqa: E402
 from wsreplay.exceptions import CaptureFormatError, CaptureNotFoundError, ConfigurationError  # noqa: E402
 from wsreplay.reporting.analyse import analyse_capture  # noqa: E402
 from wsreplay.reporting.dask_analyse import analyse_dask  # noqa: E402
@@ -339,3 +340,18 @@ def test_bad_arguments_get_one_clear_error(fleet, tmp_path):
         wdask.load(fleet[0], storage_options={"anon": True})
     with pytest.raises(CaptureNotFoundError):
         wdask.load(tmp_path / "missing")
+
+
+def test_the_default_bucket_count_reads_each_segment_once_when_it_can():
+    pks = [f"outpost-{i:04d}" for i in range(1000)]
+    split: dict[int, list[str]] = {}
+    for pk, b in zip(pks, bucket_of(pks, 128).tolist(), strict=True):
+        split.setdefault(b, []).append(pk)
+    # segments that each hold one bucket of a 128-way split (compacted, or one recorder per bucket)
+    aligned = [FileInfo(f"b{b}", 20_000 * len(v), tuple(v), 0) for b, v in split.items()]
+    # segments that each hold every outpost (one recorder, as recorded)
+    mixed = [FileInfo(f"f{k}", 1_700_000, tuple(pks), 0) for k in range(10)]
+    assert bucket_count(mixed, 4_000_000) == 5  # the fewest partitions under 4 M rows: each scans everything
+    assert bucket_count(aligned, 4_000_000) == 8  # not 5: 8 divides 128, so each segment is read once
+    assert read_cost(aligned, 8) == sum(i.rows for i in aligned) < read_cost(aligned, 5)
+    assert bucket_count(aligned, 100_000) == 256

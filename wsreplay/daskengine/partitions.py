@@ -41,7 +41,17 @@ from ..schema import CATEGORICAL_COLUMNS, COLUMNS, SCHEMA, table_to_frames
 from ..store.buckets import NO_BUCKET, bucket_groups
 from ..timeutil import TimeLike, to_timestamp
 
-__all__ = ["Source", "Part", "FileInfo", "discover", "plan", "read_partition", "empty_frames_of"]
+__all__ = [
+    "Source",
+    "Part",
+    "FileInfo",
+    "discover",
+    "plan",
+    "bucket_count",
+    "read_cost",
+    "read_partition",
+    "empty_frames_of",
+]
 
 #: Endpoints whose rows have no ``outpost_uuid`` (``/ws/client/`` and any other path).
 _NO_OUTPOST_ENDPOINTS = ("client", "other")
@@ -157,6 +167,31 @@ def compacted_buckets(source: Source) -> tuple[int, dict[str, int]] | None:
     return n, {str(f): b for b, fs in files.items() for f in fs}
 
 
+def read_cost(infos: Sequence[FileInfo], n: int) -> int:
+    """Rows scanned when every bucket of *n* reads the files that hold any of its outposts."""
+    from ..store.buckets import bucket_of
+
+    total = 0
+    for info in infos:
+        if info.outposts:
+            total += info.rows * len(set(bucket_of(list(info.outposts), n).tolist()))
+    return total
+
+
+def bucket_count(infos: Sequence[FileInfo], rows_per_partition: int) -> int:
+    """The bucket count that scans the fewest rows among those keeping partitions near *rows_per_partition*.
+
+    The smallest count that keeps partitions under the target, or a larger
+    power of two (up to 256) when it reads less: in a capture whose segments
+    each hold one bucket's outposts of a power-of-two split (as ``wsreplay
+    compact`` or a recorder per bucket leaves them), a count that divides that
+    split reads every segment once, where another reads each one many times.
+    """
+    least = max(1, math.ceil(sum(i.rows for i in infos) / rows_per_partition))
+    candidates = [least, *(2**k for k in range(9) if least < 2**k <= 256)]
+    return min(candidates, key=lambda n: (read_cost(infos, n), n))
+
+
 def plan(source: Source, npartitions: int | None, rows_per_partition: int) -> list[Part]:
     """The partitions of *source*: one per bucket (the layout's buckets when compacted), the null bucket last.
 
@@ -170,7 +205,7 @@ def plan(source: Source, npartitions: int | None, rows_per_partition: int) -> li
     if compacted is not None:
         n = compacted[0]
     else:
-        n = npartitions or max(1, math.ceil(sum(i.rows for i in infos.values()) / rows_per_partition))
+        n = npartitions or bucket_count(list(infos.values()), rows_per_partition)
     groups = bucket_groups({o for i in infos.values() for o in i.outposts}, n)
     buckets = sorted({b for b in own.values() if b != NO_BUCKET} | set(groups))
     parts: list[Part] = []
