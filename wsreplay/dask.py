@@ -74,7 +74,9 @@ def load(
     npartitions : int, optional
         The number of outpost buckets. A compacted capture (``wsreplay
         compact``) has its own, one partition per bucket directory; otherwise
-        the default aims at :data:`DEFAULT_PARTITION_ROWS` rows a partition.
+        the default is the count that scans the fewest rows among those that
+        keep partitions under :data:`DEFAULT_PARTITION_ROWS` rows
+        (:func:`wsreplay.daskengine.partitions.bucket_count`).
     storage_options : dict, optional
         fsspec options for a URL (credentials, endpoint, ``anon``...).
 
