@@ -198,7 +198,8 @@ def main() -> None:
         print(size, json.dumps(r), flush=True)
         rows.append(_row(f"{size}, split by bucket", r, None))
     body = f"""Rerun: `flock /work/data/heavy.lock .venv/bin/python -m bench.bench_dask` (`--sizes day week month`;
-the month is generated on first use, ~10 min of CPU and 7.7 GB, into `{DATA}`).
+the captures split by bucket are generated on first use into `{DATA}`: the week took ~10 min of the machine
+and 532 MB, the month needs ~4x that).
 
 1,000 simulated outposts (10 s HELLO interval, faults on), analysed with `wsreplay.dask.load(path,
 columns=columns_for("outages", "ack_latency"))` then `outages(level="outpost")`, `uptime(level="outpost")` and
