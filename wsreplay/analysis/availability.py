@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 
 from ._common import NS, IntervalLike, SpanLike, TimeLike, utc
+from ._engine import accepts_dask
 from ._rows import instance_outposts
 from .coverage import Level, Policy, coverage
 
 __all__ = ["uptime"]
 
 
+@accepts_dask("uptime")
 def uptime(
     frames: pd.DataFrame,
     /,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import notna, require
+from ._engine import accepts_dask
 
 __all__ = ["parse_errors", "PARSE_ERROR_COLUMNS"]
 
@@ -22,6 +23,7 @@ __all__ = ["parse_errors", "PARSE_ERROR_COLUMNS"]
 PARSE_ERROR_COLUMNS: Final = ("ts", "endpoint", "direction", "parse_error", "conn_id")
 
 
+@accepts_dask("parse_errors")
 def parse_errors(frames: pd.DataFrame, /) -> pd.DataFrame:
     """Frames that did not decode, grouped by endpoint, direction and reason.
 

@@ -44,6 +44,7 @@ import pandas as pd
 
 from ._cache import rows_of
 from ._common import NS, categorical, require, utc
+from ._engine import accepts_dask
 from ._group import group_order, run_starts
 from ._rows import OutpostRows, instance_outposts
 
@@ -218,6 +219,7 @@ def expected_intervals(rows: OutpostRows, default_s: float) -> np.ndarray:
     return intervals_from_sorted(rows, rows.instance[idx], rows.ts[idx], rows.conn[idx], default_s)
 
 
+@accepts_dask("hello_intervals")
 def hello_intervals(frames: pd.DataFrame, /) -> pd.DataFrame:
     """One row per HELLO an outpost sent, with the gap since the instance's previous HELLO.
 

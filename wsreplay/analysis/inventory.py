@@ -18,6 +18,7 @@ import pandas as pd
 from ..exceptions import ConfigurationError
 from ._cache import rows_of
 from ._common import codes, require, utc
+from ._engine import accepts_dask
 from ._rows import OutpostRows
 from .hello import HELLO_COLUMNS
 
@@ -83,6 +84,7 @@ def _first_last(first: np.ndarray, last: np.ndarray, inst: np.ndarray, ts: np.nd
     last[rev_uniq] = ts[::-1][rev_idx]
 
 
+@accepts_dask("restarts")
 def restarts(frames: pd.DataFrame, /) -> pd.DataFrame:
     """One row per restart of an outpost: a new instance replacing one last seen before it.
 
@@ -139,12 +141,14 @@ def _restarts(inv: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("ts", kind="stable", ignore_index=True)
 
 
+@accepts_dask("upgrades")
 def upgrades(frames: pd.DataFrame, /) -> pd.DataFrame:
     """The restarts (see :func:`restarts`) whose new instance runs another version."""
     r = restarts(frames)
     return r[r["upgrade"]].reset_index(drop=True)
 
 
+@accepts_dask("fleet")
 def fleet(frames: pd.DataFrame, /, *, level: Literal["instance", "outpost"] = "instance") -> pd.DataFrame:
     """The fleet inventory: one row per outpost instance (or per outpost).
 

@@ -45,6 +45,7 @@ import pandas as pd
 from ..exceptions import ConfigurationError
 from ._cache import rows_of
 from ._common import NO_TIME, NS, categorical, codes, require, utc
+from ._engine import accepts_dask
 from ._group import group_cummax, group_order, run_starts, scatter_order
 from ._rows import OutpostRows
 from .hello import HELLO_COLUMNS
@@ -198,6 +199,7 @@ def _pair_next(rows: OutpostRows) -> tuple[np.ndarray, int]:
     return ack_ts, int(np.count_nonzero(answered))
 
 
+@accepts_dask("ack_latency")
 def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "next") -> pd.DataFrame:
     """One row per non-ACK frame an outpost sent, with the ACK that answered it.
 
@@ -286,6 +288,7 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
     return out
 
 
+@accepts_dask("latency_percentiles")
 def latency_percentiles(
     data: pd.DataFrame,
     /,

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..exceptions import ConfigurationError
 from ._common import is_value, require, require_decoded
+from ._engine import accepts_dask
 
 __all__ = ["notice_frequency", "top_messages", "NOTICE_COLUMNS", "NONE_LABEL"]
 
@@ -39,6 +40,7 @@ def _label(series: pd.Series) -> pd.Series:
     return series.astype("str").fillna(NONE_LABEL)
 
 
+@accepts_dask("notice_frequency")
 def notice_frequency(
     frames: pd.DataFrame,
     /,
@@ -94,6 +96,7 @@ def notice_frequency(
     return out
 
 
+@accepts_dask("top_messages")
 def top_messages(
     frames: pd.DataFrame,
     /,

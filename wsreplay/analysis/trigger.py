@@ -17,6 +17,7 @@ import pandas as pd
 
 from ._cache import rows_of
 from ._common import NO_TIME, NS, IntervalLike, require, seconds, utc
+from ._engine import accepts_dask
 from ._rows import C_TRIGGER
 from .hello import HELLO_COLUMNS
 
@@ -26,6 +27,7 @@ __all__ = ["trigger_fanout", "TRIGGER_COLUMNS"]
 TRIGGER_COLUMNS: Final = HELLO_COLUMNS
 
 
+@accepts_dask("trigger_fanout")
 def trigger_fanout(frames: pd.DataFrame, /, *, window: IntervalLike = 1.0) -> pd.DataFrame:
     """One row per (TRIGGER_UPDATE push, connection of the outpost open at the time).
 

@@ -133,6 +133,7 @@ def report(
     hello_limit: int = 5_000_000,
     chunk_rows: int = 20_000_000,
     progress: bool = False,
+    engine: Literal["pandas", "dask"] = "pandas",
 ) -> Report:
     """Build the fleet health report of a capture.
 
@@ -161,6 +162,10 @@ def report(
         see :mod:`wsreplay.reporting.analyse`).
     progress : bool
         Show a ``tqdm.auto`` progress bar (a widget in Jupyter).
+    engine : {"pandas", "dask"}
+        ``"dask"``: analyse the capture (a path, an fsspec URL or a
+        :func:`wsreplay.dask.load` frame) partition by partition on the current
+        Dask scheduler (:mod:`wsreplay.reporting.dask_analyse`); same numbers.
 
     Returns
     -------
@@ -173,10 +178,17 @@ def report(
     """
     if top < 2 or max_rows < 1:
         raise ConfigurationError("top must be >= 2 and max_rows >= 1")
+    if engine not in ("pandas", "dask") or (engine == "dask" and isinstance(capture, pd.DataFrame)):
+        raise ConfigurationError(f"engine must be 'pandas' or 'dask' (with a path or a Dask frame), not {engine!r}")
     steps = _Steps(progress)
     opts = {"policy": policy, "factor": factor, "interval": interval, "start": start, "end": end}
     try:
-        if isinstance(capture, pd.DataFrame):
+        if engine == "dask":
+            from .dask_analyse import analyse_dask
+
+            name = title or (Path(capture).name if isinstance(capture, (str, os.PathLike)) else "capture")
+            parts = analyse_dask(capture, opts, step=steps.step)
+        elif isinstance(capture, pd.DataFrame):
             name = title or "capture"
             parts = analyse_frames(capture, opts, hello_limit=hello_limit, step=steps.step)
         else:
