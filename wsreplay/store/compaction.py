@@ -48,8 +48,7 @@ from .segments import (
     PARQUET_SUFFIX,
     ROW_GROUP_SIZE,
     STREAM_SUFFIX,
-    check_schema,
-    check_version,
+    check_parquet,
     try_lock,
 )
 
@@ -176,16 +175,6 @@ def _sources(root: Path, compacted: set[str], rep: CompactReport) -> list[Path]:
                 continue
             found.append(p)
     return found
-
-
-def _check(p: Path) -> None:
-    try:
-        schema = pq.read_schema(str(p))
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-        detail = " ".join(str(exc).split())
-        raise CaptureFormatError(f"{p} is not a readable Parquet file ({detail}); is it a capture?") from exc
-    check_version(schema.metadata, p)
-    check_schema(schema, p)
 
 
 def _fleet(sources: list[Path]) -> int:
@@ -327,7 +316,8 @@ def _compact_locked(src: Path, dest: Path, buckets: int | None) -> CompactReport
             + ("; " + "; ".join(f"{n}: {w}" for n, w in rep.skipped) if rep.skipped else "")
         )
     for p in sources:
-        _check(p)
+        if not check_parquet(p):
+            raise CaptureNotFoundError(f"{p} vanished while compacting (another compaction?); run it again")
     if prior is not None and buckets is not None and buckets != prior.buckets:
         raise ConfigurationError(
             f"{dest} is compacted into {prior.buckets} buckets; compact it again with --buckets {prior.buckets} "

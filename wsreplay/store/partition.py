@@ -39,12 +39,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from ..exceptions import CaptureFormatError
+from ..exceptions import CaptureNotFoundError
 from ..schema import CATEGORICAL_COLUMNS, COLUMNS, SCHEMA
 from .buckets import NO_BUCKET, bucket_of
 from .layout import layout_of
 from .listing import open_segments
-from .segments import check_schema, check_version, iter_stream
+from .segments import check_parquet, iter_stream
 
 __all__ = [
     "Partitions",
@@ -189,16 +189,6 @@ def _file_schema(columns: Sequence[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _check(p: Path) -> None:
-    try:
-        schema = pq.read_schema(str(p))
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-        detail = " ".join(str(exc).split())
-        raise CaptureFormatError(f"{p} is not a readable Parquet file ({detail}); is it a capture?") from exc
-    check_version(schema.metadata, p)
-    check_schema(schema, p)
-
-
 def segment_tables(
     parquet: Sequence[Path], streams: Sequence[tuple[Path, BinaryIO]], columns: Sequence[str]
 ) -> Iterator[pa.Table]:
@@ -254,7 +244,8 @@ def bucket_partitions(
     try:
         loose = [f for f in segs.parquet if lay is None or f.name not in lay.compacted]
         for f in loose:
-            _check(f)
+            if not check_parquet(f):
+                raise CaptureNotFoundError(f"{f} vanished while splitting {p} (compacted meanwhile?); run it again")
         if lay is not None:
             n = lay.buckets
             parts = Partitions(buckets=n, columns=cols, files=dict(lay.files), compacted=True)

@@ -17,7 +17,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from ..exceptions import CaptureFormatError
 from ..schema import CATEGORICAL_COLUMNS, COLUMNS, SCHEMA, table_to_frames
@@ -26,8 +25,7 @@ from .layout import buckets_for, layout_of
 from .listing import OpenedSegments, open_segments
 from .segments import (
     PARQUET_SUFFIX,
-    check_schema,
-    check_version,
+    check_parquet,
     read_stream,
     write_parquet,
 )
@@ -61,20 +59,6 @@ def _filter(start: TimeLike, end: TimeLike, endpoint: Any, outpost: Any) -> ds.E
     if outposts is not None:
         add(ds.field("outpost_uuid").isin(outposts))
     return expr
-
-
-def _check_parquet(path: Path) -> bool:
-    """Raise unless *path* is a capture file this wsreplay reads; False if it no longer exists."""
-    try:
-        schema = pq.read_schema(str(path))
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:  # a damaged footer may hold non-UTF-8 names
-        if not path.is_file():
-            return False
-        detail = " ".join(str(exc).split())
-        raise CaptureFormatError(f"{path} is not a readable Parquet file ({detail}); is it a capture?") from exc
-    check_version(schema.metadata, path)
-    check_schema(schema, path)
-    return True
 
 
 def load_table(
@@ -146,7 +130,7 @@ def _read_segments(
     tables: list[pa.Table] = []
     if files:
         for p in files:
-            if not _check_parquet(p):
+            if not check_parquet(p):
                 return None
         fmt = ds.ParquetFileFormat(read_options={"dictionary_columns": dict_cols})
         try:

@@ -88,6 +88,20 @@ def check_schema(schema: pa.Schema, where: Path | str) -> None:
             )
 
 
+def check_parquet(path: Path) -> bool:
+    """Raise unless *path* is a capture Parquet file this wsreplay reads; False if it no longer exists."""
+    try:
+        schema = pq.read_schema(str(path))
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:  # a damaged footer may hold non-UTF-8 names
+        if not path.is_file():
+            return False
+        detail = " ".join(str(exc).split())
+        raise CaptureFormatError(f"{path} is not a readable Parquet file ({detail}); is it a capture?") from exc
+    check_version(schema.metadata, path)
+    check_schema(schema, path)
+    return True
+
+
 def check_version(metadata: dict[bytes, bytes] | None, where: Path | str) -> None:
     """Raise unless *metadata* names a format version this wsreplay reads."""
     raw = (metadata or {}).get(VERSION_KEY)
