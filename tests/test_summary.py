@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from wsreplay import ConnectionLog, summarize
 from wsreplay.protocol import encode_ack, encode_hello, hello_args
 from wsreplay.schema import empty_frames, rows_to_table, table_to_frames
+from wsreplay.summary import _counts
 
 
 def test_counts(t0):
@@ -32,3 +37,12 @@ def test_counts(t0):
 def test_empty():
     s = summarize(empty_frames())
     assert s.events == 0 and s.start is None and "empty" in str(s)
+
+
+@settings(deadline=None)
+@given(st.lists(st.sampled_from(["HELLO", "ACK", "TRIGGER_UPDATE", "x", None]), max_size=40))
+def test_categorical_counts_are_those_of_the_strings_in_the_same_order(values):
+    """Counting a categorical on its codes gives what counting its values as strings gives, ties included."""
+    series = pd.Series(values, dtype="category")
+    strings = series.dropna().astype(str).value_counts()
+    assert list(_counts(series).items()) == [(str(k), int(v)) for k, v in strings.items()]
