@@ -142,6 +142,8 @@ class ConnectionLog:
         self.seq = 0
         self.closed = False
         self.cache = cache
+        #: The connection's columns as :mod:`wsreplay.record.batch` encodes them (kept by it, once).
+        self.encoded: list[Any] | None = None
 
     def _row(self, ts: int, event: str, **fields: Any) -> Row:
         row: Row = {

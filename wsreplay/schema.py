@@ -1,11 +1,13 @@
 """The capture format: one definition of its columns and its version.
 
 A capture is a table with one row per event (``open``, ``message``, ``close``,
-``error``) of a WebSocket connection. This module is the only place where the
-columns, their Arrow types and their pandas dtypes are written down; the
-store, the recorder, the simulator and the importers all build rows through it.
+``error``) of a WebSocket connection. The store, the simulator and the
+importers all build rows through this module.
 
-See ``docs/capture-format.md`` for the prose version of the contract.
+The columns and their types are written down once, without pyarrow, in
+:mod:`wsreplay.columns` (the recorder encodes Arrow from them by hand); this
+module is their pyarrow form and the conversions. See
+``docs/capture-format.md`` for the prose version of the contract.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pyarrow as pa
+
+from .columns import BINARY, COLUMN_TYPES, FORMAT_VERSION, STRING, TIMESTAMP, VERSION_KEY
 
 if TYPE_CHECKING:  # pandas is imported by the functions that build DataFrames: the recorder never loads it
     import pandas as pd
@@ -42,12 +46,8 @@ __all__ = [
     "conform_table",
 ]
 
-#: Version of the capture format written by this wsreplay's recorder (plain segments).
-FORMAT_VERSION: Final = 1
 #: Versions :func:`wsreplay.load` can read (2: the files of a compacted capture, see ``store/layout.py``).
 SUPPORTED_VERSIONS: Final = frozenset({1, 2})
-#: Key of the format version in Parquet / Arrow schema metadata.
-VERSION_KEY: Final = b"wsreplay.format_version"
 
 ENDPOINTS: Final = ("outpost", "client", "other")
 EVENTS: Final = ("open", "message", "close", "error", "dropped")
@@ -62,41 +62,17 @@ INSTRUCTION_NAMES: Final = (
     "UNKNOWN",
 )
 
-_STR = pa.string()
-
-#: Column name -> Arrow type, in file order.
-COLUMNS: Final[dict[str, pa.DataType]] = {
-    "ts": pa.timestamp("ns", tz="UTC"),
-    "capture_id": _STR,
-    "conn_id": _STR,
-    "seq": pa.int64(),
-    "endpoint": _STR,
-    "path": _STR,
-    "query": _STR,
-    "outpost_uuid": _STR,
-    "instance_uuid": _STR,
-    "event": _STR,
-    "direction": _STR,
-    "opcode": _STR,
-    "payload": _STR,
-    "payload_bytes": pa.binary(),
-    "size": pa.int64(),
-    "instruction": pa.int16(),
-    "instruction_name": _STR,
-    "version": _STR,
-    "build_hash": _STR,
-    "hostname": _STR,
-    "message_type": _STR,
-    "level": _STR,
-    "tags": _STR,
-    "message": _STR,
-    "close_code": pa.int32(),
-    "close_reason": _STR,
-    "status": pa.int32(),
-    "user_agent": _STR,
-    "peer": _STR,
-    "parse_error": _STR,
+_ARROW_TYPES: Final = {
+    TIMESTAMP: pa.timestamp("ns", tz="UTC"),
+    STRING: pa.string(),
+    BINARY: pa.binary(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
 }
+
+#: Column name -> Arrow type, in file order (the types of :data:`wsreplay.columns.COLUMN_TYPES`).
+COLUMNS: Final[dict[str, pa.DataType]] = {name: _ARROW_TYPES[typ] for name, typ in COLUMN_TYPES.items()}
 
 #: Low-cardinality string columns: dictionary-encoded on load (pandas Categorical).
 CATEGORICAL_COLUMNS: Final = (

@@ -64,8 +64,9 @@ def test_handle_reports_where_it_records(tmp_path):
         ak.stop()
 
 
-def test_recording_loads_neither_pandas_nor_matplotlib(tmp_path):
-    # What `wsreplay record` imports, then a Recorder relaying and writing a message, in a fresh process.
+def test_recording_loads_neither_pandas_matplotlib_pyarrow_nor_numpy(tmp_path):
+    # What `wsreplay record` imports, then a Recorder relaying, writing and sealing, in a fresh process:
+    # the batches are encoded by hand and the segment is sealed into Parquet by a child process.
     code = f"""
         import asyncio, sys
         from websockets.asyncio.client import connect
@@ -90,9 +91,10 @@ def test_recording_loads_neither_pandas_nor_matplotlib(tmp_path):
                     assert rec.stats.frames == 2
 
         asyncio.run(main())
-        print(sorted(m for m in ("pandas", "matplotlib") if m in sys.modules))
+        print(sorted(m for m in ("pandas", "matplotlib", "pyarrow", "numpy") if m in sys.modules))
     """
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+    assert [p.suffix for p in (tmp_path / "cap").iterdir()] == [".parquet"]  # sealed by the child
     assert list(load(tmp_path / "cap").event) == ["open", "message", "message", "close"]

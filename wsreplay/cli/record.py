@@ -108,7 +108,7 @@ async def _record(args: argparse.Namespace) -> int:
         metrics_retention=args.metrics_retention,
     )
     await rec.start()
-    # Everything imported so far (pyarrow, websockets, ...) lives as long as the process:
+    # Everything imported so far (websockets, h11, the codec, ...) lives as long as the process:
     # keep it out of the garbage collector's full passes, which would otherwise
     # stall the relay for tens of milliseconds every few seconds under load.
     gc.freeze()

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from .._background import ServiceThread
 from ..address import parse_listen
 from ..exceptions import CaptureNotFoundError, ConfigurationError
-from ..schema import empty_frames
 from ..store.writer import CaptureWriter
 from .clock import WallClock
 from .proxy import DEFAULT_MAX_SIZE, RecordingProxy
@@ -258,6 +257,8 @@ def load_or_empty(out: Path, **load_kwargs: Any) -> pd.DataFrame:
         return load(out, **load_kwargs)
     except CaptureNotFoundError:
         if out.exists():
+            from ..schema import empty_frames
+
             return empty_frames()
         raise
 

@@ -1,15 +1,21 @@
-"""Capture rows of relayed frames, decoded a batch at a time on the flush thread.
+"""Capture rows of relayed frames, decoded and encoded a batch at a time on the flush thread (no pyarrow).
 
 The relay's event loop does the least it can per frame: it queues a
 :data:`MessageEntry` (the connection's log, time, number, direction and the
 raw payload) and forwards the bytes. Decoding (JSON, instruction names, the
-instance uuid an outpost announces) and building Arrow columns happen here,
-when the sink flushes: each distinct payload of the batch is decoded once
-(an outpost repeats its HELLO, authentik its ACK), the columns that depend
-only on the payload or only on the connection are gathered from small tables
-with Arrow's ``take``, and the rest (time, number, instance) are built from
-buffers. The rows are the ones :meth:`ConnectionLog.message` makes for the same
+instance uuid an outpost announces) and encoding the Arrow record batch happen
+here, when the sink flushes: each distinct payload is decoded and its column
+values encoded once (an outpost repeats its HELLO, authentik its ACK; the
+:class:`KindCache` keeps them across batches), the values that depend only on
+the connection once per batch, and each column of the batch is then a gather
+of those and a join of bytes (:mod:`wsreplay.store.ipc` writes the message).
+The rows are the ones :meth:`ConnectionLog.message` makes for the same
 frames, in the same order (the test of this module checks it on real traffic).
+
+No pyarrow or numpy here: the recorder's process never loads them (about
+70 MB of shared libraries). A value the hand encoder does not take as it is
+(say a ``str`` that is not UTF-8 in a row handed to the writer) goes to
+pyarrow for its column (:mod:`wsreplay.store.batches`).
 
 Queue entries are one of:
 
@@ -22,15 +28,25 @@ Queue entries are one of:
 from __future__ import annotations
 
 from array import array
-from typing import Any, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, cast
 
-import pyarrow as pa
-import pyarrow.compute  # ``take``: imported now rather than in the first flush (0.3 s)
-
+from ..columns import COLUMN_TYPES, STRING
 from ..events import ConnectionLog, DecodeCache, message_fields
-from ..schema import COLUMNS, SCHEMA, column_array, rows_to_table
+from ..store.batches import batch_to_table, encode_column, encode_value, gather_column, gatherer
+from ..store.ipc import Column, record_batch_message
 
-__all__ = ["MessageEntry", "Entry", "COMPRESSED", "KindCache", "entries_to_table"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "MessageEntry",
+    "Entry",
+    "COMPRESSED",
+    "KindCache",
+    "entries_to_batch",
+    "entries_to_table",
+]
 
 #: ``(log, ts, seq, direction, opcode, data, compressed)`` of one whole message.
 MessageEntry = tuple[ConnectionLog, int, int, str, str | None, bytes, bool]
@@ -39,54 +55,52 @@ Entry = dict[str, Any] | tuple[ConnectionLog, dict[str, Any]] | MessageEntry
 #: ``parse_error`` of a message whose first frame had RSV1 set.
 COMPRESSED = "compressed frame (RSV1): payload kept as received, not inflated"
 
-_CONN = ("capture_id", "conn_id", "endpoint", "path", "query", "outpost_uuid")
-_TS, _INT64 = COLUMNS["ts"], COLUMNS["seq"]
+#: Columns that depend only on the connection.
+_CONN: Final = ("capture_id", "conn_id", "endpoint", "path", "query", "outpost_uuid")
+#: Columns of each row (time, number, the instance uuid known at that moment).
+_ROW: Final = ("ts", "seq", "instance_uuid")
+#: Columns that depend only on the message kind (direction, endpoint, opcode, payload, compressed).
+_KIND: Final = tuple(c for c in COLUMN_TYPES if c not in _CONN and c not in _ROW)
 
 
 _Key = tuple[str, str, str | None, bytes, bool]
 
 
 class KindCache:
-    """Decoded message kinds kept across batches, with their columns built once.
+    """Decoded message kinds kept across batches, with their column values encoded once.
 
     A kind is what a message's columns depend on besides its connection, time and number:
     direction, endpoint, opcode, payload and the compressed flag. An outpost repeats its HELLO
-    and authentik its ACK, so a flush mostly sees kinds an earlier flush already built; their
-    Arrow columns are kept and only new kinds are built. Cleared at the start of a batch once it
-    holds more than *limit* kinds (bounded memory for traffic whose payloads never repeat).
+    and authentik its ACK, so a flush mostly sees kinds an earlier flush already decoded. Cleared
+    at the start of a batch once it holds more than *limit* kinds (bounded memory for traffic
+    whose payloads never repeat).
     """
 
     def __init__(self, limit: int = 1024) -> None:
         self.limit = limit
         self.index: dict[_Key, int] = {}
         self.fields: list[dict[str, Any]] = []
-        self._table: pa.Table | None = None  # the columns of fields[: self._built]
-        self._built = 0
+        #: Column -> the encoded value of each kind, kind *k* at position *k*.
+        self.encoded: dict[str, list[Any]] = {c: [] for c in _KIND}
 
     def clear_if_full(self) -> None:
         if len(self.fields) > self.limit:
             self.index.clear()
             self.fields = []
-            self._table = None
-            self._built = 0
+            self.encoded = {c: [] for c in _KIND}
 
-    def table(self) -> pa.Table:
-        """The columns of every kind so far, one chunk, row *k* for kind *k*."""
-        if self._table is None or self._built < len(self.fields):
-            new = rows_to_table(self.fields[self._built :])
-            self._table = new if self._table is None else pa.concat_tables([self._table, new]).combine_chunks()
-            self._built = len(self.fields)
-        return self._table
+    def add(self, fields: dict[str, Any]) -> int:
+        """Keep one more kind; its number."""
+        for c, values in self.encoded.items():
+            values.append(encode_value(fields.get(c), COLUMN_TYPES[c]))
+        self.fields.append(fields)
+        return len(self.fields) - 1
 
 
-def _indices(values: array) -> pa.Array:
-    return pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(values)])
-
-
-def entries_to_table(
+def entries_to_batch(
     entries: list[Entry], cache: DecodeCache | None = None, kinds_cache: KindCache | None = None
-) -> pa.Table:
-    """The capture table of *entries*, in order (see the module docstring).
+) -> bytes:
+    """The Arrow IPC record batch message of *entries*, in order (see the module docstring).
 
     Parameters
     ----------
@@ -95,52 +109,54 @@ def entries_to_table(
     cache : dict, optional
         A decode cache kept across batches (see :class:`~wsreplay.events.ConnectionLog`).
     kinds_cache : KindCache, optional
-        Decoded message kinds and their columns kept across batches (the same rows either way).
+        Decoded message kinds and their column values kept across batches (the same rows either way).
 
     Returns
     -------
-    pyarrow.Table
-        A table with exactly :data:`~wsreplay.schema.SCHEMA`.
+    bytes
+        One record batch of the capture schema, to append after :data:`SCHEMA_MESSAGE`.
     """
-    rows: list[dict[str, Any]] = []
-    row_pos = array("q")
-    msg_pos = array("q")
-    conns: dict[int, int] = {}
-    conn_logs: list[ConnectionLog] = []
-    conn_idx = array("i")
     if kinds_cache is None:
         kinds_cache = KindCache()
     else:
         kinds_cache.clear_if_full()
     kinds = kinds_cache.index
     templates = kinds_cache.fields
+    rows: list[dict[str, Any]] = []
+    conns: dict[int, int] = {}
+    conn_logs: list[ConnectionLog] = []
     kind_idx = array("i")
-    ts = array("q")
+    conn_idx = array("i")
+    ts = array("q")  # a row's own ts and seq (which may be anything) are in its dict: 0 here
     seq = array("q")
-    instance: list[str | None] = []
-    for pos, entry in enumerate(entries):
-        if type(entry) is dict:
-            rows.append(entry)
-            row_pos.append(pos)
-            continue
-        if len(entry) == 2:
-            log, row = cast(tuple[ConnectionLog, dict[str, Any]], entry)
-            if row.get("instance_uuid") is None:
-                row["instance_uuid"] = log.instance_uuid
+    instance: list[Any] = []
+    row_marks: list[int] = []  # positions (in the batch) of rows, which get a kind and a connection of their own
+    for entry in entries:
+        if type(entry) is dict or len(entry) == 2:
+            if type(entry) is dict:
+                row = cast(dict[str, Any], entry)
+            else:
+                log, row = cast(tuple[ConnectionLog, dict[str, Any]], entry)
+                if row.get("instance_uuid") is None:
+                    row["instance_uuid"] = log.instance_uuid
+            row_marks.append(len(ts))
             rows.append(row)
-            row_pos.append(pos)
+            kind_idx.append(0)
+            conn_idx.append(0)
+            ts.append(0)
+            seq.append(0)
+            instance.append(row.get("instance_uuid"))
             continue
         log, t, n, direction, opcode, data, compressed = cast(MessageEntry, entry)
         key = (direction, log.endpoint, opcode, data, compressed)
         k = kinds.get(key)
         if k is None:
-            k = kinds[key] = len(templates)
             fields = message_fields(data, endpoint=log.endpoint, opcode=opcode, cache=cache)
             if compressed:
                 fields["parse_error"] = COMPRESSED
             fields["event"] = "message"
             fields["direction"] = direction
-            templates.append(fields)
+            k = kinds[key] = kinds_cache.add(fields)
         found = templates[k].get("instance_uuid")
         if found and log.instance_uuid is None:
             log.instance_uuid = found  # what ConnectionLog.message does, in the same order
@@ -148,52 +164,88 @@ def entries_to_table(
         if c is None:
             c = conns[id(log)] = len(conn_logs)
             conn_logs.append(log)
-        msg_pos.append(pos)
+            if log.encoded is None:  # a connection's columns never change: encoded once
+                log.encoded = [encode_value(getattr(log, name), COLUMN_TYPES[name]) for name in _CONN]
         conn_idx.append(c)
         kind_idx.append(k)
         ts.append(t)
         seq.append(n)
         instance.append(log.instance_uuid)
-    parts = []
-    if msg_pos:
-        parts.append(_messages(kinds_cache.table(), kind_idx, conn_logs, conn_idx, ts, seq, instance))
-    if rows:
-        parts.append(rows_to_table(rows))
-    if not parts:
-        return SCHEMA.empty_table()
-    if len(parts) == 1:
-        return parts[0]
-    order = array("q", [0]) * len(entries)  # position in the concatenation -> position in the batch
-    for i, p in enumerate(msg_pos):
-        order[p] = i
-    for i, p in enumerate(row_pos, start=len(msg_pos)):
-        order[p] = i
-    table = pa.concat_tables(parts)
-    return table.take(pa.Array.from_buffers(pa.int64(), len(order), [None, pa.py_buffer(order)]))
+    kinds_total = len(templates)
+    for j, pos in enumerate(row_marks):
+        kind_idx[pos] = kinds_total + j
+        conn_idx[pos] = len(conn_logs) + j
+    columns = _columns(kinds_cache, rows, row_marks, conn_logs, kind_idx, conn_idx, ts, seq, instance)
+    return record_batch_message(len(ts), columns)
 
 
-def _messages(
-    kinds: pa.Table,
-    kind_idx: array,
+def _columns(
+    kinds: KindCache,
+    rows: list[dict[str, Any]],
+    row_marks: list[int],
     conn_logs: list[ConnectionLog],
+    kind_idx: array,
     conn_idx: array,
     ts: array,
     seq: array,
-    instance: list[str | None],
+    instance: list[Any],
+) -> list[Column]:
+    columns: list[Column] = []
+    kinds_used, conns_used = set(kind_idx), set(conn_idx)
+    by_kind, by_conn = gatherer(kind_idx), gatherer(conn_idx)
+    for name, typ in COLUMN_TYPES.items():
+        raw = partial(_raw, name, kinds, rows, row_marks, conn_logs, kind_idx, conn_idx, ts, seq, instance)
+        if name in _CONN:
+            at = _CONN.index(name)
+            per = [log.encoded[at] for log in conn_logs]  # type: ignore[index]
+            per += [encode_value(r.get(name), typ) for r in rows]
+            columns.append(gather_column(name, per, conn_idx, raw, conns_used, by_conn))
+        elif name in _KIND:
+            per = kinds.encoded[name] + [encode_value(r.get(name), typ) for r in rows] if rows else kinds.encoded[name]
+            columns.append(gather_column(name, per, kind_idx, raw, kinds_used, by_kind))
+        elif typ == STRING:  # the instance uuid: a few distinct values, each encoded once
+            memo: dict[Any, int] = {}
+            codes = array("i", [memo[v] if v in memo else memo.setdefault(v, len(memo)) for v in instance])
+            columns.append(gather_column(name, [encode_value(v, typ) for v in memo], codes, raw))
+        else:  # ts, seq: ints from the relay; a row's own values may be anything
+            values: Any = ts if name == "ts" else seq
+            if rows:
+                values = list(values)
+                for pos, row in zip(row_marks, rows, strict=True):
+                    values[pos] = encode_value(row.get(name), typ)
+            columns.append(encode_column(name, values, raw))
+    return columns
+
+
+def _raw(
+    name: str,
+    kinds: KindCache,
+    rows: list[dict[str, Any]],
+    row_marks: list[int],
+    conn_logs: list[ConnectionLog],
+    kind_idx: array,
+    conn_idx: array,
+    ts: array,
+    seq: array,
+    instance: list[Any],
+) -> list[Any]:
+    """The Python values of one column, row by row (for the pyarrow fall-back)."""
+    if name in _CONN:
+        per = [getattr(log, name) for log in conn_logs] + [r.get(name) for r in rows]
+        return [per[c] for c in conn_idx]
+    if name in _KIND:
+        per = [f.get(name) for f in kinds.fields] + [r.get(name) for r in rows]
+        return [per[k] for k in kind_idx]
+    if name == "instance_uuid":
+        return instance
+    values = list(ts if name == "ts" else seq)
+    for pos, row in zip(row_marks, rows, strict=True):
+        values[pos] = row.get(name)
+    return values
+
+
+def entries_to_table(
+    entries: list[Entry], cache: DecodeCache | None = None, kinds_cache: KindCache | None = None
 ) -> pa.Table:
-    n = len(ts)
-    conns = {name: column_array([getattr(log, name) for log in conn_logs], COLUMNS[name]) for name in _CONN}
-    by_kind, by_conn = _indices(kind_idx), _indices(conn_idx)
-    arrays = []
-    for name, typ in COLUMNS.items():
-        if name == "ts":
-            arrays.append(pa.Array.from_buffers(_TS, n, [None, pa.py_buffer(ts)]))
-        elif name == "seq":
-            arrays.append(pa.Array.from_buffers(_INT64, n, [None, pa.py_buffer(seq)]))
-        elif name == "instance_uuid":
-            arrays.append(column_array(instance, typ))
-        elif name in conns:
-            arrays.append(conns[name].take(by_conn))
-        else:
-            arrays.append(kinds.column(name).chunk(0).take(by_kind))
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+    """:func:`entries_to_batch` read back as a pyarrow table with exactly :data:`~wsreplay.schema.SCHEMA`."""
+    return batch_to_table(entries_to_batch(entries, cache, kinds_cache))

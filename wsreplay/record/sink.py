@@ -2,15 +2,16 @@
 
 The event loop only appends each entry to a deque (no lock, no I/O, no
 decoding: see :mod:`~wsreplay.record.batch`). A background thread decodes the
-queued entries a batch at a time, hands the table to the
-:class:`~wsreplay.store.CaptureWriter` and flushes it every quarter
-``flush_interval``, so an event reaches the disk at most ``flush_interval``
-after it happened, and a slow disk never stalls a frame.
+queued entries a batch at a time into an Arrow record batch (encoded by hand,
+no pyarrow), hands it to the :class:`~wsreplay.store.CaptureWriter` and
+flushes it every quarter ``flush_interval``, so an event reaches the disk at
+most ``flush_interval`` after it happened, and a slow disk never stalls a frame.
 
 Observers (``observers=``: objects with an ``observe(table)`` method, such as
-live metrics) get every table the writer gets, decoded, on the flush thread;
-an observer that raises is counted in :attr:`RowSink.observer_errors` and
-never stops the recording.
+live metrics) get every batch the writer gets, as a pyarrow table, on the
+flush thread (so a recorder with observers loads pyarrow; one without never
+does); an observer that raises is counted in :attr:`RowSink.observer_errors`
+and never stops the recording.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ import collections
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Protocol
 
 from ..events import ConnectionLog, DecodeCache
-from ..schema import conform_table
+from ..store.batches import batch_to_table
 from ..store.writer import CaptureWriter
-from .batch import Entry, KindCache, entries_to_table
+from .batch import Entry, KindCache, entries_to_batch
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["RowSink", "RowObserver"]
 
@@ -35,14 +37,14 @@ _BATCH = 65_536
 
 
 def _warm_up() -> None:
-    """Run the flush path once on a throwaway batch (about 15 ms of first-call set-up in Arrow and numpy).
+    """Run the flush path once on a throwaway batch (first-call set-up of the decoder and the encoder).
 
     Paid at start, not by the first flush: on a busy machine that first flush could otherwise take
     longer than the flush interval, and a crash right then would lose more than the interval.
     """
     log = ConnectionLog("warm-up", "/ws/outpost/pk/")
     message = (log, 0, 0, "to_server", "text", b'{"instruction": 0, "args": {}}', False)
-    conform_table(entries_to_table([log.open(0), message, (log, log.close(0, "to_peer", code=1000))]))
+    entries_to_batch([log.open(0), message, (log, log.close(0, "to_peer", code=1000))])
 
 
 class RowObserver(Protocol):
@@ -106,9 +108,11 @@ class RowSink:
             except IndexError:
                 pass
             for start in range(0, len(entries), _BATCH):
-                table = entries_to_table(entries[start : start + _BATCH], self._cache, self._kinds)
-                self.writer.write_table(table)
-                self._observe(table)
+                chunk = entries[start : start + _BATCH]
+                message = entries_to_batch(chunk, self._cache, self._kinds)
+                self.writer.write_batch(message, len(chunk))
+                if self.observers:
+                    self._observe(batch_to_table(message))
             return self.writer.flush()
 
     def close(self) -> None:

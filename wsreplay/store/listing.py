@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..exceptions import CaptureNotFoundError
+from .files import PARQUET_SUFFIX, STREAM_SUFFIX
 from .layout import MANIFEST_NAME, layout_of
-from .segments import PARQUET_SUFFIX, STREAM_SUFFIX
 
 __all__ = ["Segments", "segment_files", "OpenedSegments", "open_segments"]
 

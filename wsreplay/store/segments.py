@@ -6,7 +6,6 @@ Also the format-version check shared by every reader.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import warnings
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 
 from ..exceptions import CaptureDamageWarning, CaptureFormatError, CaptureVersionError
 from ..schema import FORMAT_VERSION, SCHEMA, SUPPORTED_VERSIONS, VERSION_KEY, conform_table
+from .files import PARQUET_SUFFIX, STREAM_SUFFIX, create_locked, try_lock
 from .salvage import StreamDamage, salvage
 
 __all__ = [
@@ -38,8 +38,6 @@ __all__ = [
     "PARQUET_OPTIONS",
 ]
 
-STREAM_SUFFIX = ".arrows"
-PARQUET_SUFFIX = ".parquet"
 
 #: In-progress segments: each record batch compressed on its own (a crash still
 #: leaves every whole batch readable), so a busy recorder writes little to disk.
@@ -215,28 +213,8 @@ def _schema_cut_off(head: bytes, size: int) -> bool:
     return 0 < length and size < 8 + length
 
 
-def create_locked(path: Path) -> pa.NativeFile:
-    """Create *path* for writing with an exclusive ``flock`` already held on it.
-
-    The file is made under a hidden staging name, locked, then renamed into
-    place (a rename keeps the open file and its lock), so no reader ever sees
-    it unlocked while its writer lives: :func:`try_lock` cannot win the race
-    against a writer that has just created its file.
-    """
-    staging = path.with_name(f".{path.name}.{os.getpid()}.new")
-    sink = pa.OSFile(str(staging), "wb")
-    try:
-        fcntl.flock(sink.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.replace(staging, path)
-    except BaseException:
-        sink.close()
-        staging.unlink(missing_ok=True)
-        raise
-    return sink
-
-
 @contextlib.contextmanager
-def _tmp_sink(tmp: Path) -> Iterator[pa.NativeFile]:
+def _tmp_sink(tmp: Path) -> Iterator[BinaryIO]:
     """Create *tmp* and hold its lock while it is written (see :func:`create_locked`)."""
     sink = create_locked(tmp)
     try:
@@ -245,37 +223,10 @@ def _tmp_sink(tmp: Path) -> Iterator[pa.NativeFile]:
         sink.close()
 
 
-def _commit(sink: pa.NativeFile, tmp: Path, target: Path) -> None:
+def _commit(sink: BinaryIO, tmp: Path, target: Path) -> None:
     """Make the finished *tmp* durable, then move it into place (still under its lock)."""
     os.fsync(sink.fileno())
     os.replace(tmp, target)
-
-
-@contextlib.contextmanager
-def try_lock(path: Path) -> Iterator[bool]:
-    """Hold *path*'s exclusive ``flock`` for the block, if no live writer holds it.
-
-    Yields ``True`` with the lock held, or ``False`` if another open file (a
-    writer in this or another process) holds it. A file that vanished counts
-    as held: someone is working on it.
-    """
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        yield False
-        return
-    with fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
-        except FileNotFoundError:
-            same = False
-        # a writer that finished meanwhile unlinked (or replaced) the file, then let go of it
-        yield same
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:

@@ -18,23 +18,35 @@ creation until it is sealed and deleted (the background sealer keeps the
 writer's lock), and on each ``.parquet.tmp`` while it writes it; ``recover``
 leaves locked files alone. The lock goes with the process: a crashed
 writer holds none.
+
+The stream is written without pyarrow (:mod:`~wsreplay.store.batches`): rows
+and the recorder's batches are encoded by hand, tables from callers that have
+pyarrow are serialised by it. Sealing needs pyarrow's Parquet writer: a process
+that has not loaded pyarrow (the recorder) seals in a short-lived child process
+(``python -m wsreplay.store.sealer``, which inherits the segment's lock), so its
+own memory never holds pyarrow's libraries.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from ..events import new_id
 from ..exceptions import CaptureError
-from ..schema import SCHEMA, conform_table, rows_to_table
-from .segments import STREAM_OPTIONS, STREAM_SUFFIX, create_locked, seal_stream
+from .batches import SCHEMA_MESSAGE, rows_to_batch, table_to_batches
+from .files import STREAM_SUFFIX, create_locked
+from .ipc import EOS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["CaptureWriter", "WriterStats"]
 
@@ -83,6 +95,10 @@ class CaptureWriter:
     autoflush : bool
         Run a background thread that flushes every ``flush_interval`` (default
         ``True``); without it the caller must call :meth:`flush`.
+    seal : {"auto", "thread", "process"}
+        Where a full segment is sealed into Parquet: a thread of this process, or
+        a child process (this one then never imports pyarrow). ``"auto"``: a
+        thread if pyarrow is loaded here already, else a child process.
 
     Notes
     -----
@@ -112,9 +128,13 @@ class CaptureWriter:
         rotate_seconds: float = 3600.0,
         autoflush: bool = True,
         on_error: Any = None,
+        seal: Literal["auto", "thread", "process"] = "auto",
     ) -> None:
         if flush_interval < 0:
             raise ValueError("flush_interval must be >= 0 seconds")
+        if seal not in ("auto", "thread", "process"):
+            raise ValueError(f"seal must be 'auto', 'thread' or 'process', not {seal!r}")
+        self.seal = seal
         self.out = Path(out)
         try:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -133,10 +153,9 @@ class CaptureWriter:
         self.stats = WriterStats()
         self._lock = threading.RLock()
         self._pending: list[dict[str, Any]] = []
-        self._pending_tables: list[pa.Table] = []
+        self._pending_batches: list[tuple[bytes, int]] = []  # record batch messages and their rows
         self._segment_no = self._first_free_segment()
-        self._sink: Any = None
-        self._stream: Any = None
+        self._sink: BinaryIO | None = None
         self._segment_path: Path | None = None
         self._segment_started = 0.0
         self._closed = False
@@ -173,11 +192,21 @@ class CaptureWriter:
 
         The fast path for generated captures: no per-row Python work.
         """
+        from ..schema import conform_table
+
         table = conform_table(table)
+        self.write_batch(table_to_batches(table), table.num_rows)
+
+    def write_batch(self, message: bytes, rows: int) -> None:
+        """Queue record batch messages of the capture schema holding *rows* rows, as they are.
+
+        The recorder's path (see :func:`wsreplay.record.batch.entries_to_batch`): its
+        batches are encoded on its flush thread without pyarrow.
+        """
         with self._lock:
             self._check_open()
-            self._pending_tables.append(table)
-            self.stats.rows_pending += table.num_rows
+            self._pending_batches.append((message, rows))
+            self.stats.rows_pending += rows
             if self.flush_interval == 0:
                 self.flush()
 
@@ -191,26 +220,25 @@ class CaptureWriter:
             refused (rows stay buffered for the next try).
         """
         with self._lock:
-            if not self._pending and not self._pending_tables:
+            if not self._pending and not self._pending_batches:
                 self.stats.last_flush_monotonic = time.monotonic()
                 return True
+            if self._pending:  # encoded once: a refused write keeps the message for the next try
+                self._pending_batches.append((rows_to_batch(self._pending), len(self._pending)))
+                self._pending.clear()
             try:
-                tables = list(self._pending_tables)
-                if self._pending:
-                    tables.append(rows_to_table(self._pending))
-                self._ensure_stream()
-                for table in tables:
-                    self._stream.write_table(table)
-                self._sink.flush()
-                os.fsync(self._sink.fileno())
+                sink = self._ensure_stream()
+                for message, _ in self._pending_batches:
+                    sink.write(message)
+                sink.flush()
+                os.fsync(sink.fileno())
             except OSError as exc:
                 self._abandon_stream()
                 self._fail(exc)
                 self.stats.failing = True
                 return False
-            written = sum(t.num_rows for t in tables)
-            self._pending.clear()
-            self._pending_tables.clear()
+            written = sum(rows for _, rows in self._pending_batches)
+            self._pending_batches.clear()
             self.stats.rows_written += written
             self.stats.rows_pending = 0
             self.stats.flushes += 1
@@ -282,14 +310,14 @@ class CaptureWriter:
                 numbers.append(int(tail))
         return max(numbers, default=-1) + 1
 
-    def _ensure_stream(self) -> None:
-        if self._stream is not None:
-            return
+    def _ensure_stream(self) -> BinaryIO:
+        if self._sink is not None:
+            return self._sink
         path = self.out / f"{self.capture_id}-{self._segment_no:05d}{STREAM_SUFFIX}"
         # `wsreplay recover` leaves a segment alone while a live writer holds its lock.
         sink = create_locked(path)
         try:
-            self._stream = pa.ipc.new_stream(sink, SCHEMA, options=STREAM_OPTIONS)
+            sink.write(SCHEMA_MESSAGE)
         except BaseException:
             sink.close()
             raise
@@ -297,17 +325,17 @@ class CaptureWriter:
         self._segment_path = path
         self._segment_started = time.monotonic()
         self.stats.bytes_written = 0
+        return sink
 
     def _abandon_stream(self) -> None:
         # A failed write may have left half a batch in the stream: never append after
         # it. The readers stop at the last whole batch; the next flush starts a segment.
-        for closable in (self._stream, self._sink):
-            try:
-                if closable is not None:
-                    closable.close()
-            except Exception:
-                pass
-        self._stream = self._sink = None
+        try:
+            if self._sink is not None:
+                self._sink.close()
+        except Exception:
+            pass
+        self._sink = None
         if self._segment_path is not None:
             self._segment_path = None
             self._segment_no += 1
@@ -324,17 +352,17 @@ class CaptureWriter:
         (a duplicate of the stream's: same open file, same ``flock``) until it
         is sealed, so `wsreplay recover` leaves it to the sealer.
         """
-        if self._stream is None:
+        if self._sink is None:
             return None
         path = self._segment_path
         assert path is not None
         lock = os.dup(self._sink.fileno())
         try:
-            self._stream.close()
+            self._sink.write(EOS)
             self._sink.close()
         except OSError as exc:
             self._fail(exc)
-        self._stream = self._sink = None
+        self._sink = None
         self._segment_path = None
         self._segment_no += 1
         return path, lock
@@ -342,7 +370,10 @@ class CaptureWriter:
     def _seal_file(self, path: Path, lock: int) -> None:
         """Seal a closed stream segment into Parquet, then drop its lock (any thread; a crash leaves it to recover)."""
         try:
-            seal_stream(path, path.with_suffix(".parquet"))
+            if self.seal == "process" or (self.seal == "auto" and "pyarrow" not in sys.modules):
+                _seal_in_child(path, lock)
+            else:
+                seal_stream(path, path.with_suffix(".parquet"))
             path.unlink()
             self.stats.segments_sealed += 1
         except OSError as exc:
@@ -366,3 +397,32 @@ class CaptureWriter:
                 self.flush()
             except Exception as exc:
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
+
+
+def seal_stream(path: Path, target: Path) -> int:
+    """Seal in this process: :func:`wsreplay.store.segments.seal_stream`, imported (with pyarrow) when first used."""
+    from .segments import seal_stream as seal
+
+    return seal(path, target)
+
+
+def _seal_in_child(path: Path, lock: int) -> None:
+    """Seal *path* in ``python -m wsreplay.store.sealer``, which inherits the lock; raise OSError if it failed."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "wsreplay.store.sealer", str(path), str(path.with_suffix(".parquet"))],
+            pass_fds=(lock,),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot start the sealing process: {exc.strerror}") from exc
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines() or [f"exit status {proc.returncode}"]
+        raise OSError(errno.EIO, f"sealing {path.name} failed: {lines[-1]}")
