@@ -25,7 +25,7 @@ from wsreplay.store.ipc import bytes_column, int_column, record_batch_message
 _INT = {"int16": 1 << 15, "int32": 1 << 31, "int64": 1 << 63, "timestamp[ns, tz=UTC]": 1 << 63}
 _ODD = st.sampled_from(
     [
-        dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc),  # pyarrow takes it for a time; the hand encoder does not
+        dt.datetime(2026, 11, 30, tzinfo=dt.UTC),  # pyarrow takes it for a time; the hand encoder does not
         bytearray(b"\x00\xff"),
         memoryview(b"mv"),
         "caf\u00e9",
@@ -59,7 +59,7 @@ def test_rows_make_the_table_rows_to_table_makes(rows):
 @pytest.mark.parametrize(
     ("column", "value"),
     [
-        ("ts", dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc)),  # pyarrow's conversion, as before
+        ("ts", dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)),  # pyarrow's conversion, as before
         ("payload", "\ud800"),  # a lone surrogate: not UTF-8, pyarrow raises what it raised before
         ("size", 1 << 70),  # out of int64's range
         ("instruction", "1"),  # a str for an int column
@@ -70,7 +70,7 @@ def test_a_value_the_hand_encoder_refuses_goes_to_pyarrow(column, value):
     assert encode_value(value, COLUMN_TYPES[column]) is BAD
     try:
         expected = rows_to_table(rows)
-    except Exception as exc:  # noqa: BLE001 - whatever pyarrow raises, the writer's path raises too
+    except Exception as exc:
         with pytest.raises(type(exc)):
             rows_to_batch(rows)
     else:

@@ -32,7 +32,7 @@ def test_an_unknown_type_is_refused_with_its_name():
 
 @st.composite
 def columns(draw: st.DrawFn) -> tuple[dict[str, str], list[list]]:
-    names = draw(st.lists(st.sampled_from(list(_BOUNDS) + ["string", "binary"]), min_size=1, max_size=6))
+    names = draw(st.lists(st.sampled_from([*list(_BOUNDS), "string", "binary"]), min_size=1, max_size=6))
     n = draw(st.integers(0, 40))
     values = []
     for typ in names:
@@ -59,7 +59,10 @@ def test_batches_read_back_as_the_values_written(spec, batches):
     n = len(values[0])
     table = read(schema_message(types), *[record_batch_message(n, encoded)] * batches)
     expected = pa.table(
-        {name: pa.array(vals * batches, type=_arrow(typ)) for (name, typ), vals in zip(types.items(), values, strict=True)}
+        {
+            name: pa.array(vals * batches, type=_arrow(typ))
+            for (name, typ), vals in zip(types.items(), values, strict=True)
+        }
     )
     assert table.equals(expected)
     assert [table.column(c).null_count for c in types] == [vals.count(None) * batches for vals in values]
