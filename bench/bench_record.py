@@ -331,19 +331,20 @@ async def idle(rec: subprocess.Popen[str], rec_port: int, mem_n: int, hold_n: in
 IMPORTS = {
     "`import wsreplay`": "import wsreplay",
     "what `wsreplay record` imports": "from wsreplay.cli import build_parser\nbuild_parser('record')",
-    # the two halves a separate writer process would split the recorder into
+    # the floor of any relay in Python, and what the short-lived sealing child loads (not the recorder)
     "relaying only (asyncio, ssl, uvloop, h11, `websockets.frames`)": (
         "import asyncio, ssl, uvloop, h11, websockets.frames"
     ),
-    "writing only (pyarrow with compute, ipc, parquet; numpy)": (
-        "import pyarrow, pyarrow.compute, pyarrow.ipc, pyarrow.parquet"
+    "the sealing child (`python -m wsreplay.store.sealer`: pyarrow, Parquet, numpy)": (
+        "import wsreplay.store.segments"
     ),
 }
 
 
 def import_cost(code: str) -> dict[str, Any]:
     """Import time (``-X importtime``, cumulative, of the wsreplay modules *code* imports; best of 3) and peak RSS."""
-    report = "import sys; print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules)); print(open("
+    report = "import sys; print(sorted(m for m in ('pandas', 'matplotlib', 'pyarrow', 'numpy') if m in sys.modules))"
+    report += "; print(open("
     report += "'/proc/self/status').read().split('VmHWM:')[1].split()[0])"
     times, rss, heavy = [], [], ""
     for _ in range(3):
@@ -469,8 +470,8 @@ def report(run: dict[str, Any], args: argparse.Namespace) -> str:
             f"Memory target of issue #17 (at most 100 MB peak RSS at 1,000 connections): **{peak:.0f} MB**, "
             + ("met." if peak <= 100 else f"missed by {peak - 100:.0f} MB.")
             + f" Per connection: {idle_res['per_conn'] / 1024:.1f} KiB (idle, below); the rest is the process "
-            f"before any connection ({idle_res['rss_before'] / 1e6:.0f} MB RSS after this run's traffic), most of it "
-            "shared libraries (pyarrow's, numpy's, Python's): resident pages mapped from files, split below.",
+            f"before any connection ({idle_res['rss_before'] / 1e6:.0f} MB RSS after this run's traffic): pages of "
+            "shared libraries mapped from files (Python's, OpenSSL's, uvloop's) and the heap, split below.",
             "",
             f"| resident memory with {last['n']:,.0f} connections open (after the throughput rounds) | file-backed "
             "(shared libraries) | anonymous (heap, stacks, Python objects) |",
@@ -480,15 +481,15 @@ def report(run: dict[str, Any], args: argparse.Namespace) -> str:
             lines.append(f"| {PATHS[name]} | {file_mb:.0f} MB | {anon_mb:.0f} MB |")
     lines += [
         "",
-        "| imports (fresh process) | time (`-X importtime`, cumulative, best of 3) | peak RSS | pandas / matplotlib "
-        "loaded |",
+        "| imports (fresh process) | time (`-X importtime`, cumulative, best of 3) | peak RSS | of pandas, matplotlib, "
+        "pyarrow, numpy: loaded |",
         "|---|---|---|---|",
     ]
     for name, cost in run["imports"].items():
         took = f"{cost['s'] * 1e3:.0f} ms" if cost["s"] else "(no wsreplay module)"
         lines.append(f"| {name} | {took} | {cost['rss_mb']:.0f} MB | {cost['heavy']} |")
     lines.append(
-        "Before the lazy imports (#15, #17), `import wsreplay` took 1,481 ms (`-X importtime`), peaked at 173 MB and "
+        "\nBefore the lazy imports (#15, #17), `import wsreplay` took 1,481 ms (`-X importtime`), peaked at 173 MB and "
         "loaded pandas and matplotlib (measured once by hand on this machine before the change)."
     )
     if "nginx" in last["thr"]:
