@@ -80,6 +80,8 @@ class KindCache:
         self.limit = limit
         self.index: dict[_Key, int] = {}
         self.fields: list[dict[str, Any]] = []
+        #: The instance uuid each kind names (a HELLO), or None.
+        self.instances: list[str | None] = []
         #: Column -> the encoded value of each kind, kind *k* at position *k*.
         self.encoded: dict[str, list[Any]] = {c: [] for c in _KIND}
 
@@ -87,6 +89,7 @@ class KindCache:
         if len(self.fields) > self.limit:
             self.index.clear()
             self.fields = []
+            self.instances = []
             self.encoded = {c: [] for c in _KIND}
 
     def add(self, fields: dict[str, Any]) -> int:
@@ -94,6 +97,7 @@ class KindCache:
         for c, values in self.encoded.items():
             values.append(encode_value(fields.get(c), COLUMN_TYPES[c]))
         self.fields.append(fields)
+        self.instances.append(fields.get("instance_uuid") or None)
         return len(self.fields) - 1
 
 
@@ -121,9 +125,9 @@ def entries_to_batch(
     else:
         kinds_cache.clear_if_full()
     kinds = kinds_cache.index
-    templates = kinds_cache.fields
+    found_of = kinds_cache.instances
     rows: list[dict[str, Any]] = []
-    conns: dict[int, int] = {}
+    conns: dict[ConnectionLog, int] = {}
     conn_logs: list[ConnectionLog] = []
     kind_idx = array("i")
     conn_idx = array("i")
@@ -131,47 +135,53 @@ def entries_to_batch(
     seq = array("q")
     instance: list[Any] = []
     row_marks: list[int] = []  # positions (in the batch) of rows, which get a kind and a connection of their own
+    add_kind, add_conn, add_ts, add_seq, add_instance = (
+        kind_idx.append,
+        conn_idx.append,
+        ts.append,
+        seq.append,
+        instance.append,
+    )
     for entry in entries:
-        if type(entry) is dict or len(entry) == 2:
-            if type(entry) is dict:
-                row = cast(dict[str, Any], entry)
-            else:
-                log, row = cast(tuple[ConnectionLog, dict[str, Any]], entry)
-                if row.get("instance_uuid") is None:
-                    row["instance_uuid"] = log.instance_uuid
-            row_marks.append(len(ts))
-            rows.append(row)
-            kind_idx.append(0)
-            conn_idx.append(0)
-            ts.append(0)
-            seq.append(0)
-            instance.append(row.get("instance_uuid"))
+        if type(entry) is tuple and len(entry) == 7:
+            log, t, n, direction, opcode, data, compressed = entry  # a MessageEntry
+            key = (direction, log.endpoint, opcode, data, compressed)
+            k = kinds.get(key)
+            if k is None:
+                fields = message_fields(data, endpoint=log.endpoint, opcode=opcode, cache=cache)
+                if compressed:
+                    fields["parse_error"] = COMPRESSED
+                fields["event"] = "message"
+                fields["direction"] = direction
+                k = kinds[key] = kinds_cache.add(fields)
+            if log.instance_uuid is None and found_of[k]:
+                log.instance_uuid = found_of[k]  # what ConnectionLog.message does, in the same order
+            c = conns.get(log)
+            if c is None:
+                c = conns[log] = len(conn_logs)
+                conn_logs.append(log)
+                if log.encoded is None:  # a connection's columns never change: encoded once
+                    log.encoded = [encode_value(getattr(log, name), COLUMN_TYPES[name]) for name in _CONN]
+            add_conn(c)
+            add_kind(k)
+            add_ts(t)
+            add_seq(n)
+            add_instance(log.instance_uuid)
             continue
-        log, t, n, direction, opcode, data, compressed = cast(MessageEntry, entry)
-        key = (direction, log.endpoint, opcode, data, compressed)
-        k = kinds.get(key)
-        if k is None:
-            fields = message_fields(data, endpoint=log.endpoint, opcode=opcode, cache=cache)
-            if compressed:
-                fields["parse_error"] = COMPRESSED
-            fields["event"] = "message"
-            fields["direction"] = direction
-            k = kinds[key] = kinds_cache.add(fields)
-        found = templates[k].get("instance_uuid")
-        if found and log.instance_uuid is None:
-            log.instance_uuid = found  # what ConnectionLog.message does, in the same order
-        c = conns.get(id(log))
-        if c is None:
-            c = conns[id(log)] = len(conn_logs)
-            conn_logs.append(log)
-            if log.encoded is None:  # a connection's columns never change: encoded once
-                log.encoded = [encode_value(getattr(log, name), COLUMN_TYPES[name]) for name in _CONN]
-        conn_idx.append(c)
-        kind_idx.append(k)
-        ts.append(t)
-        seq.append(n)
-        instance.append(log.instance_uuid)
-    kinds_total = len(templates)
+        if type(entry) is dict:
+            row = cast(dict[str, Any], entry)
+        else:
+            log, row = cast(tuple[ConnectionLog, dict[str, Any]], entry)
+            if row.get("instance_uuid") is None:
+                row["instance_uuid"] = log.instance_uuid
+        row_marks.append(len(ts))
+        rows.append(row)
+        add_kind(0)
+        add_conn(0)
+        add_ts(0)
+        add_seq(0)
+        add_instance(row.get("instance_uuid"))
+    kinds_total = len(kinds_cache.fields)
     for j, pos in enumerate(row_marks):
         kind_idx[pos] = kinds_total + j
         conn_idx[pos] = len(conn_logs) + j
