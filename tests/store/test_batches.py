@@ -14,6 +14,7 @@ from wsreplay.columns import COLUMN_TYPES
 from wsreplay.schema import SCHEMA, rows_to_table
 from wsreplay.store.batches import (
     BAD,
+    Keyed,
     batch_to_table,
     encode_value,
     gather_column,
@@ -89,9 +90,16 @@ def test_gathering_by_key_is_encoding_row_by_row(name, data):
     idx = array("i", data.draw(st.lists(st.integers(0, len(per) - 1), max_size=30)))
     rows = [per[i] for i in idx]
     expected = int_column(rows, typ) if typ in _INT else bytes_column(rows)
+    keyed = Keyed(typ, per)
     for used in (None, set(idx)):
-        got = gather_column(name, per, idx, lambda: rows, used)
+        got = gather_column(name, keyed, idx, lambda: rows, used)
         assert _read(name, got, len(idx)) == _read(name, expected, len(idx))
+    # keys appended for one batch and taken back leave the column as it was
+    state = keyed.mark()
+    keyed.append(None)
+    keyed.append(per[0])
+    keyed.truncate(state)
+    assert keyed.values == per and keyed.mark() == Keyed(typ, per).mark()
 
 
 def _read(name: str, column, n: int) -> list:

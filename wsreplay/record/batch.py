@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from ..columns import COLUMN_TYPES, STRING
 from ..events import ConnectionLog, DecodeCache, message_fields
-from ..store.batches import batch_to_table, encode_column, encode_value, gather_column, gatherer
+from ..store.batches import Keyed, batch_to_table, encode_column, encode_value, gather_column, gatherer
 from ..store.ipc import Column, record_batch_message
 
 if TYPE_CHECKING:
@@ -83,19 +83,19 @@ class KindCache:
         #: The instance uuid each kind names (a HELLO), or None.
         self.instances: list[str | None] = []
         #: Column -> the encoded value of each kind, kind *k* at position *k*.
-        self.encoded: dict[str, list[Any]] = {c: [] for c in _KIND}
+        self.encoded: dict[str, Keyed] = {c: Keyed(COLUMN_TYPES[c]) for c in _KIND}
 
     def clear_if_full(self) -> None:
         if len(self.fields) > self.limit:
             self.index.clear()
             self.fields = []
             self.instances = []
-            self.encoded = {c: [] for c in _KIND}
+            self.encoded = {c: Keyed(COLUMN_TYPES[c]) for c in _KIND}
 
     def add(self, fields: dict[str, Any]) -> int:
         """Keep one more kind; its number."""
-        for c, values in self.encoded.items():
-            values.append(encode_value(fields.get(c), COLUMN_TYPES[c]))
+        for c, col in self.encoded.items():
+            col.append(encode_value(fields.get(c), col.typ))
         self.fields.append(fields)
         self.instances.append(fields.get("instance_uuid") or None)
         return len(self.fields) - 1
@@ -207,16 +207,26 @@ def _columns(
         raw = partial(_raw, name, kinds, rows, row_marks, conn_logs, kind_idx, conn_idx, ts, seq, instance)
         if name in _CONN:
             at = _CONN.index(name)
-            per = [log.encoded[at] for log in conn_logs]  # type: ignore[index]
-            per += [encode_value(r.get(name), typ) for r in rows]
+            per = Keyed(typ, [log.encoded[at] for log in conn_logs])  # type: ignore[index]
+            for r in rows:
+                per.append(encode_value(r.get(name), typ))
             columns.append(gather_column(name, per, conn_idx, raw, conns_used, by_conn))
         elif name in _KIND:
-            per = kinds.encoded[name] + [encode_value(r.get(name), typ) for r in rows] if rows else kinds.encoded[name]
-            columns.append(gather_column(name, per, kind_idx, raw, kinds_used, by_kind))
+            col = kinds.encoded[name]
+            state = col.mark()
+            try:  # a batch's rows are keys of their own, after the kinds: appended for this batch only
+                for r in rows:
+                    col.append(encode_value(r.get(name), typ))
+                columns.append(gather_column(name, col, kind_idx, raw, kinds_used, by_kind))
+            finally:
+                if rows:
+                    col.truncate(state)
         elif typ == STRING:  # the instance uuid: a few distinct values, each encoded once
             memo: dict[Any, int] = {}
             codes = array("i", [memo[v] if v in memo else memo.setdefault(v, len(memo)) for v in instance])
-            columns.append(gather_column(name, [encode_value(v, typ) for v in memo], codes, raw))
+            columns.append(
+                gather_column(name, Keyed(typ, [encode_value(v, typ) for v in memo]), codes, raw, set(memo.values()))
+            )
         else:  # ts, seq: ints from the relay; a row's own values may be anything
             values: Any = ts if name == "ts" else seq
             if rows:

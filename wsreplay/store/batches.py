@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
@@ -40,6 +40,7 @@ __all__ = [
     "BAD",
     "encode_value",
     "encode_column",
+    "Keyed",
     "gather_column",
     "gatherer",
     "rows_to_batch",
@@ -103,55 +104,114 @@ def gatherer(idx: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
     return lambda seq: tuple(seq[i] for i in idx)
 
 
+class Keyed:
+    """One column's encoded values by key (a message kind, a connection), and what gathering them needs.
+
+    Kept beside the values as keys are appended, so a batch gathers them
+    without a pass over every key per column: validity flags, the values with
+    nulls filled (``0`` or ``b""``), their lengths, and up to two distinct
+    values (one means the column is the same for every key).
+    """
+
+    __slots__ = ("bad", "code", "distinct", "filled", "lengths", "nulls", "typ", "valid", "values")
+
+    def __init__(self, typ: str, values: Iterable[Any] = ()) -> None:
+        self.typ = typ
+        self.code = INT_CODES.get(typ)
+        self.values: list[Any] = []
+        self.valid: list[bool] = []
+        self.filled: list[Any] = []
+        self.lengths: list[int] = []
+        self.distinct: set[Any] = set()
+        self.nulls = 0
+        self.bad = 0
+        for value in values:
+            self.append(value)
+
+    def append(self, value: Any) -> None:
+        """One more key's encoded value (:func:`encode_value`)."""
+        self.values.append(value)
+        self.valid.append(value is not None)
+        if value is None or value is BAD:
+            self.nulls += value is None
+            self.bad += value is BAD
+            value = 0 if self.code else b""
+        self.filled.append(value)
+        if not self.code:
+            self.lengths.append(len(value))
+        if len(self.distinct) < 2:
+            self.distinct.add(self.values[-1])
+
+    def mark(self) -> tuple[int, frozenset[Any], int, int]:
+        """A state :meth:`truncate` goes back to (keys appended for one batch only)."""
+        return len(self.values), frozenset(self.distinct), self.nulls, self.bad
+
+    def truncate(self, state: tuple[int, frozenset[Any], int, int]) -> None:
+        n, distinct, self.nulls, self.bad = state
+        for values in (self.values, self.valid, self.filled, self.lengths):
+            del values[n:]
+        self.distinct = set(distinct)
+
+
+#: Offsets of a column whose every value has the same length, by length (sliced to a batch's rows).
+_STEPS: dict[int, array] = {}
+
+
+def _constant_offsets(length: int, n: int) -> bytes:
+    if length == 0:
+        return bytes(4 * (n + 1))
+    steps = _STEPS.get(length)
+    if steps is None or len(steps) <= n:
+        if len(_STEPS) >= 64:
+            _STEPS.clear()
+        size = max(n + 1, min(1 << 16, (1 << 31) // length))
+        steps = _STEPS[length] = array("i", range(0, length * size, length))
+    return steps[: n + 1].tobytes()
+
+
 def gather_column(
     name: str,
-    per: list[Any],
+    col: Keyed,
     idx: array,
     raw: Callable[[], list[Any]],
     used: set[int] | None = None,
     gather: Callable[[Sequence[Any]], tuple[Any, ...]] | None = None,
 ) -> Column:
-    """Column *name* whose row *i* is ``per[idx[i]]``: encoded values of a few keys, gathered in C.
+    """Column *name* whose row *i* is the value of key ``idx[i]`` in *col*, gathered in C.
 
     The recorder's columns mostly depend on a message kind or a connection, of
-    which a batch holds few: each is encoded once, and its validity, lengths
-    and bytes are gathered with *gather* (:func:`gatherer` of *idx*, made once
-    for all the columns of a batch: no Python code per row); a column with one
-    value in the whole batch (*used*: the keys *idx* holds, when the caller has
-    them) is a repetition of it. ``raw()`` gives the Python values row by row
-    when a value is :data:`BAD`.
+    which a batch holds few: each value is encoded once, and the rows' validity,
+    lengths and bytes are gathered with *gather* (:func:`gatherer` of *idx*, made
+    once for all the columns of a batch: no Python code per row); a column with
+    one value for every row (the same for all keys, or for the keys in *used*
+    when the caller has them and they are few) is a repetition of it. ``raw()``
+    gives the Python values row by row when a value is :data:`BAD`.
     """
-    typ = COLUMN_TYPES[name]
     n = len(idx)
-    code = INT_CODES.get(typ)
-    values = {per[k] for k in used} if used is not None and len(used) < n else None
-    if values is not None and len(values) == 1:  # one value in the whole batch
-        (v,) = values
-        if v is BAD:
-            return encode_column(name, [v] * n, raw)
-        if v is None:
-            return _nulls(n, code)
-        if code:
-            return 0, [b"", (array(code, [v]) * n).tobytes()]
-        return 0, [b"", array("i", range(0, len(v) * (n + 1), len(v)) if v else bytes(4 * (n + 1))).tobytes(), v * n]
-    if BAD in per:
-        return encode_column(name, [per[i] for i in idx], raw)
-    valid_of = [v is not None for v in per]
-    if not any(valid_of):  # all null (most columns of a message row)
-        return _nulls(n, code)
     gather = gather or gatherer(idx)
-    if all(valid_of):
-        nulls, valid = 0, b""
-    else:
-        flags = bytes(gather(valid_of))
+    if col.bad and BAD in gather(col.values):
+        return encode_column(name, list(gather(col.values)), raw)
+    one = col.distinct if len(col.distinct) == 1 else None
+    if one is None and used is not None and len(used) <= 64:
+        values = {col.values[k] for k in used}
+        one = values if len(values) == 1 else None
+    if one is not None or not n:
+        (v,) = one or {None}
+        if v is None:
+            return _nulls(n, col.code)
+        if col.code:
+            return 0, [b"", (array(col.code, [v]) * n).tobytes()]
+        return 0, [b"", _constant_offsets(len(v), n), v * n]
+    if col.nulls:
+        flags = bytes(gather(col.valid))
         nulls = flags.count(0)
         valid = validity_bitmap(flags) if nulls else b""
-    if code:
-        filled = [0 if v is None else v for v in per]
-        return nulls, [valid, array(code, gather(filled)).tobytes()]
-    data = [b"" if v is None else v for v in per]
-    offsets = struct.pack(f"<{n + 1}i", *accumulate(gather(list(map(len, data))), initial=0))
-    return nulls, [valid, offsets, b"".join(gather(data))]
+    else:
+        nulls, valid = 0, b""
+    if col.code:
+        return nulls, [valid, array(col.code, gather(col.filled)).tobytes()]
+    offsets = struct.pack(f"<{n + 1}i", *accumulate(gather(col.lengths), initial=0))
+    return nulls, [valid, offsets, b"".join(gather(col.filled))]
 
 
 def _nulls(n: int, code: str | None) -> Column:
