@@ -206,7 +206,8 @@ columns=columns_for("outages", "ack_latency"))` then `outages(level="outpost")`,
 `latency_percentiles(by="outpost_uuid")`, each computed on a `distributed.LocalCluster` of {args.workers} worker
 processes, 1 thread and `memory_limit={args.memory_limit}` each (every call is one pass over the partitions: the
 capture is read three times). Times in seconds; peak memory is each worker process's `ru_maxrss` (MB). The
-machine has 2 cores and was shared with three other helpers' work while this ran: absolute times are noisy.
+machine has {os.cpu_count()} cores; load average when the run ended: {os.getloadavg()[0]:.1f} (1 min),
+{os.getloadavg()[1]:.1f} (5 min): other work ran beside it when that is above ~2, so absolute times are noisy.
 
 {_HEAD}
 """ + "\n".join(rows)  # fmt: skip
