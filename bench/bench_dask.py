@@ -55,7 +55,7 @@ from wsreplay.store.listing import segment_files
 if __name__ == "__main__":
     rows = sum(pq.ParquetFile(str(p)).metadata.num_rows for p in segment_files(capture).parquet)
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=mem,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         client.run(lambda: __import__("wsreplay.analysis.outage_table"))  # worker imports are not timed
         times = {}
         t0 = time.perf_counter()

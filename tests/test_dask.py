@@ -14,6 +14,7 @@ orders them by outpost). Everything else is compared exactly.
 from __future__ import annotations
 
 import contextlib
+import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -43,13 +44,24 @@ from wsreplay.reporting.dask_analyse import analyse_dask  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client():
+    # Port 8787 (distributed's default HTTP port, used even with dashboard_address=None) is held busy
+    # while the cluster starts, as another cluster or test run on the machine would: the warning that
+    # distributed then gives failed every test of this module when two runs overlapped. ":0" asks for
+    # any free port.
+    busy = socket.socket()
+    try:
+        busy.bind(("127.0.0.1", 8787))
+        busy.listen()
+    except OSError:
+        pass  # already in use: the same situation
     # worker processes import pandas and wsreplay before they answer: slow on a loaded machine
     with (
+        busy,
         dask.config.set(
             {"distributed.comm.timeouts.connect": "120s", "distributed.deploy.lost-worker-timeout": "120s"}
         ),
         distributed.LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, memory_limit="2GiB"
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0", memory_limit="2GiB"
         ) as cluster,
         distributed.Client(cluster) as c,
     ):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+__all__ = ["main"]
+
 
 def main(argv: list[str] | None = None) -> int:
     """Seal ``argv[0]`` (a ``.arrows`` segment) into ``argv[1]``."""
