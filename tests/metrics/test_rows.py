@@ -104,3 +104,40 @@ def test_counts_and_ack_latency_are_the_captures():
     opened = set(frames[frames.event == "open"].conn_id)
     ended = set(frames[frames.event.isin(["close", "error"])].conn_id) & opened
     assert sum(snap.connections_open.values()) == len(opened - ended)
+
+
+def test_the_recorders_coded_batches_give_the_snapshots_tables_give():
+    # The recorder hands RowMetrics each batch as keys and values (no pyarrow); any other caller a table.
+    from wsreplay.events import ConnectionLog
+    from wsreplay.record.batch import Coded, KindCache, entries_to_batch
+    from wsreplay.store.batches import batch_to_table
+
+    table, _truth = virtual_table(scenario(0.05))
+    logs: dict[str, ConnectionLog] = {}
+    entries: list = []
+    for row in conform_table(table).to_pylist():
+        log = logs.get(row["conn_id"])
+        if log is None:
+            path = row["path"] + (f"?{row['query']}" if row["query"] else "")
+            log = logs[row["conn_id"]] = ConnectionLog("cap", path, conn_id=row["conn_id"])
+        ts = row["ts"].value
+        if row["event"] == "message":
+            data = row["payload"].encode() if row["payload"] is not None else row["payload_bytes"]
+            entries.append((log, ts, row["seq"], row["direction"], row["opcode"], data, False))
+        else:
+            entries.append({**row, "ts": ts})
+    coded_metrics, table_metrics = RowMetrics(batch_rows=300), RowMetrics(batch_rows=300)
+    cache, kinds = {}, KindCache(limit=40)  # cleared now and then, as under traffic that does not repeat
+    moments = 0
+    for start in range(0, len(entries), 128):
+        coded = Coded(RowMetrics.CODED_COLUMNS)
+        message = entries_to_batch(entries[start : start + 128], cache, kinds, coded)
+        coded_metrics.observe_coded(coded)
+        table_metrics.observe(batch_to_table(message))
+        now = int(batch_to_table(message)["ts"].cast(pa.int64()).to_numpy()[-1])
+        assert coded_metrics.snapshot(now) == table_metrics.snapshot(now)  # after every batch
+        moments += 1
+    now = int(table["ts"].cast(pa.int64()).to_numpy().max()) + 1
+    last = coded_metrics.snapshot(now)
+    assert last == table_metrics.snapshot(now)
+    assert moments > 5 and last.rows == len(entries) and last.latency["outpost"][2] > 300 and last.notices

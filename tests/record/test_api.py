@@ -98,3 +98,41 @@ def test_recording_loads_neither_pandas_matplotlib_pyarrow_nor_numpy(tmp_path):
     assert done.stdout.strip() == "[]"
     assert [p.suffix for p in (tmp_path / "cap").iterdir()] == [".parquet"]  # sealed by the child
     assert list(load(tmp_path / "cap").event) == ["open", "message", "message", "close"]
+
+
+def test_live_metrics_load_numpy_but_not_pyarrow(tmp_path):
+    # The live metrics read the recorder's batches as keys and values (RowMetrics.observe_coded).
+    code = f"""
+        import asyncio, sys, urllib.request
+        from websockets.asyncio.client import connect
+        from websockets.asyncio.server import serve
+        from wsreplay import Recorder
+        from wsreplay.protocol import encode_ack, encode_hello, hello_args
+
+        async def ack(ws):
+            async for msg in ws:
+                await ws.send(encode_ack())
+
+        async def main():
+            async with serve(ack, "127.0.0.1", 0) as server:
+                port = server.sockets[0].getsockname()[1]
+                out = {str(tmp_path / "cap")!r}
+                async with Recorder(f"http://127.0.0.1:{{port}}", out=out, metrics="127.0.0.1:0") as rec:
+                    async with connect(rec.ws_url + "/ws/outpost/{PK}/?instance_uuid=i1") as ws:
+                        for _ in range(3):
+                            await ws.send(encode_hello(hello_args(uuid="i1", version="2025.4.1")))
+                            await ws.recv()
+                        rec.flush()
+                        url = rec.metrics_url + "/metrics"
+                        page = await asyncio.to_thread(lambda: urllib.request.urlopen(url).read().decode())
+                    print(page)
+
+        asyncio.run(main())
+        print(sorted(m for m in ("pandas", "matplotlib", "pyarrow", "numpy") if m in sys.modules))
+    """
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    *page, loaded = done.stdout.strip().splitlines()
+    assert loaded == "['numpy']"
+    frames = [line for line in page if line.startswith("wsreplay_frames_total{") and 'instruction="HELLO"' in line]
+    assert frames and frames[0].endswith(" 3.0"), page

@@ -12,10 +12,12 @@ from tests_support import real_frames
 
 from wsreplay import load
 from wsreplay.events import ConnectionLog
-from wsreplay.record.batch import COMPRESSED, KindCache, entries_to_table
+from wsreplay.record.batch import COMPRESSED, Coded, KindCache, entries_to_batch
 from wsreplay.schema import SCHEMA, rows_to_table
+from wsreplay.store.batches import batch_to_table
 
 SAMPLES = Path(__file__).parents[2] / "sample_captures"
+CODED = ("conn_id", "endpoint", "path", "outpost_uuid", "instance_uuid", "event", "direction", "instruction", "level")
 
 
 class Twin:
@@ -65,7 +67,13 @@ def batched(entries: list, rng: random.Random, kinds: KindCache | None = None) -
     tables, start = [], 0
     while start < len(entries):
         size = rng.randint(1, 64)
-        tables.append(entries_to_table(entries[start : start + size], cache, kinds))
+        coded = Coded(CODED)
+        table = batch_to_table(entries_to_batch(entries[start : start + size], cache, kinds, coded))
+        # the keys and values handed to row observers are the table's columns
+        assert coded.rows == table.num_rows and list(coded.ts) == table["ts"].cast(pa.int64()).to_pylist()
+        for name, (per, keys) in coded.columns.items():
+            assert [per[k] for k in keys] == table[name].to_pylist(), name
+        tables.append(table)
         start += size
     return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 

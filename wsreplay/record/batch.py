@@ -29,15 +29,12 @@ from __future__ import annotations
 
 from array import array
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Any, Final, cast
 
 from ..columns import COLUMN_TYPES, STRING
 from ..events import ConnectionLog, DecodeCache, message_fields
-from ..store.batches import Keyed, batch_to_table, encode_column, encode_value, gather_column, gatherer
+from ..store.batches import Keyed, encode_column, encode_value, gather_column, gatherer
 from ..store.ipc import Column, record_batch_message
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 __all__ = [
     "MessageEntry",
@@ -45,7 +42,7 @@ __all__ = [
     "COMPRESSED",
     "KindCache",
     "entries_to_batch",
-    "entries_to_table",
+    "Coded",
 ]
 
 #: ``(log, ts, seq, direction, opcode, data, compressed)`` of one whole message.
@@ -102,7 +99,10 @@ class KindCache:
 
 
 def entries_to_batch(
-    entries: list[Entry], cache: DecodeCache | None = None, kinds_cache: KindCache | None = None
+    entries: list[Entry],
+    cache: DecodeCache | None = None,
+    kinds_cache: KindCache | None = None,
+    coded: Coded | None = None,
 ) -> bytes:
     """The Arrow IPC record batch message of *entries*, in order (see the module docstring).
 
@@ -114,6 +114,8 @@ def entries_to_batch(
         A decode cache kept across batches (see :class:`~wsreplay.events.ConnectionLog`).
     kinds_cache : KindCache, optional
         Decoded message kinds and their column values kept across batches (the same rows either way).
+    coded : Coded, optional
+        Filled with the batch's columns it names, as keys and values (for row observers).
 
     Returns
     -------
@@ -186,7 +188,60 @@ def entries_to_batch(
         kind_idx[pos] = kinds_total + j
         conn_idx[pos] = len(conn_logs) + j
     columns = _columns(kinds_cache, rows, row_marks, conn_logs, kind_idx, conn_idx, ts, seq, instance)
-    return record_batch_message(len(ts), columns)
+    message = record_batch_message(len(ts), columns)
+    if coded is not None:
+        coded.fill(kinds_cache, rows, row_marks, conn_logs, kind_idx, conn_idx, ts, instance)
+    return message
+
+
+class Coded:
+    """Some columns of one batch, as each row's key and the keys' Python values (for row observers).
+
+    What :mod:`wsreplay.metrics.rows` reads of each batch, without pyarrow: a
+    column that depends on the message kind is ``(values of each kind, kind of
+    each row)``, one that depends on the connection the same by connection, and
+    ``ts`` the rows' times in ns. Pass one to :func:`entries_to_batch` (``coded=``)
+    with the names of the columns wanted; it is filled with that batch.
+    """
+
+    __slots__ = ("columns", "names", "rows", "ts")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.rows = 0
+        self.ts = array("q")
+        #: column -> (the value of each key, the key of each row)
+        self.columns: dict[str, tuple[list[Any], array]] = {}
+
+    def fill(
+        self,
+        kinds: KindCache,
+        rows: list[dict[str, Any]],
+        row_marks: list[int],
+        conn_logs: list[ConnectionLog],
+        kind_idx: array,
+        conn_idx: array,
+        ts: array,
+        instance: list[Any],
+    ) -> None:
+        self.rows = len(ts)
+        self.ts = array("q", ts)
+        for pos, row in zip(row_marks, rows, strict=True):
+            t = row.get("ts")
+            self.ts[pos] = t if type(t) is int else 0  # a hand-made row's odd time: the observer sees 0
+        for name in self.names:
+            if name in _CONN:
+                per = [getattr(log, name) for log in conn_logs] + [r.get(name) for r in rows]
+                self.columns[name] = (per, conn_idx)
+            elif name in _KIND:
+                per = [f.get(name) for f in kinds.fields] + [r.get(name) for r in rows]
+                self.columns[name] = (per, kind_idx)
+            elif name == "instance_uuid":
+                memo: dict[Any, int] = {}
+                codes = array("i", [memo[v] if v in memo else memo.setdefault(v, len(memo)) for v in instance])
+                self.columns[name] = (list(memo), codes)
+            elif name != "ts":
+                raise ValueError(f"a coded batch has no column {name!r}")
 
 
 def _columns(
@@ -262,10 +317,3 @@ def _raw(
     for pos, row in zip(row_marks, rows, strict=True):
         values[pos] = row.get(name)
     return values
-
-
-def entries_to_table(
-    entries: list[Entry], cache: DecodeCache | None = None, kinds_cache: KindCache | None = None
-) -> pa.Table:
-    """:func:`entries_to_batch` read back as a pyarrow table with exactly :data:`~wsreplay.schema.SCHEMA`."""
-    return batch_to_table(entries_to_batch(entries, cache, kinds_cache))

@@ -7,11 +7,13 @@ no pyarrow), hands it to the :class:`~wsreplay.store.CaptureWriter` and
 flushes it every quarter ``flush_interval``, so an event reaches the disk at
 most ``flush_interval`` after it happened, and a slow disk never stalls a frame.
 
-Observers (``observers=``: objects with an ``observe(table)`` method, such as
-live metrics) get every batch the writer gets, as a pyarrow table, on the
-flush thread (so a recorder with observers loads pyarrow; one without never
-does); an observer that raises is counted in :attr:`RowSink.observer_errors`
-and never stops the recording.
+Observers (``observers=``: objects with an ``observe(table)`` method) get every
+batch the writer gets, on the flush thread: as a pyarrow table (which loads
+pyarrow), or, for an observer with an ``observe_coded(coded)`` method and a
+``CODED_COLUMNS`` tuple (the live metrics), as the
+:class:`~wsreplay.record.batch.Coded` keys and values of those columns, which
+needs no pyarrow. An observer that raises is counted in
+:attr:`RowSink.observer_errors` and never stops the recording.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..events import ConnectionLog, DecodeCache
 from ..store.batches import batch_to_table
 from ..store.writer import CaptureWriter
-from .batch import Entry, KindCache, entries_to_batch
+from .batch import Coded, Entry, KindCache, entries_to_batch
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -81,6 +83,9 @@ class RowSink:
         self.put: Callable[[Entry], None] = self._queue.append
         self._cache: DecodeCache = {}
         self._kinds = KindCache()  # message kinds and their columns, built once across flushes
+        # the columns observers that take coded batches read (no pyarrow for them)
+        names = [c for o in self.observers for c in getattr(o, "CODED_COLUMNS", ()) if hasattr(o, "observe_coded")]
+        self._coded_columns = tuple(dict.fromkeys(names))
         self._drain_lock = threading.Lock()
         _warm_up()
         self._stop = threading.Event()
@@ -109,10 +114,11 @@ class RowSink:
                 pass
             for start in range(0, len(entries), _BATCH):
                 chunk = entries[start : start + _BATCH]
-                message = entries_to_batch(chunk, self._cache, self._kinds)
+                coded = Coded(self._coded_columns) if self._coded_columns else None
+                message = entries_to_batch(chunk, self._cache, self._kinds, coded)
                 self.writer.write_batch(message, len(chunk))
                 if self.observers:
-                    self._observe(batch_to_table(message))
+                    self._observe(message, coded)
             return self.writer.flush()
 
     def close(self) -> None:
@@ -122,9 +128,16 @@ class RowSink:
         self.flush()
         self.writer.close()
 
-    def _observe(self, table: pa.Table) -> None:
+    def _observe(self, message: bytes, coded: Coded | None) -> None:
+        table: pa.Table | None = None
         for observer in self.observers:
             try:
+                observe_coded = getattr(observer, "observe_coded", None)
+                if observe_coded is not None and coded is not None:
+                    observe_coded(coded)
+                    continue
+                if table is None:
+                    table = batch_to_table(message)
                 observer.observe(table)
             except Exception as exc:  # an observer never stops the recording
                 self.observer_errors += 1
