@@ -28,6 +28,7 @@ Queue entries are one of:
 from __future__ import annotations
 
 from array import array
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, cast
 
@@ -187,10 +188,10 @@ def entries_to_batch(
     for j, pos in enumerate(row_marks):
         kind_idx[pos] = kinds_total + j
         conn_idx[pos] = len(conn_logs) + j
-    columns = _columns(kinds_cache, rows, row_marks, conn_logs, kind_idx, conn_idx, ts, seq, instance)
-    message = record_batch_message(len(ts), columns)
+    parts = _Parts(kinds_cache, rows, row_marks, conn_logs, kind_idx, conn_idx, ts, seq, instance)
+    message = record_batch_message(len(ts), _columns(parts))
     if coded is not None:
-        coded.fill(kinds_cache, rows, row_marks, conn_logs, kind_idx, conn_idx, ts, instance)
+        coded.fill(parts)
     return message
 
 
@@ -213,107 +214,91 @@ class Coded:
         #: column -> (the value of each key, the key of each row)
         self.columns: dict[str, tuple[list[Any], array]] = {}
 
-    def fill(
-        self,
-        kinds: KindCache,
-        rows: list[dict[str, Any]],
-        row_marks: list[int],
-        conn_logs: list[ConnectionLog],
-        kind_idx: array,
-        conn_idx: array,
-        ts: array,
-        instance: list[Any],
-    ) -> None:
-        self.rows = len(ts)
-        self.ts = array("q", ts)
-        for pos, row in zip(row_marks, rows, strict=True):
+    def fill(self, parts: _Parts) -> None:
+        """Take the columns named of one batch's parts (:func:`entries_to_batch` calls it)."""
+        self.rows = len(parts.ts)
+        self.ts = array("q", parts.ts)
+        for pos, row in zip(parts.row_marks, parts.rows, strict=True):
             t = row.get("ts")
             self.ts[pos] = t if type(t) is int else 0  # a hand-made row's odd time: the observer sees 0
         for name in self.names:
-            if name in _CONN:
-                per = [getattr(log, name) for log in conn_logs] + [r.get(name) for r in rows]
-                self.columns[name] = (per, conn_idx)
-            elif name in _KIND:
-                per = [f.get(name) for f in kinds.fields] + [r.get(name) for r in rows]
-                self.columns[name] = (per, kind_idx)
-            elif name == "instance_uuid":
-                memo: dict[Any, int] = {}
-                codes = array("i", [memo[v] if v in memo else memo.setdefault(v, len(memo)) for v in instance])
-                self.columns[name] = (list(memo), codes)
-            elif name != "ts":
-                raise ValueError(f"a coded batch has no column {name!r}")
+            if name != "ts":
+                self.columns[name] = parts.keyed(name)
 
 
-def _columns(
-    kinds: KindCache,
-    rows: list[dict[str, Any]],
-    row_marks: list[int],
-    conn_logs: list[ConnectionLog],
-    kind_idx: array,
-    conn_idx: array,
-    ts: array,
-    seq: array,
-    instance: list[Any],
-) -> list[Column]:
+@dataclass(slots=True)
+class _Parts:
+    """One batch taken apart: each row's message kind and connection (or row of its own), time, number, instance.
+
+    A batch's dict rows are keys of their own, after the kinds and after the connections.
+    """
+
+    kinds: KindCache
+    rows: list[dict[str, Any]]
+    row_marks: list[int]  # the position of each of *rows* in the batch
+    conn_logs: list[ConnectionLog]
+    kind_idx: array
+    conn_idx: array
+    ts: array  # 0 at the rows' positions: their own values are in their dicts
+    seq: array
+    instance: list[Any]
+
+    def keyed(self, name: str) -> tuple[list[Any], array]:
+        """Column *name* as the Python value of each key and the key of each row."""
+        rows = self.rows
+        if name in _CONN:
+            return [getattr(log, name) for log in self.conn_logs] + [r.get(name) for r in rows], self.conn_idx
+        if name in _KIND:
+            return [f.get(name) for f in self.kinds.fields] + [r.get(name) for r in rows], self.kind_idx
+        if name == "instance_uuid":  # a few distinct values
+            memo: dict[Any, int] = {}
+            codes = array("i", [memo[v] if v in memo else memo.setdefault(v, len(memo)) for v in self.instance])
+            return list(memo), codes
+        raise ValueError(f"column {name!r} does not depend on a message kind or a connection")
+
+    def raw(self, name: str) -> list[Any]:
+        """The Python values of one column, row by row (for the pyarrow fall-back)."""
+        if name in ("ts", "seq"):
+            values = list(self.ts if name == "ts" else self.seq)
+            for pos, row in zip(self.row_marks, self.rows, strict=True):
+                values[pos] = row.get(name)
+            return values
+        per, keys = self.keyed(name)
+        return [per[k] for k in keys]
+
+
+def _columns(parts: _Parts) -> list[Column]:
+    kinds, rows = parts.kinds, parts.rows
     columns: list[Column] = []
-    kinds_used, conns_used = set(kind_idx), set(conn_idx)
-    by_kind, by_conn = gatherer(kind_idx), gatherer(conn_idx)
+    kinds_used, conns_used = set(parts.kind_idx), set(parts.conn_idx)
+    by_kind, by_conn = gatherer(parts.kind_idx), gatherer(parts.conn_idx)
     for name, typ in COLUMN_TYPES.items():
-        raw = partial(_raw, name, kinds, rows, row_marks, conn_logs, kind_idx, conn_idx, ts, seq, instance)
+        raw = partial(parts.raw, name)
         if name in _CONN:
             at = _CONN.index(name)
-            per = Keyed(typ, [log.encoded[at] for log in conn_logs])  # type: ignore[index]
+            per = Keyed(typ, [log.encoded[at] for log in parts.conn_logs])  # type: ignore[index]
             for r in rows:
                 per.append(encode_value(r.get(name), typ))
-            columns.append(gather_column(name, per, conn_idx, raw, conns_used, by_conn))
+            columns.append(gather_column(name, per, parts.conn_idx, raw, conns_used, by_conn))
         elif name in _KIND:
             col = kinds.encoded[name]
             state = col.mark()
             try:  # a batch's rows are keys of their own, after the kinds: appended for this batch only
                 for r in rows:
                     col.append(encode_value(r.get(name), typ))
-                columns.append(gather_column(name, col, kind_idx, raw, kinds_used, by_kind))
+                columns.append(gather_column(name, col, parts.kind_idx, raw, kinds_used, by_kind))
             finally:
                 if rows:
                     col.truncate(state)
-        elif typ == STRING:  # the instance uuid: a few distinct values, each encoded once
-            memo: dict[Any, int] = {}
-            codes = array("i", [memo[v] if v in memo else memo.setdefault(v, len(memo)) for v in instance])
-            columns.append(
-                gather_column(name, Keyed(typ, [encode_value(v, typ) for v in memo]), codes, raw, set(memo.values()))
-            )
+        elif typ == STRING:  # the instance uuid
+            values, codes = parts.keyed(name)
+            keyed = Keyed(typ, [encode_value(v, typ) for v in values])
+            columns.append(gather_column(name, keyed, codes, raw, set(range(len(values)))))
         else:  # ts, seq: ints from the relay; a row's own values may be anything
-            values: Any = ts if name == "ts" else seq
+            ints: Any = parts.ts if name == "ts" else parts.seq
             if rows:
-                values = list(values)
-                for pos, row in zip(row_marks, rows, strict=True):
-                    values[pos] = encode_value(row.get(name), typ)
-            columns.append(encode_column(name, values, raw))
+                ints = list(ints)
+                for pos, row in zip(parts.row_marks, rows, strict=True):
+                    ints[pos] = encode_value(row.get(name), typ)
+            columns.append(encode_column(name, ints, raw))
     return columns
-
-
-def _raw(
-    name: str,
-    kinds: KindCache,
-    rows: list[dict[str, Any]],
-    row_marks: list[int],
-    conn_logs: list[ConnectionLog],
-    kind_idx: array,
-    conn_idx: array,
-    ts: array,
-    seq: array,
-    instance: list[Any],
-) -> list[Any]:
-    """The Python values of one column, row by row (for the pyarrow fall-back)."""
-    if name in _CONN:
-        per = [getattr(log, name) for log in conn_logs] + [r.get(name) for r in rows]
-        return [per[c] for c in conn_idx]
-    if name in _KIND:
-        per = [f.get(name) for f in kinds.fields] + [r.get(name) for r in rows]
-        return [per[k] for k in kind_idx]
-    if name == "instance_uuid":
-        return instance
-    values = list(ts if name == "ts" else seq)
-    for pos, row in zip(row_marks, rows, strict=True):
-        values[pos] = row.get(name)
-    return values
