@@ -162,50 +162,40 @@ def _pair_next(rows: OutpostRows) -> tuple[np.ndarray, int]:
     none. The few left (an answer that came late, a connection that went
     quiet) are paired by sorting the rows of their connections only.
     """
-    # gathers with take and compressions with compress: the same values as fancy indexing, cheaper
-    mask = (rows.refresh | rows.ack) & (rows.conn >= 0)
-    pair = np.flatnonzero(mask)  # time order
-    conn = np.compress(mask, rows.conn)
-    is_req = np.compress(mask, rows.refresh)
-    del mask
+    known = rows.conn >= 0
+    pair = np.flatnonzero((rows.refresh | rows.ack) & known)  # time order
+    conn = rows.conn[pair]
+    is_req = rows.refresh[pair]
     n = len(pair)
-    n_conn = len(rows.conn_codes.categories)
     nxt = np.full(n, -1, dtype=np.int64)  # index (in pair) of the next row of the same connection
-    last = np.full(n_conn, -1, dtype=np.int64)
+    last = np.full(len(rows.conn_codes.categories), -1, dtype=np.int64)
     last[conn] = np.arange(n, dtype=np.int64)  # the last row of each connection (the last write wins)
     todo = np.flatnonzero(is_req)
-    todo = todo[todo != last.take(conn.take(todo))]  # a connection's last row has no next one
-    del last
-    todo_conn = conn.take(todo)
+    todo = todo[todo != last[conn[todo]]]  # a connection's last row has no next one
     for k in range(1, _LOOKAHEAD + 1):
         if not len(todo):
             break
         ahead = todo + k  # < n: every row in todo has a later row of its connection
-        hit = conn.take(ahead) == todo_conn
-        nxt[np.compress(hit, todo)] = np.compress(hit, ahead)
-        miss = ~hit
-        todo, todo_conn = np.compress(miss, todo), np.compress(miss, todo_conn)
+        hit = conn[ahead] == conn[todo]
+        nxt[todo[hit]] = ahead[hit]
+        todo = todo[~hit]
     if len(todo):
         # the rest: the rows of their connections, grouped by connection (time order within)
-        wanted = np.zeros(n_conn, dtype=bool)
-        wanted[todo_conn] = True
-        sub = np.flatnonzero(wanted.take(conn))
-        sub_conn = conn.take(sub)
-        o = group_order(sub_conn)
-        sub, sub_conn = sub.take(o), sub_conn.take(o)
-        del o
+        sub = np.flatnonzero(np.isin(conn, np.unique(conn[todo])))
+        sub = sub[group_order(conn[sub])]
+        follows = np.zeros(len(sub), dtype=bool)
+        np.equal(conn[sub[1:]], conn[sub[:-1]], out=follows[:-1])
         nxt_sub = np.full(len(sub), -1, dtype=np.int64)
-        if len(sub) > 1:
-            np.copyto(nxt_sub[:-1], sub[1:], where=sub_conn[1:] == sub_conn[:-1])
+        nxt_sub[:-1] = np.where(follows[:-1], sub[1:], -1)
         at = np.full(n, -1, dtype=np.int64)
         at[sub] = nxt_sub
-        nxt[todo] = at.take(todo)
-    req_next = np.compress(is_req, nxt)
+        nxt[todo] = at[todo]
+    req_next = nxt[is_req]
     del nxt
     answered = req_next >= 0
-    answered[answered] = ~is_req.take(np.compress(answered, req_next))
+    answered[answered] = ~is_req[req_next[answered]]
     ack_ts = np.full(len(req_next), NO_TIME, dtype=np.int64)
-    ack_ts[answered] = rows.ts.take(pair.take(np.compress(answered, req_next)))
+    ack_ts[answered] = rows.ts[pair[req_next[answered]]]
     return ack_ts, int(np.count_nonzero(answered))
 
 
@@ -266,26 +256,23 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
             ack_ts[at] = sub_ack
     else:
         ack_ts, matched_acks = _pair_next(rows)
-    sent = np.compress(req_mask, rows.ts)
+    sent = rows.ts[req_idx]
     answered = ack_ts != NO_TIME
     diff = ack_ts - sent  # int64 first: float64 cannot hold epoch nanoseconds exactly
     latency = diff.astype(np.float64)
     del diff
     latency /= NS
     latency[~answered] = np.nan
-    n_acks = int(np.count_nonzero(ack_mask))
+    n_acks = int(ack_mask.sum())
 
     name_c = codes(frames["instruction_name"])
-    if rows.selection is None:
-        names = np.compress(req_mask, name_c.codes)
-    else:
-        names = name_c.codes.take(rows.selection.take(req_idx))
+    fpos = req_idx if rows.selection is None else rows.selection[req_idx]
     out = pd.DataFrame(
         {
-            "conn_id": categorical(np.compress(req_mask, rows.conn), rows.conn_codes.categories),
-            "outpost_uuid": categorical(np.compress(req_mask, rows.outpost), rows.outpost_codes.categories),
-            "instance_uuid": categorical(np.compress(req_mask, rows.instance), rows.instance_codes.categories),
-            "instruction_name": categorical(names, name_c.categories),
+            "conn_id": categorical(rows.conn[req_idx], rows.conn_codes.categories),
+            "outpost_uuid": categorical(rows.outpost[req_idx], rows.outpost_codes.categories),
+            "instance_uuid": categorical(rows.instance[req_idx], rows.instance_codes.categories),
+            "instruction_name": categorical(name_c.codes[fpos], name_c.categories),
             "sent_ts": utc(sent),
             "ack_ts": utc(ack_ts),
             "latency_s": latency,
