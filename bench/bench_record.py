@@ -94,12 +94,12 @@ def start_mock(n_pks: int, cwd: Path | None = None) -> tuple[subprocess.Popen[st
 
 
 def start_recorder(
-    upstream_port: int, out: str, loop: str = "auto", cwd: str | None = None
+    upstream_port: int, out: str, loop: str = "auto", cwd: str | None = None, extra: tuple[str, ...] = ()
 ) -> tuple[subprocess.Popen[str], int]:
-    """``wsreplay record`` in front of *upstream_port*; of the source tree *cwd* when given (``-m`` runs it)."""
+    """``wsreplay record`` (with *extra* options) in front of *upstream_port*; of the source tree *cwd* when given."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "wsreplay", "record", "--upstream", f"http://127.0.0.1:{upstream_port}",
-         "--listen", "127.0.0.1:0", "--out", out, "--status-interval", "0", "--loop", loop],
+         "--listen", "127.0.0.1:0", "--out", out, "--status-interval", "0", "--loop", loop, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
     )  # fmt: skip
     assert proc.stderr is not None
