@@ -33,6 +33,11 @@ class WallClock:
         """Current time in ns since the epoch (UTC)."""
         return self._anchor_wall + (time.monotonic_ns() - self._anchor_mono)
 
+    @property
+    def anchors(self) -> tuple[int, int]:
+        """``(wall, monotonic)`` ns at creation: :meth:`now_ns` is ``wall + (time.monotonic_ns() - monotonic)``."""
+        return self._anchor_wall, self._anchor_mono
+
     def monotonic(self) -> float:
         """Seconds of the underlying monotonic clock (for intervals)."""
         return time.monotonic()

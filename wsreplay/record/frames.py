@@ -63,7 +63,6 @@ class FrameParser:
     __slots__ = (
         "_buf",
         "_chunks",
-        "_clean",
         "_fin",
         "_in_frame",
         "_mask",
@@ -73,6 +72,7 @@ class FrameParser:
         "_msg_size",
         "_op",
         "_remaining",
+        "clean",
         "max_size",
         "refused",
     )
@@ -80,7 +80,7 @@ class FrameParser:
     def __init__(self, *, max_size: int = 16 * 1024 * 1024) -> None:
         self.max_size = max_size
         self.refused = False
-        self._clean = True  # on a frame boundary, nothing buffered, no message in progress, not refused
+        self.clean = True  # on a frame boundary, nothing buffered, no message in progress, not refused
         self._buf = b""
         # current frame
         self._remaining = 0
@@ -135,7 +135,7 @@ class FrameParser:
                 self._end_frame(events)
         self._buf = buf[pos:] if not self.refused else b""
         # only feed() changes the state: whole_message() reads this one flag instead of four
-        self._clean = not self._buf and not self._in_frame and self._msg_op is None and not self.refused
+        self.clean = not self._buf and not self._in_frame and self._msg_op is None and not self.refused
         forward = buf[:pos] if pos < n else buf
         return forward, events
 
@@ -157,38 +157,7 @@ class FrameParser:
         >>> FrameParser().whole_message(b"\\x01\\x02hi") is None  # not the final frame
         True
         """
-        if not self._clean:
-            return None
-        n = len(data)
-        if n < 2:
-            return None
-        b0 = data[0]
-        op = b0 & 0x0F
-        if not b0 & 0x80 or (op != OP_TEXT and op != OP_BINARY):
-            return None
-        b1 = data[1]
-        length = b1 & 0x7F
-        head = 2
-        if length == 126:
-            if n < 4:
-                return None
-            length = (data[2] << 8) | data[3]
-            head = 4
-        elif length == 127:
-            if n < 10:
-                return None
-            (length,) = struct.unpack_from("!Q", data, 2)
-            head = 10
-        if b1 & 0x80:
-            head += 4
-            if head + length != n or length > self.max_size:
-                return None
-            payload = apply_mask(data[head:], data[head - 4 : head]) if length else b""
-        else:
-            if head + length != n or length > self.max_size:
-                return None
-            payload = data[head:]
-        return _DATA[op], payload, bool(b0 & 0x40)
+        return whole_frame(data, self.max_size) if self.clean else None
 
     # ----------------------------------------------------------------- private
 
@@ -306,3 +275,47 @@ def close_frame(code: int, reason: str = "", *, mask: bool) -> bytes:
         return bytes([0x88, len(payload)]) + payload
     key = os.urandom(4)
     return bytes([0x88, 0x80 | len(payload)]) + key + apply_mask(payload, key)
+
+
+def _whole_frame_py(data: bytes, max_size: int) -> tuple[str, bytes, bool] | None:
+    """The payload of *data* when it is exactly one whole, final text or binary frame within *max_size*.
+
+    Returns ``(opcode, payload, compressed)`` (payload unmasked), else ``None``. The same function is
+    compiled from ``_speedups.c`` (used when built: what a message touches on the relay's hot path).
+    """
+    n = len(data)
+    if n < 2:
+        return None
+    b0 = data[0]
+    op = b0 & 0x0F
+    if not b0 & 0x80 or (op != OP_TEXT and op != OP_BINARY):
+        return None
+    b1 = data[1]
+    length = b1 & 0x7F
+    head = 2
+    if length == 126:
+        if n < 4:
+            return None
+        length = (data[2] << 8) | data[3]
+        head = 4
+    elif length == 127:
+        if n < 10:
+            return None
+        (length,) = struct.unpack_from("!Q", data, 2)
+        head = 10
+    if b1 & 0x80:
+        head += 4
+        if head + length != n or length > max_size:
+            return None
+        payload = apply_mask(data[head:], data[head - 4 : head]) if length else b""
+    else:
+        if head + length != n or length > max_size:
+            return None
+        payload = data[head:]
+    return _DATA[op], payload, bool(b0 & 0x40)
+
+
+try:
+    from ._speedups import whole_frame
+except ImportError:  # not compiled (no C compiler when installed): the same in Python
+    whole_frame = _whole_frame_py

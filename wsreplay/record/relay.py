@@ -8,9 +8,11 @@ watches a copy and turns whole messages and close frames into capture rows.
 Frames are recorded just before they are forwarded (so whatever a side has
 received is in the capture), and rows only go to an in-memory queue: the relay
 path does no disk I/O. A read that is exactly one whole message (an outpost's
-HELLO, authentik's ACK: nearly every read) takes a short path
-(:meth:`FrameParser.whole_message`) with the least Python between reading the
-bytes and writing them to the other side. Flow control is end to end: when one side's send
+HELLO, authentik's ACK: nearly every read) takes a short path: in C
+(``_speedups.Tap``, the socket's ``data_received`` itself, so the event loop
+runs no Python code for it) when that module was compiled, else in Python
+(``_Side._receive``, with :meth:`FrameParser.whole_message`'s check); both
+queue the same entry and write the same bytes. Flow control is end to end: when one side's send
 buffer fills, the other side stops being read.
 """
 
@@ -23,8 +25,13 @@ from typing import Any
 
 from ..events import ConnectionLog
 from .clock import WallClock
-from .frames import FrameEvent, FrameParser, close_frame
+from .frames import FrameEvent, FrameParser, close_frame, whole_frame
 from .stats import RecorderStats
+
+try:
+    from ._speedups import Tap
+except ImportError:  # not compiled: _Side._receive does the same in Python
+    Tap = None  # type: ignore[assignment,misc]
 
 __all__ = ["Relay", "TO_SERVER", "TO_PEER"]
 
@@ -42,9 +49,14 @@ async def _drain(reader: asyncio.StreamReader) -> bytes:
 
 
 class _Side(asyncio.Protocol):
-    """One socket of a relayed connection; *direction* is where the bytes it receives go."""
+    """One socket of a relayed connection; *direction* is where the bytes it receives go.
 
-    __slots__ = ("direction", "dst", "log", "now_ns", "parser", "put", "relay", "stats")
+    ``data_received`` is an attribute, not a method: a C :class:`~wsreplay.record._speedups.Tap` when that
+    module was compiled (the event loop then runs no Python code for a read that is one whole message),
+    else :meth:`_receive`, which does the same in Python.
+    """
+
+    __slots__ = ("data_received", "direction", "dst", "log", "now_ns", "parser", "put", "relay", "stats")
 
     def __init__(self, relay: Relay, direction: str) -> None:
         self.relay = relay
@@ -55,13 +67,16 @@ class _Side(asyncio.Protocol):
         self.put = relay._put
         self.now_ns = relay._clock.now_ns
         self.stats = relay._stats
+        # an instance attribute in place of asyncio.Protocol's method (a slot: no Python frame for the C Tap)
+        self.data_received = self._receive if Tap is None else _tap(self)  # type: ignore[method-assign]
 
-    def data_received(self, data: bytes) -> None:
+    def _receive(self, data: bytes) -> None:
         relay = self.relay
         if not relay.stopping and not relay._ended:
             # The common case: one read is one whole message (an outpost's HELLO, authentik's ACK).
             # Queued (as Relay._record_message does), then relayed, with the least Python in between.
-            message = self.parser.whole_message(data)
+            parser = self.parser
+            message = whole_frame(data, parser.max_size) if parser.clean else None  # parser.whole_message(data)
             if message is not None:
                 log = self.log
                 self.put((log, self.now_ns(), log.seq, self.direction, *message))
@@ -90,6 +105,23 @@ class _Side(asyncio.Protocol):
         source = self.relay._source(_OTHER[self.direction])
         if not source.is_closing():
             source.resume_reading()
+
+
+def _tap(side: _Side) -> Any:
+    """*side*'s ``data_received`` in C; the clock is read in C too when it is a :class:`WallClock`."""
+    clock = side.relay._clock
+    wall = type(clock) is WallClock
+    return Tap(
+        side.relay,
+        side.parser,
+        side.log,
+        side.put,
+        side.direction,
+        side.stats,
+        side.dst,
+        None if wall else side.now_ns,
+        clock.anchors if wall else (0, 0),
+    )
 
 
 class Relay:
