@@ -5,9 +5,10 @@ a small :class:`asyncio.Protocol` each: bytes received on one side are written
 to the other straight from ``data_received`` (no task wake-up per frame),
 unchanged, masking included. A :class:`~wsreplay.record.frames.FrameParser`
 watches a copy and turns whole messages and close frames into capture rows.
-Frames are recorded just before they are forwarded (so whatever a side has
-received is in the capture), and rows only go to an in-memory queue: the relay
-path does no disk I/O. A read that is exactly one whole message (an outpost's
+Frames are timestamped before they are forwarded and queued in the same
+callback (so whatever a side has received is in the capture, and no other
+code runs in between), and rows only go to an in-memory queue: the relay path
+does no disk I/O. A read that is exactly one whole message (an outpost's
 HELLO, authentik's ACK: nearly every read) takes a short path: in C
 (``_speedups.Tap``, the socket's ``data_received`` itself, so the event loop
 runs no Python code for it) when that module was compiled, else in Python
@@ -74,19 +75,21 @@ class _Side(asyncio.Protocol):
         relay = self.relay
         if not relay.stopping and not relay._ended:
             # The common case: one read is one whole message (an outpost's HELLO, authentik's ACK).
-            # Queued (as Relay._record_message does), then relayed, with the least Python in between.
+            # Timed, relayed, then queued (as Relay._record_message does) in the same call, so the entry is
+            # built while the next hop already has the bytes; nothing else runs in between.
             parser = self.parser
             message = whole_frame(data, parser.max_size) if parser.clean else None  # parser.whole_message(data)
             if message is not None:
+                ts = self.now_ns()
+                dst = self.dst
+                if not dst.is_closing():
+                    dst.write(data)
                 log = self.log
-                self.put((log, self.now_ns(), log.seq, self.direction, *message))
+                self.put((log, ts, log.seq, self.direction, *message))
                 log.seq += 1
                 stats = self.stats
                 stats.frames += 1
                 stats.bytes += len(message[1])
-                dst = self.dst
-                if not dst.is_closing():
-                    dst.write(data)
                 return
         relay._on_data(self.direction, data)
 
