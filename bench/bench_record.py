@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -185,14 +186,25 @@ def rss_split_mb(proc: psutil.Process) -> tuple[float, float]:
     return tuple(int(status.split(f"{key}:")[1].split()[0]) * 1024 / 1e6 for key in ("RssFile", "RssAnon"))  # type: ignore[return-value]
 
 
-def peak_rss_mb(proc: psutil.Process) -> float:
-    """Peak resident set size (VmHWM) of *proc* and its children, MB (nginx: the largest of master and worker)."""
+def _vmhwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return 0.0
+
+
+def peak_rss_mb(proc: psutil.Process, *, tree: bool) -> float:
+    """Peak resident set size (VmHWM), MB: of *proc* alone, or the largest in its tree (nginx: master or worker)."""
+    return max(_vmhwm_mb(p.pid) for p in [proc, *(proc.children(recursive=True) if tree else [])])
+
+
+def child_peak_mb(proc: psutil.Process) -> float | None:
+    """The largest peak RSS among *proc*'s children alive now (a recorder's sealing child), MB; None if none."""
     peaks = []
-    for p in [proc, *proc.children(recursive=True)]:
-        for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                peaks.append(int(line.split()[1]) * 1024 / 1e6)
-    return max(peaks)
+    for p in proc.children(recursive=True):
+        with contextlib.suppress(psutil.Error, OSError):
+            peaks.append(_vmhwm_mb(p.pid))
+    return max(peaks) if peaks else None
 
 
 async def open_conns(port: int, n: int, *, first: int = 0, tag: str = "") -> list[ClientConnection]:
@@ -293,7 +305,9 @@ async def compare(
             thr[name].append(rt_per_s)
             cpu[name] += cpu_tree_s(procs[name]) - c0
             trips[name] += rt_per_s * seconds
-    peak = {name: peak_rss_mb(procs[name]) for name in ports if name != "direct"}
+    # the recorder's own process; a sealing child that happens to be running is reported beside it
+    peak = {name: peak_rss_mb(procs[name], tree=not name.startswith("record")) for name in ports if name != "direct"}
+    sealing = {name: child_peak_mb(procs[name]) for name in ports if name.startswith("record")}
     split = {name: rss_split_mb(procs[name]) for name in ports if name.startswith("record")}
     await close_all([ws for cs in conns.values() for ws in cs])
     return {
@@ -304,6 +318,7 @@ async def compare(
         "thr": {name: float(np.median(v)) for name, v in thr.items()},
         "cpu_us": {name: cpu[name] / trips[name] * 1e6 for name in ports},
         "peak_rss_mb": peak,
+        "sealing_child_mb": sealing,
         "rss_split_mb": split,
     }
 
@@ -461,7 +476,21 @@ def report(run: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         f"Peak RSS (VmHWM, since start) of each proxy with its {last['n']:,.0f} connections open: "
         + ", ".join(f"{PATHS[name]} **{last['peak_rss_mb'][name]:.0f} MB**" for name in proxies)
-        + (" (nginx: its worker)." if run["has_nginx"] else "."),
+        + (" (nginx: its worker; " if run["has_nginx"] else " (")
+        + "a recorder: its own process).",
+    ]
+    caught = {k: v for k, v in last.get("sealing_child_mb", {}).items() if v is not None}
+    lines += [
+        "",
+        "A recorder seals each full stream segment (64 MiB) in a short-lived child process that loads pyarrow "
+        "(about a second per segment; its peak alone: `.venv/bin/python -m bench.record_probes seal-memory`). "
+        + (
+            "Sealing children running when the peaks above were read: "
+            + ", ".join(f"{PATHS[k]} **{v:.0f} MB**" for k, v in caught.items())
+            + "."
+            if caught
+            else "None was running when the peaks above were read."
+        ),
     ]
     if "record" in last["peak_rss_mb"] and last["n"] >= 1000:
         peak = last["peak_rss_mb"]["record"]
