@@ -204,16 +204,20 @@ def _run(mode: str, path: Path, tree: Path | None = None) -> dict[str, float]:
 def measure(path: Path, repeats: int, old: Path | None = None) -> dict[str, Any]:
     arrow, arrow_dict, ws, was = [], [], [], []
     duck, load_all, arrow_all, arrow_all_dict = [], [], [], []
-    for _ in range(repeats):
+    for k in range(repeats):
         arrow.append(_run("pyarrow", path))
         arrow_dict.append(_run("pyarrow-dict", path))
+        # A process runs faster right after one that used a lot of memory (on these VMs, memory freed a while
+        # ago is slow to touch again), so the old tree and this one take turns at running first.
+        if old is not None and k % 2:
+            was.append(_run("wsreplay", path, old))
         ws.append(_run("wsreplay", path))
+        if old is not None and not k % 2:
+            was.append(_run("wsreplay", path, old))
         duck.append(_run("duckdb", path))
         arrow_all.append(_run("pyarrow-all", path))
         arrow_all_dict.append(_run("pyarrow-all-dict", path))
         load_all.append(_run("load-all", path))
-        if old is not None:
-            was.append(_run("wsreplay", path, old))
 
     def med(runs: list[dict[str, float]], key: str) -> float:
         return statistics.median(float(r[key]) for r in runs)
