@@ -18,11 +18,13 @@ import pytest
 import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from passthrough_support import uvicorn_upstream
 from record_support import PK, bearer, mock_and_recorder, outpost_url
 from websockets.asyncio.client import connect
 from websockets.frames import Opcode
 
 from wsreplay.protocol import encode_hello, hello_args
+from wsreplay.record import Recorder
 from wsreplay.record import frames as frames_module
 from wsreplay.record import relay as relay_module
 from wsreplay.record.clock import WallClock
@@ -142,26 +144,62 @@ def _record(tmp_path, name: str):
 _DIFFERENT_EACH_RUN = ["ts", "capture_id", "conn_id", "peer"]
 
 
+def _rows(frames) -> list[list[str]]:
+    """The rows as text, connections in the order they opened, without what differs from run to run."""
+    keep = [c for c in frames.columns if c not in _DIFFERENT_EACH_RUN]
+    conn_order = {c: i for i, c in enumerate(dict.fromkeys(frames.sort_values("ts").conn_id))}
+    out = frames.assign(_conn=frames.conn_id.map(conn_order)).sort_values(["_conn", "seq"])
+    return out[keep].astype(str).values.tolist()
+
+
 def test_a_recording_with_the_c_tap_equals_one_with_the_python_fast_path(tmp_path, monkeypatch):
     with_c = _record(tmp_path, "c")
     monkeypatch.setattr(relay_module, "Tap", None)
     monkeypatch.setattr(relay_module, "whole_frame", frames_module._whole_frame_py)
     with_python = _record(tmp_path, "py")
 
-    def rows(frames):
-        keep = [c for c in frames.columns if c not in _DIFFERENT_EACH_RUN]
-        conn_order = {c: i for i, c in enumerate(dict.fromkeys(frames.sort_values("ts").conn_id))}
-        out = frames.assign(_conn=frames.conn_id.map(conn_order)).sort_values(["_conn", "seq"])
-        return out[keep].astype(str).values.tolist()
-
-    c_rows, py_rows = rows(with_c), rows(with_python)
-    assert c_rows == py_rows
+    assert _rows(with_c) == _rows(with_python)
     messages = with_c[with_c.event == "message"]
     assert len(messages) == 16  # 6 HELLOs and their ACKs, 70,000 x, the fragmented one, the binary one, RSV1
     assert (messages.parse_error.astype(str).str.startswith("compressed frame")).sum() == 1  # kept as received
     assert set(messages.opcode.astype(str)) == {"text", "binary"}
     assert (messages["size"] == 70_000).any()
     assert messages.path.astype(str).str.contains(PK).all()
+
+
+async def _echo_conversation(url: str) -> None:
+    """Texts of every length form, one fragmented, through to uvicorn's wsproto echo (a peer nobody here wrote)."""
+    async with connect(url, compression=None) as ws:
+        await asyncio.wait_for(ws.recv(), 10)  # uvicorn's greeting: the Host it got
+        for text in ["hello", "x" * 125, "y" * 126, "z" * 65_536, "w" * 70_000]:
+            await ws.send(text)
+            assert await asyncio.wait_for(ws.recv(), 10) == text
+        await ws.send(["frag", "mented"])
+        assert await asyncio.wait_for(ws.recv(), 10) == "fragmented"
+
+
+def _record_echo(tmp_path, name: str):
+    async def main():
+        async with uvicorn_upstream() as port:
+            async with Recorder(f"http://127.0.0.1:{port}", out=tmp_path / name, flush_interval=0.2) as rec:
+                await _echo_conversation(f"{rec.ws_url}/ws/client/")
+                await asyncio.sleep(0.3)
+                return rec.frames()
+
+    frames = asyncio.run(main())
+    # uvicorn's greeting names the recorder's address: a new port each run
+    return frames.assign(payload=frames.payload.astype(str).str.replace(r"127\.0\.0\.1:\d+", "HOST", regex=True))
+
+
+def test_through_uvicorn_and_wsproto_the_c_tap_records_what_the_python_path_does(tmp_path, monkeypatch):
+    with_c = _record_echo(tmp_path, "c")
+    monkeypatch.setattr(relay_module, "Tap", None)
+    monkeypatch.setattr(relay_module, "whole_frame", frames_module._whole_frame_py)
+    with_python = _record_echo(tmp_path, "py")
+    assert _rows(with_c) == _rows(with_python)
+    messages = with_c[with_c.event == "message"]
+    assert len(messages) == 13  # the greeting, 6 sent, 6 echoed
+    assert sorted(messages["size"].dropna().astype(int))[-2:] == [70_000, 70_000]
 
 
 def test_a_tap_reads_a_clock_that_is_not_a_wall_clock():
