@@ -293,34 +293,32 @@ now(Tap *self)
     return PyLong_FromLongLong(self->anchor_wall + (mono - self->anchor_mono));
 }
 
+/* bool(obj.name): 1 or 0; -1 on error */
+static int
+attr_true(PyObject *obj, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return truth;
+}
+
 /* 1: handled, 0: not a fast-path read, -1: error */
 static int
 tap_whole(Tap *self, PyObject *data)
 {
-    PyObject *flag = PyObject_GetAttr(self->relay, s_stopping);
-    if (flag == NULL) {
-        return -1;
-    }
-    int stopping = PyObject_IsTrue(flag);
-    Py_DECREF(flag);
+    int stopping = attr_true(self->relay, s_stopping);
     if (stopping) {
         return stopping < 0 ? -1 : 0;
     }
-    flag = PyObject_GetAttr(self->relay, s__ended);
-    if (flag == NULL) {
-        return -1;
-    }
-    int ended = PyObject_IsTrue(flag);
-    Py_DECREF(flag);
+    int ended = attr_true(self->relay, s__ended);
     if (ended) {
         return ended < 0 ? -1 : 0;
     }
-    flag = PyObject_GetAttr(self->parser, s_clean);
-    if (flag == NULL) {
-        return -1;
-    }
-    int clean = PyObject_IsTrue(flag);
-    Py_DECREF(flag);
+    int clean = attr_true(self->parser, s_clean);
     if (clean <= 0) {
         return clean;
     }
