@@ -241,6 +241,19 @@ def test_a_tap_hands_other_reads_to_the_relay_and_stops_when_the_relay_stops():
     assert queued == [] and dst.written == []
 
 
+def test_a_tap_says_what_was_wrong_instead_of_crashing():
+    with pytest.raises(RuntimeError, match="before __init__"):
+        speedups.Tap.__new__(speedups.Tap)(b"\x81\x00")
+    with pytest.raises(TypeError):
+        speedups.Tap(1, 2, 3)
+    relay = _FakeRelay(WallClock())
+    tap = speedups.Tap(
+        relay, _FakeParser(), _FakeLog(), [].append, "to_server", relay._stats, _FakeTransport(), None, (0, 0)
+    )
+    with pytest.raises(TypeError):
+        tap("not bytes")
+
+
 def test_a_tap_in_a_reference_cycle_is_collected():
     relay = _FakeRelay(WallClock())
     dst = _FakeTransport()

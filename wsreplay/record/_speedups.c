@@ -395,6 +395,10 @@ Tap_call(Tap *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTuple(args, "O:Tap", &data)) {
         return NULL;
     }
+    if (self->relay == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Tap called before __init__");
+        return NULL;
+    }
     int handled = tap_whole(self, data);
     if (handled < 0) {
         return NULL;
