@@ -110,12 +110,15 @@ def _small_disk(path: Path, size: str = "1m"):
 
 
 def _fill(disk: Path) -> Path:
+    """Write a file until the disk is full. Unbuffered: a buffered file keeps the bytes of a partial
+    write and raises ENOSPC again when closed (which made this test fail whenever the free space was not
+    a multiple of the chunk)."""
     filler = disk / "filler"
-    with filler.open("wb") as f:
+    with filler.open("wb", buffering=0) as f:
+        chunk = b"\0" * 65536
         try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
+            while f.write(chunk):
+                pass
         except OSError:
             pass
     return filler
