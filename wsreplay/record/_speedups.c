@@ -469,5 +469,11 @@ PyInit__speedups(void)
         Py_DECREF(m);
         return NULL;
     }
+    PyObject *all = Py_BuildValue("[ss]", "Tap", "whole_frame");
+    if (all == NULL || PyModule_AddObject(m, "__all__", all) < 0) {
+        Py_XDECREF(all);
+        Py_DECREF(m);
+        return NULL;
+    }
     return m;
 }

@@ -2,6 +2,8 @@
 from collections.abc import Callable
 from typing import Any
 
+__all__ = ["Tap", "whole_frame"]
+
 def whole_frame(data: bytes, max_size: int, /) -> tuple[str, bytes, bool] | None: ...
 
 class Tap:
