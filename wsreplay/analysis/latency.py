@@ -47,6 +47,7 @@ from ._cache import rows_of
 from ._common import NO_TIME, NS, categorical, codes, require, utc
 from ._engine import accepts_dask
 from ._group import group_cummax, group_order, run_starts, scatter_order
+from ._quantiles import fleet_percentiles, quantile_columns
 from ._rows import OutpostRows
 from .hello import HELLO_COLUMNS
 
@@ -339,11 +340,19 @@ def latency_percentiles(
     if missing:
         raise ConfigurationError(f"cannot group ACK latency by {missing}; columns are {list(lat.columns)}")
     groupers: list[object] = list(keys)
+    offset = None
     if freq is not None:
         try:
-            groupers.append(pd.Grouper(key="sent_ts", freq=pd.tseries.frequencies.to_offset(freq), label="left"))
+            offset = pd.tseries.frequencies.to_offset(freq)
+            groupers.append(pd.Grouper(key="sent_ts", freq=offset, label="left"))
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"freq={freq!r} is not a pandas frequency ('1min', '1h', ...)") from exc
+    if not keys:
+        values = lat["latency_s"].to_numpy(dtype=np.float64, na_value=np.nan)
+        fast = fleet_percentiles(lat["sent_ts"], values, offset, qs)
+        if fast is not None:
+            fast.insert(3 if freq is not None else 2, "unanswered", fast["frames"] - fast["answered"])
+            return fast
     frame = lat[[*keys, "sent_ts", "latency_s"]]
     if not groupers:
         frame = frame.assign(_all=0)
@@ -357,7 +366,7 @@ def latency_percentiles(
             "max_s": grouped.max(),
         }
         for x in qs:
-            parts[f"p{x * 100:g}_s"] = grouped.quantile(x)
+            parts[quantile_columns([x])[0]] = grouped.quantile(x)
     except ValueError as exc:
         raise ConfigurationError(f"freq={freq!r} is not a pandas frequency ('1min', '1h', ...)") from exc
     out = pd.DataFrame(parts)
