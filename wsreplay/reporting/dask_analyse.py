@@ -107,8 +107,7 @@ def analyse_dask(capture: Any, opts: dict[str, Any], *, step: Step) -> Parts:
     captures = frozenset().union(*(p.captures for p in parts))
     summary = _merge_summaries([p.summary for p in parts], len(captures))
     with step("latency"):
-        lat_all = pd.concat([p.latency for p in parts], ignore_index=True)
-        lat_all = lat_all.sort_values("sent_ts", kind="stable", ignore_index=True)
+        lat_all = pd.concat([p.latency for p in parts], ignore_index=True)  # not sorted: see reporting.analyse
         overall, over_time = _fleet_latency(lat_all, summary)
     with step("notices"):
         client = _cat([p.client for p in parts], ["ts"])
