@@ -90,3 +90,42 @@ def test_the_cache_lets_the_frames_go():
     del frames
     gc.collect()
     assert _cache._entry is None
+
+
+def test_fleet_restarts_and_upgrades_share_one_instance_table(monkeypatch):
+    from wsreplay.analysis import inventory
+
+    count = {"n": 0}
+    real = inventory._instance_table
+
+    def counting(*args, **kwargs):
+        count["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inventory, "_instance_table", counting)
+    _cache.clear()
+    frames = _fleet()
+    inv = wsreplay.fleet(frames)
+    wsreplay.fleet(frames, level="outpost")
+    wsreplay.restarts(frames)
+    wsreplay.upgrades(frames)
+    assert count["n"] == 1
+    inv.loc[0, "version"] = "edited by the caller"  # a result is the caller's: the shared table stays as it was
+    assert "edited by the caller" not in set(wsreplay.fleet(frames)["version"])
+    _cache.clear()
+
+
+@pytest.mark.parametrize("column", ["hostname", "build_hash", "version"])
+@pytest.mark.parametrize("how", ["replaced", "in-place"])
+def test_the_fleet_table_follows_its_text_columns(column, how):
+    _cache.clear()
+    frames = _fleet()
+    frames[column] = pd.Categorical(["host-a"] * len(frames), categories=["host-a", "host-b"])
+    before = wsreplay.fleet(frames)
+    if how == "replaced":
+        frames[column] = pd.Categorical(["host-b"] * len(frames), categories=["host-a", "host-b"])
+    else:
+        frames.loc[:, column] = "host-b"
+    after = wsreplay.fleet(frames)
+    assert set(before[column]) == {"host-a"} and set(after[column]) == {"host-b"}
+    _cache.clear()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wsreplay.analysis._group import group_cummax, group_cumsum, group_order, run_starts, scatter_order
+from wsreplay.analysis._group import code_extent, group_cummax, group_cumsum, group_order, run_starts, scatter_order
 
 
 @pytest.mark.parametrize("top", [10, 70_000, 5_000_000_000])
@@ -33,3 +33,16 @@ def test_running_sums_and_maxima_restart_per_group(span):
 def test_scatter_order_gives_ranks_among_the_mask():
     mask = np.array([True, False, True, True, False])
     assert scatter_order(mask, np.array([3, 0, 2])).tolist() == [2, 0, 1]
+
+
+@pytest.mark.parametrize("n_codes", [1, 7, 3000])
+def test_code_extent_is_the_minimum_and_maximum_per_code(n_codes):
+    rng = np.random.default_rng(n_codes)
+    codes = rng.integers(0, n_codes, 4000)
+    values = rng.integers(-(2**62), 2**62, 4000, dtype=np.int64)
+    low, high = code_extent(codes, values, n_codes + 2)  # the last two codes have no row
+    expected = pd.Series(values).groupby(codes).agg(["min", "max"])
+    assert (low[expected.index] == expected["min"]).all() and (high[expected.index] == expected["max"]).all()
+    absent = np.setdiff1d(np.arange(n_codes + 2), expected.index)
+    assert len(absent) >= 2
+    assert (low[absent] == np.iinfo(np.int64).max).all() and (high[absent] == np.iinfo(np.int64).min).all()

@@ -61,6 +61,8 @@ KEY_COLUMNS: Final = (
     "instruction_name",
     "close_code",
     "version",
+    "build_hash",
+    "hostname",
     "parse_error",
     "payload",
     "payload_bytes",

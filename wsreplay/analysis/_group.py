@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["group_order", "run_starts", "group_cumsum", "group_cummax", "scatter_order"]
+__all__ = ["group_order", "run_starts", "group_cumsum", "group_cummax", "scatter_order", "code_extent"]
 
 _U16 = 1 << 16
 
@@ -80,3 +80,16 @@ def scatter_order(mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """
     rank = np.cumsum(mask, dtype=np.int64) - 1
     return rank[positions]
+
+
+def code_extent(codes: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per code ``0 .. n-1``: the smallest and the largest of its *values* (int64; one pass, no sort).
+
+    A code with no row keeps the int64 maximum as its smallest value and the
+    minimum as its largest. *codes* must be non-negative.
+    """
+    low = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    high = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(low, codes, values)
+    np.maximum.at(high, codes, values)
+    return low, high

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
-from ._cache import rows_of
+from ._cache import rows_of, shared
 from ._common import codes, require, utc
 from ._engine import accepts_dask
+from ._group import code_extent
 from ._rows import OutpostRows
 from .hello import HELLO_COLUMNS
 
@@ -43,16 +44,19 @@ def _last_hello_value(frames: pd.DataFrame, rows: OutpostRows, column: str, hell
 
 
 def _instances(frames: pd.DataFrame, fn: str) -> pd.DataFrame:
+    """One row per instance (``fleet``'s table); computed once for ``fleet``, ``restarts`` and ``upgrades`` alike."""
     require(frames, HELLO_COLUMNS, fn)
+    return shared(frames, "instances", lambda: _instance_table(frames, fn)).copy()
+
+
+def _instance_table(frames: pd.DataFrame, fn: str) -> pd.DataFrame:
     rows = rows_of(frames, fn)
     ok = rows.instance >= 0
     inst = rows.instance[ok]
     ts = rows.ts[ok]
     n_inst = len(rows.instance_codes.categories)
     seen = np.bincount(inst, minlength=n_inst) > 0
-    first = np.full(n_inst, np.iinfo(np.int64).max, dtype=np.int64)
-    last = np.full(n_inst, np.iinfo(np.int64).min, dtype=np.int64)
-    _first_last(first, last, inst, ts)
+    first, last = code_extent(inst, ts, n_inst)
     hello_inst = rows.instance[rows.hello]
     hellos = np.bincount(hello_inst[hello_inst >= 0], minlength=n_inst)
     conn_inst = rows.conn_instance[rows.conn_instance >= 0]
@@ -74,14 +78,6 @@ def _instances(frames: pd.DataFrame, fn: str) -> pd.DataFrame:
         }
     )
     return out.sort_values(["outpost_uuid", "first_seen"], kind="stable", ignore_index=True)
-
-
-def _first_last(first: np.ndarray, last: np.ndarray, inst: np.ndarray, ts: np.ndarray) -> None:
-    """Fill first and last time per instance (rows are in time order)."""
-    uniq, first_idx = np.unique(inst, return_index=True)
-    first[uniq] = ts[first_idx]
-    rev_uniq, rev_idx = np.unique(inst[::-1], return_index=True)
-    last[rev_uniq] = ts[::-1][rev_idx]
 
 
 @accepts_dask("restarts")

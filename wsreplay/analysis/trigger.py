@@ -18,6 +18,7 @@ import pandas as pd
 from ._cache import rows_of
 from ._common import NO_TIME, NS, IntervalLike, require, seconds, utc
 from ._engine import accepts_dask
+from ._group import code_extent
 from ._rows import C_TRIGGER
 from .hello import HELLO_COLUMNS
 
@@ -83,9 +84,10 @@ def trigger_fanout(frames: pd.DataFrame, /, *, window: IntervalLike = 1.0) -> pd
     got = got.drop_duplicates(["g", "conn"], keep="first")
 
     # connections open when each push started
-    conn_first_idx = np.unique(rows.conn[rows.conn >= 0], return_index=True)
-    conn_ids = conn_first_idx[0]
-    conn_open = rows.ts[rows.conn >= 0][conn_first_idx[1]]
+    known = rows.conn >= 0
+    opened, _ = code_extent(rows.conn[known], rows.ts[known], len(rows.conn_codes.categories))
+    conn_ids = np.flatnonzero(opened != np.iinfo(np.int64).max)
+    conn_open = opened[conn_ids]
     conns = pd.DataFrame(
         {
             "conn": conn_ids,
