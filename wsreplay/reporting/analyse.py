@@ -21,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -170,8 +171,9 @@ def analyse_capture(
     one is read by outpost bucket (:func:`wsreplay.store.partition.bucket_partitions`):
     a compacted capture's groups read only their buckets' files; an
     uncompacted one is split into temporary per-bucket files in one pass
-    (the capture is not changed), then each group reads its own. Memory is
-    bounded by a group, not by the capture.
+    (the capture is not changed), then each group reads its own, the next
+    one in a background thread while this one is analysed. Memory is bounded
+    by two groups, not by the capture.
     """
     with contextlib.ExitStack() as stack:
         with step("load"):  # one frames table, or the capture's buckets (split in one pass unless compacted)
@@ -184,6 +186,28 @@ def analyse_capture(
         if total <= chunk_rows:
             return analyse_frames(frames, opts, hello_limit=hello_limit, step=step)
         return _analyse_groups(parts, window, chunk_rows=chunk_rows, step=step, progress=progress)
+
+
+def _frames_ahead(parts: Partitions, groups: list[list[int]]) -> Iterator[pd.DataFrame]:
+    """Each group's frames in turn; the next group is read in a background thread meanwhile.
+
+    Reading (Parquet decoding, the sort back into time order, the conversion
+    to pandas) runs mostly outside the GIL, and the analyses of a group on one
+    core, so the two overlap on a machine with two cores or more. Memory: the
+    group being analysed and the one being read.
+    """
+
+    def read(group: list[int]) -> pd.DataFrame:
+        return table_to_frames(parts.table(group, columns=_OUTPOST_COLUMNS))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wsreplay-report-read") as pool:
+        pending = pool.submit(read, groups[0]) if groups else None
+        for nxt in [*groups[1:], None]:
+            assert pending is not None
+            frames = pending.result()
+            pending = pool.submit(read, nxt) if nxt is not None else None
+            yield frames
+            del frames
 
 
 def _analyse_groups(parts: Partitions, window: dict[str, Any], *, chunk_rows: int, step: Step, progress: bool) -> Parts:
@@ -205,8 +229,7 @@ def _analyse_groups(parts: Partitions, window: dict[str, Any], *, chunk_rows: in
 
         bar = tqdm(total=len(groups), desc="outpost groups", unit="group", leave=False)
     with step(f"outposts ({len(groups)} groups)"):
-        for group in groups:
-            frames = table_to_frames(parts.table(group, columns=_OUTPOST_COLUMNS))
+        for frames in _frames_ahead(parts, groups):
             captures.update(str(c) for c in frames["capture_id"].dropna().unique())
             s = summarize(frames)
             summaries.append(s)
