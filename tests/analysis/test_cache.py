@@ -129,3 +129,27 @@ def test_the_fleet_table_follows_its_text_columns(column, how):
     after = wsreplay.fleet(frames)
     assert set(before[column]) == {"host-a"} and set(after[column]) == {"host-b"}
     _cache.clear()
+
+
+@pytest.mark.parametrize("levels", [("outpost", "instance"), ("instance", "outpost")])
+@pytest.mark.parametrize("policy", ["observed", "authentik"])
+def test_both_levels_at_once_share_the_refreshes_and_fill_the_cache(calls, monkeypatch, levels, policy):
+    phases = {"n": 0}
+    real = coverage._refreshes
+
+    def counting(*args, **kwargs):
+        phases["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(coverage, "_refreshes", counting)
+    frames = _fleet()
+    got = coverage.coverage_levels(frames, levels, policy=policy)
+    assert phases["n"] == 1 and calls["n"] == 2 and set(got) == {"outpost", "instance"}
+    at_once = [wsreplay.outages(frames, level=lv, policy=policy) for lv in ("outpost", "instance")]
+    assert calls["n"] == 2  # both came from the cache
+    _cache.clear()
+    one_by_one = [wsreplay.outages(frames, level=lv, policy=policy) for lv in ("outpost", "instance")]
+    assert phases["n"] == 3  # each level alone computes the refreshes itself
+    for a, b in zip(at_once, one_by_one, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    assert len(at_once[1]) > 0

@@ -121,6 +121,7 @@ rest of the fleet.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -154,7 +155,7 @@ from ._rows import (
 )
 from .hello import HELLO_COLUMNS, refresh_expiry
 
-__all__ = ["coverage", "Coverage", "CAUSES", "LEVELS", "POLICIES", "OUTAGE_COLUMNS"]
+__all__ = ["coverage", "coverage_levels", "Coverage", "CAUSES", "LEVELS", "POLICIES", "OUTAGE_COLUMNS"]
 
 Level = Literal["instance", "outpost"]
 Policy = Literal["observed", "authentik"]
@@ -229,6 +230,14 @@ def _span_key(span: SpanLike) -> object:
         return ("invalid", id(span))
 
 
+def _key(
+    level: str, factor: float, interval_s: float | None, policy: str, start: TimeLike, end: TimeLike, span: SpanLike
+) -> tuple[object, ...]:
+    """The cache key of one level's timeline."""
+    return ("coverage", level, float(factor), interval_s, policy, to_ns(start, "start"), to_ns(end, "end"),
+            _span_key(span))  # fmt: skip
+
+
 def coverage(
     frames: pd.DataFrame,
     *,
@@ -246,31 +255,61 @@ def coverage(
     The result is shared (:mod:`wsreplay.analysis._cache`): ``outages`` and
     ``uptime`` with the same parameters on the same frames compute it once.
     """
-    require(frames, _REQUIRED, fn)
-    _check_options(level, policy, factor)
-    interval_s = seconds(interval, "interval")
-    key: tuple[object, ...] = ("coverage", level, float(factor), interval_s, policy, to_ns(start, "start"))
-    key += (to_ns(end, "end"),)
-    key += (_span_key(span),)
-    return shared(
-        frames,
-        key,
-        lambda: _coverage(frames, level, float(factor), interval_s, policy, start, end, span, fn),
-    )
+    return coverage_levels(
+        frames, (level,), factor=factor, interval=interval, policy=policy, start=start, end=end, span=span, fn=fn
+    )[level]
 
 
-def _coverage(
+def coverage_levels(
     frames: pd.DataFrame,
-    level: str,
-    factor: float,
-    interval_s: float | None,
-    policy: str,
-    start: TimeLike,
-    end: TimeLike,
-    span: SpanLike,
-    fn: str,
-) -> Coverage:
-    w0, w1 = window(ts_ns(frames), start, end, span)
+    levels: tuple[str, ...] = LEVELS,
+    *,
+    factor: float = 1.5,
+    interval: IntervalLike = None,
+    policy: Policy = "observed",
+    start: TimeLike = None,
+    end: TimeLike = None,
+    span: SpanLike = None,
+    fn: str = "outages",
+) -> dict[str, Coverage]:
+    """:func:`coverage` at several *levels*, sharing their common part (each instance's refreshes and expiry).
+
+    Each result is shared as :func:`coverage`'s is, so a later ``outages`` or
+    ``uptime`` call at one of these levels with the same parameters reuses it.
+    """
+    require(frames, _REQUIRED, fn)
+    for level in levels:
+        _check_options(level, policy, factor)
+    interval_s = seconds(interval, "interval")
+    args = (float(factor), interval_s, policy, start, end, span)
+    phase: list[_Refreshes] = []
+
+    def compute(level: str) -> Coverage:
+        if not phase:
+            phase.append(_refreshes(frames, float(factor), interval_s, fn))
+        return _coverage(frames, phase[0], level, *args)
+
+    return {level: shared(frames, _key(level, *args), functools.partial(compute, level)) for level in levels}
+
+
+@dataclass(frozen=True)
+class _Refreshes:
+    """What every level's timeline starts from: the refreshes grouped by instance, and when each expires."""
+
+    rows: OutpostRows
+    r_time: np.ndarray  # refresh rows of a known instance and connection, in time order
+    r: np.ndarray  # the same rows grouped by instance (time order within)
+    inst: np.ndarray
+    t: np.ndarray
+    conn: np.ndarray
+    expiry: np.ndarray  # when each refresh's state expires (ns): t + factor x interval
+    last_conn: np.ndarray  # per instance: the connection of its last refresh
+    last_t: np.ndarray
+    exited: np.ndarray
+    exit_at: np.ndarray
+
+
+def _refreshes(frames: pd.DataFrame, factor: float, interval_s: float | None, fn: str) -> _Refreshes:
     rows = rows_of(frames, fn)
     n_inst = len(rows.instance_codes.categories)
 
@@ -298,15 +337,36 @@ def _coverage(
         last_conn[inst[ends_run]] = conn[ends_run]
         last_t[inst[ends_run]] = t[ends_run]
     exited, exit_at = instance_exits(rows, last_conn)
+    return _Refreshes(rows, r_time, r, inst, t, conn, e, last_conn, last_t, exited, exit_at)
+
+
+def _coverage(
+    frames: pd.DataFrame,
+    ref: _Refreshes,
+    level: str,
+    factor: float,
+    interval_s: float | None,
+    policy: str,
+    start: TimeLike,
+    end: TimeLike,
+    span: SpanLike,
+) -> Coverage:
+    w0, w1 = window(ts_ns(frames), start, end, span)
+    rows = ref.rows
+    n_inst = len(rows.instance_codes.categories)
+    r, inst, t, conn = ref.r, ref.inst, ref.t, ref.conn
+    last_t, exited, exit_at = ref.last_t, ref.exited, ref.exit_at
     g = inst
     if level == "outpost":
         # grouped by outpost instead, in time order within each
         at_row = np.empty(len(rows.ts), dtype=np.int64)
-        at_row[r] = e
-        r = r_time[group_order(rows.outpost[r_time])]
+        at_row[r] = ref.expiry
+        r = ref.r_time[group_order(rows.outpost[ref.r_time])]
         inst, t, conn, g = rows.instance[r], rows.ts[r], rows.conn[r], rows.outpost[r]
         e = at_row[r]
         del at_row
+    else:
+        e = ref.expiry.copy()  # the policy below writes into it; other levels still need it
 
     # each refresh keeps the instance up until its state expires, or (observed) its connection ends
     cend = rows.conn_end[conn]

@@ -44,6 +44,7 @@ from ..analysis import (
     trigger_fanout,
     uptime,
 )
+from ..analysis.coverage import coverage_levels
 from ..plot._style import auto_freq
 from ..schema import COLUMNS, table_to_frames
 from ..store import load
@@ -107,6 +108,7 @@ def analyse_frames(frames: pd.DataFrame, opts: dict[str, Any], *, hello_limit: i
     with step("summary"):
         summary = summarize(frames)
     with step("outages"):
+        coverage_levels(frames, ("outpost", "instance"), **opts)  # both timelines at once: they share a phase
         out = outages(frames, level="outpost", **opts)
         n_inst = len(outages(frames, level="instance", **opts))
         up = uptime(frames, level="outpost", **opts)
@@ -233,6 +235,7 @@ def _analyse_groups(parts: Partitions, window: dict[str, Any], *, chunk_rows: in
             captures.update(str(c) for c in frames["capture_id"].dropna().unique())
             s = summarize(frames)
             summaries.append(s)
+            coverage_levels(frames, ("outpost", "instance"), **window)
             outs.append(outages(frames, level="outpost", **window))
             n_inst += len(outages(frames, level="instance", **window))
             ups.append(uptime(frames, level="outpost", **window))

@@ -34,6 +34,7 @@ from ..analysis import (
     trigger_fanout,
     uptime,
 )
+from ..analysis.coverage import coverage_levels
 from ..summary import CaptureSummary, summarize
 from .analyse import REPORT_COLUMNS, Parts, Step, _fleet_latency, _freq, _merge_summaries
 
@@ -66,6 +67,7 @@ def partition_parts(frames: pd.DataFrame, opts: dict[str, Any]) -> PartitionPart
     if "capture_id" in frames.columns:
         ids = [str(x) for x in frames["capture_id"].dropna().unique()]
     client = frames.loc[(frames["endpoint"].astype("str") == "client").to_numpy()]
+    coverage_levels(frames, ("outpost", "instance"), **opts)  # both timelines at once: they share a phase
     return PartitionParts(
         summary=s,
         captures=frozenset(ids),
