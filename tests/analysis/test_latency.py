@@ -178,3 +178,20 @@ def test_next_pairing_equals_a_row_by_row_reference(events):
     n_acks = sum(1 for _, a, _ in rows if a)
     assert lat.attrs["unanswered"] == int(np.isnan(want).sum())
     assert lat.attrs["unmatched_acks"] == n_acks - int((~np.isnan(want)).sum())
+
+
+def test_fleet_percentiles_of_pieces_are_those_of_the_rows_together(cap: Capture):
+    from wsreplay.analysis.latency import fleet_latency_percentiles
+
+    cap.outpost("pk", "A").open(0).hellos(0, 120, ack=0.002)
+    cap.outpost("pk2", "B").open(0).hellos(0, 120, ack=0.010)
+    lat = ack_latency(cap.frames())
+    pieces = [lat[lat["outpost_uuid"] == pk] for pk in ("pk", "pk2")]
+    for freq in (None, "1min", "W"):  # "W": not a fixed length, computed by pandas
+        got = fleet_latency_percentiles(pieces, freq=freq, q=[0.5, 0.99])
+        pd.testing.assert_frame_equal(got, latency_percentiles(lat, by=None, freq=freq, q=[0.5, 0.99]))
+    assert fleet_latency_percentiles([]).empty
+    with pytest.raises(ConfigurationError):
+        fleet_latency_percentiles(pieces, freq="often")
+    with pytest.raises(ConfigurationError):
+        fleet_latency_percentiles(pieces, q=[1.5])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -82,7 +84,7 @@ def test_every_time_unit_and_empty_bins(unit):
 def test_left_to_pandas_where_bins_are_not_fixed_lengths():
     lat = latencies([0, 86_400_000 * 9], [0.1, 0.2])
     offset = pd.tseries.frequencies.to_offset("W")
-    assert fleet_percentiles(lat["sent_ts"], lat["latency_s"].to_numpy(), offset, [0.5]) is None
+    assert fleet_percentiles([(lat["sent_ts"], lat["latency_s"].to_numpy())], offset, [0.5]) is None
     check(lat, "W", [0.5])  # still right, by pandas
     check(lat, "MS", [0.5])
     other_tz = lat.assign(sent_ts=lat["sent_ts"].dt.tz_convert("Europe/Berlin"))
@@ -95,3 +97,27 @@ def test_empty_and_all_unanswered():
     lat = latencies([0, 1_000], [None, None])
     check(lat, None, [0.5])
     check(lat, "1s", [0.5])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=rows,
+    cuts=st.lists(st.integers(0, 300), max_size=6),
+    freq=st.sampled_from([None, "1s", "1min", "7min", "1h"]),
+    sort_pieces=st.booleans(),
+)
+def test_pieces_give_the_table_of_their_rows_together(rows, cuts, freq, sort_pieces):
+    """A report's outpost groups, each its own piece: the same table as all the rows in one frame."""
+    lat = latencies([t for t, _ in rows], [v for _, v in rows])
+    bounds = sorted({0, len(lat), *(c for c in cuts if c < len(lat))})
+    pieces = [lat.iloc[a:b] for a, b in itertools.pairwise(bounds)]
+    if sort_pieces:
+        pieces = [p.sort_values("sent_ts", kind="stable") for p in pieces]
+    q = [0.5, 0.9, 0.99]
+    offset = None if freq is None else pd.tseries.frequencies.to_offset(freq)
+    got = fleet_percentiles([(p["sent_ts"], p["latency_s"].to_numpy()) for p in pieces], offset, q)
+    assert got is not None
+    got.insert(3 if freq else 2, "unanswered", got["frames"] - got["answered"])
+    expected = pandas_percentiles(lat, freq, q)
+    pd.testing.assert_frame_equal(got.drop(columns="mean_s"), expected.drop(columns="mean_s"), check_exact=True)
+    pd.testing.assert_series_equal(got["mean_s"], expected["mean_s"], rtol=1e-12)

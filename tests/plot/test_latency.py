@@ -47,3 +47,22 @@ def test_empty_and_bad_input(frames):
         wsreplay.plot_ack_latency(frames, kind="violin")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         wsreplay.plot_ack_latency(wsreplay.latency_percentiles(frames, by=None, freq="1min"), kind="hist")
+
+
+def test_histogram_of_pieces_is_that_of_their_rows_together(frames):
+    """The report draws the histogram from its outpost groups' latencies, never concatenated."""
+    from wsreplay.plot.latency import latency_histogram
+
+    lat = wsreplay.ack_latency(frames)
+    cut = len(lat) // 3
+    pieces = [lat.iloc[:cut], lat.iloc[cut:]]
+    overall = wsreplay.latency_percentiles(lat, by=None)
+    whole = wsreplay.plot_ack_latency(lat, kind="hist", ax=plt.figure().gca())
+    parts = latency_histogram(pieces, overall, ax=plt.figure().gca())
+    assert [p.get_height() for p in parts.patches] == [p.get_height() for p in whole.patches]
+    assert [p.get_x() for p in parts.patches] == [p.get_x() for p in whole.patches]
+    assert [ln.get_xdata()[0] for ln in parts.get_lines()] == [ln.get_xdata()[0] for ln in whole.get_lines()]
+    assert parts.get_title(loc="left") == whole.get_title(loc="left")
+    none = lat.iloc[:0]
+    empty = latency_histogram([none], wsreplay.latency_percentiles(none, by=None), ax=plt.figure().gca())
+    assert "no ACKed" in empty.texts[0].get_text()

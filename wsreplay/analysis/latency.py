@@ -41,6 +41,7 @@ from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.offsets import BaseOffset
 
 from ..exceptions import ConfigurationError
 from ._cache import rows_of
@@ -51,7 +52,7 @@ from ._quantiles import fleet_percentiles, quantile_columns
 from ._rows import OutpostRows
 from .hello import HELLO_COLUMNS
 
-__all__ = ["ack_latency", "latency_percentiles", "LATENCY_COLUMNS"]
+__all__ = ["ack_latency", "latency_percentiles", "fleet_latency_percentiles", "LATENCY_COLUMNS"]
 
 #: Columns :func:`ack_latency` reads (``instruction`` is optional).
 LATENCY_COLUMNS: Final = (*HELLO_COLUMNS, "instruction")
@@ -332,9 +333,7 @@ def latency_percentiles(
     2 2026-01-01 00:20:00+00:00    2702  0.003  0.003
     """
     lat = data if all(c in data.columns for c in _LATENCY_RESULT) else ack_latency(data)
-    qs = [float(x) for x in q]
-    if any(not 0 <= x <= 1 for x in qs):
-        raise ConfigurationError(f"quantiles must be in [0, 1], not {list(q)}")
+    qs = _quantiles(q)
     keys: list[str] = [] if by is None else ([by] if isinstance(by, str) else list(by))
     missing = [k for k in keys if k not in lat.columns]
     if missing:
@@ -348,10 +347,8 @@ def latency_percentiles(
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"freq={freq!r} is not a pandas frequency ('1min', '1h', ...)") from exc
     if not keys:
-        values = lat["latency_s"].to_numpy(dtype=np.float64, na_value=np.nan)
-        fast = fleet_percentiles(lat["sent_ts"], values, offset, qs)
+        fast = _fleet_table([lat], offset, qs)
         if fast is not None:
-            fast.insert(3 if freq is not None else 2, "unanswered", fast["frames"] - fast["answered"])
             return fast
     frame = lat[[*keys, "sent_ts", "latency_s"]]
     if not groupers:
@@ -377,3 +374,45 @@ def latency_percentiles(
     if freq is not None:
         out = out.rename(columns={"sent_ts": "time"})
     return out
+
+
+def _quantiles(q: Sequence[float]) -> list[float]:
+    qs = [float(x) for x in q]
+    if any(not 0 <= x <= 1 for x in qs):
+        raise ConfigurationError(f"quantiles must be in [0, 1], not {list(q)}")
+    return qs
+
+
+def _fleet_table(pieces: Sequence[pd.DataFrame], offset: BaseOffset | None, qs: list[float]) -> pd.DataFrame | None:
+    """The ``by=None`` table of the rows of *pieces* by the numpy kernel, or None where pandas must compute it."""
+    arrays = [(p["sent_ts"], p["latency_s"].to_numpy(dtype=np.float64, na_value=np.nan)) for p in pieces]
+    out = fleet_percentiles(arrays, offset, qs)
+    if out is not None:
+        out.insert(3 if offset is not None else 2, "unanswered", out["frames"] - out["answered"])
+    return out
+
+
+def fleet_latency_percentiles(
+    pieces: Sequence[pd.DataFrame], /, *, freq: str | pd.Timedelta | None = None, q: Sequence[float] = (0.5, 0.9, 0.99)
+) -> pd.DataFrame:
+    """``latency_percentiles(pd.concat(pieces), by=None, freq=freq, q=q)``, without concatenating the pieces.
+
+    For a report's outpost groups: each piece is one group's :func:`ack_latency`
+    result (at least ``sent_ts`` and ``latency_s``), best in time order (a
+    piece in time order is binned without sorting). The fleet's 60 M latencies
+    of a week are never copied into one frame.
+    """
+    qs = _quantiles(q)
+    offset = None
+    if freq is not None:
+        try:
+            offset = pd.tseries.frequencies.to_offset(freq)
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(f"freq={freq!r} is not a pandas frequency ('1min', '1h', ...)") from exc
+    fast = _fleet_table(pieces, offset, qs)
+    if fast is not None:
+        return fast
+    whole = pd.concat([p[["sent_ts", "latency_s"]] for p in pieces], ignore_index=True) if pieces else None
+    if whole is None:
+        whole = pd.DataFrame({"sent_ts": pd.Series(dtype="datetime64[ns, UTC]"), "latency_s": pd.Series(dtype=float)})
+    return latency_percentiles(whole, by=None, freq=freq, q=q)

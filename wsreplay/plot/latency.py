@@ -14,7 +14,7 @@ from ..analysis import latency_percentiles as _latency_percentiles
 from ..exceptions import ConfigurationError
 from ._style import analysed, auto_freq, empty_message, get_ax, has_columns, naive_utc, time_axis
 
-__all__ = ["plot_ack_latency"]
+__all__ = ["plot_ack_latency", "latency_histogram"]
 
 _COLORS = ("#1f77b4", "#ff7f0e", "#d62728", "#9467bd", "#8c564b")
 
@@ -74,7 +74,7 @@ def plot_ack_latency(
         return empty_message(ax, "no ACKed outpost frames in this capture")
     if kind == "hist":
         overall = _latency_percentiles(lat, by=None, q=q).iloc[0]
-        return _draw_hist(ax, answered, overall, q, bins, kwargs)
+        return _draw_hist(ax, [answered.to_numpy(dtype=float)], overall, q, bins, kwargs)
     if freq is None:
         freq = auto_freq(lat["sent_ts"].min(), lat["sent_ts"].max())
     pct = _latency_percentiles(lat, by=None, freq=freq, q=q)
@@ -127,20 +127,43 @@ def _draw_time(ax: Axes, pct: pd.DataFrame, q: Sequence[float], kwargs: dict[str
     return ax
 
 
-def _draw_hist(
-    ax: Axes, answered: pd.Series, overall: pd.Series, q: Sequence[float], bins: int, kwargs: dict[str, Any]
+def latency_histogram(
+    pieces: Sequence[pd.DataFrame],
+    overall: pd.DataFrame,
+    *,
+    q: Sequence[float] = (0.5, 0.9, 0.99),
+    bins: int = 60,
+    ax: Axes | None = None,
 ) -> Axes:
+    """``plot_ack_latency(pd.concat(pieces), kind="hist", q=q)``, from the pieces and their percentiles.
+
+    For a report's outpost groups: *pieces* are :func:`wsreplay.ack_latency`
+    results (at least ``latency_s``), *overall* is
+    ``latency_percentiles(..., by=None, q=q)`` of all of them, already computed.
+    """
+    ax = get_ax(ax, size=(10.0, 3.6))
+    values = [v[~np.isnan(v)] for v in (p["latency_s"].to_numpy(dtype=float, na_value=np.nan) for p in pieces)]
+    if not sum(len(v) for v in values):
+        return empty_message(ax, "no ACKed outpost frames in this capture")
+    return _draw_hist(ax, values, overall.iloc[0], q, bins, {})
+
+
+def _draw_hist(
+    ax: Axes, answered: Sequence[np.ndarray], overall: pd.Series, q: Sequence[float], bins: int, kwargs: dict[str, Any]
+) -> Axes:
+    """The histogram of the *answered* latencies (seconds, in pieces), with *overall*'s *q* percentiles marked."""
     unanswered = int(overall["unanswered"])
-    ms = answered.to_numpy(dtype=float) * 1e3
-    positive = ms[ms > 0]
-    lo = max(float(positive.min()) if len(positive) else 1e-3, 1e-3)
-    hi = max(float(ms.max()), lo * 1.01)
+    ms = [v * 1e3 for v in answered if len(v)]
+    positive = [m[m > 0] for m in ms]
+    lows = [float(m.min()) for m in positive if len(m)]
+    lo = max(min(lows) if lows else 1e-3, 1e-3)
+    hi = max(max(float(m.max()) for m in ms), lo * 1.01)
     edges = np.geomspace(lo * 0.9, hi * 1.1, bins + 1)
     opts: dict[str, Any] = {"color": "#1f77b4", "alpha": 0.85} | kwargs
     # the bins are equal in log space: count them there (linear in the frames; a week of a large
     # fleet has 60 M of them), then draw the counts as the histogram's bars
-    logs = np.log(np.clip(ms, edges[0], edges[-1]))
-    counts, _ = np.histogram(logs, bins=bins, range=(float(np.log(edges[0])), float(np.log(edges[-1]))))
+    span = (float(np.log(edges[0])), float(np.log(edges[-1])))
+    counts = sum(np.histogram(np.log(np.clip(m, edges[0], edges[-1])), bins=bins, range=span)[0] for m in ms)
     ax.hist(edges[:-1], bins=list(edges), weights=counts, **opts)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -150,7 +173,7 @@ def _draw_hist(
         ax.axvline(v, color=color, ls="--", lw=1.2, label=f"p{float(x) * 100:g} = {v:.3g} ms")
     ax.set_xlabel("ACK latency (ms, log scale)")
     ax.set_ylabel("frames (log scale)")
-    title = f"ACK latency distribution ({len(ms):,} ACKed frames"
+    title = f"ACK latency distribution ({sum(len(m) for m in ms):,} ACKed frames"
     title += f", {unanswered:,} never ACKed)" if unanswered else ")"
     ax.set_title(title, loc="left", fontsize=11)
     ax.legend(loc="upper right", fontsize=8, frameon=False)

@@ -10,8 +10,10 @@ event, read from the segments' statistics by
 the group's own: the outposts that died early would otherwise share a group
 whose window ends when they died. This is the kernel a partitioned engine
 calls too: ``outages(frames_of_some_outposts, span=capture_span(path), ...)``.
-Fleet-wide ACK latency percentiles are computed over the concatenated
-``(sent_ts, latency_s)`` of every group, so they are exact as well. Only the
+Fleet-wide ACK latency percentiles are computed over the
+``(sent_ts, latency_s)`` of every group together (bin by bin, without
+concatenating them: :func:`wsreplay.analysis.latency.fleet_latency_percentiles`),
+so they are exact as well. Only the
 HELLO interval histogram (one value per HELLO) is left out above
 ``hello_limit`` frames.
 """
@@ -45,6 +47,7 @@ from ..analysis import (
     uptime,
 )
 from ..analysis.coverage import coverage_levels
+from ..analysis.latency import fleet_latency_percentiles
 from ..plot._style import auto_freq
 from ..schema import COLUMNS, table_to_frames
 from ..store import load
@@ -79,7 +82,7 @@ class Parts:
     uptime: pd.DataFrame
     fleet: pd.DataFrame
     restarts: pd.DataFrame
-    latency: pd.DataFrame  # at least sent_ts, latency_s (in no particular order when analysed in groups)
+    latency: list[pd.DataFrame]  # sent_ts, latency_s: one frame per outpost group, each in time order
     overall: pd.DataFrame
     over_time: pd.DataFrame
     per_outpost: pd.DataFrame
@@ -96,11 +99,13 @@ def _freq(summary: CaptureSummary) -> str:
     return auto_freq(summary.start, summary.end) if summary.start is not None and summary.end is not None else "1min"
 
 
-def _fleet_latency(lat: pd.DataFrame, summary: CaptureSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
-    overall = latency_percentiles(lat, by=None)
-    span = (lat["sent_ts"].min(), lat["sent_ts"].max()) if len(lat) else (summary.start, summary.end)
+def _fleet_latency(pieces: list[pd.DataFrame], summary: CaptureSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fleet's ACK latency percentiles, overall and over time, from every group's latencies."""
+    overall = fleet_latency_percentiles(pieces)
+    sent = [p["sent_ts"] for p in pieces if len(p)]
+    span = (min(s.min() for s in sent), max(s.max() for s in sent)) if sent else (summary.start, summary.end)
     freq = auto_freq(*span) if span[0] is not None and pd.notna(span[0]) else "1min"
-    return overall, latency_percentiles(lat, by=None, freq=freq)
+    return overall, fleet_latency_percentiles(pieces, freq=freq)
 
 
 def analyse_frames(frames: pd.DataFrame, opts: dict[str, Any], *, hello_limit: int, step: Step) -> Parts:
@@ -118,7 +123,7 @@ def analyse_frames(frames: pd.DataFrame, opts: dict[str, Any], *, hello_limit: i
         errors = parse_errors(frames) if summary.parse_errors else None
     with step("latency"):
         lat = ack_latency(frames)
-        overall, over_time = _fleet_latency(lat, summary)
+        overall, over_time = _fleet_latency([lat], summary)
         per_outpost = latency_percentiles(lat, by="outpost_uuid")
     with step("hello"):
         hi = hello_intervals(frames) if len(frames) <= hello_limit else None
@@ -128,7 +133,7 @@ def analyse_frames(frames: pd.DataFrame, opts: dict[str, Any], *, hello_limit: i
         top = top_messages(frames, n=20)
     with step("fan-out"):
         fan = trigger_fanout(frames)
-    return Parts(summary, out, n_inst, up, inv, rs, lat, overall, over_time, per_outpost, hi, notices, nfreq, top,
+    return Parts(summary, out, n_inst, up, inv, rs, [lat], overall, over_time, per_outpost, hi, notices, nfreq, top,
                  fan, errors)  # fmt: skip
 
 
@@ -262,10 +267,9 @@ def _analyse_groups(parts: Partitions, window: dict[str, Any], *, chunk_rows: in
             errs.append(parse_errors(client))
     summary = _merge_summaries(summaries, len(captures))
     with step("latency"):
-        # in group order, not time order: the fleet-wide percentiles bin the rows themselves
-        # (wsreplay.analysis._quantiles), and sorting a week's 60 M latencies took longer than them
-        lat_all = pd.concat(lats, ignore_index=True)
-        overall, over_time = _fleet_latency(lat_all, summary)
+        # one piece per group, never concatenated: the fleet-wide percentiles bin each piece (in time
+        # order already) and gather a bin's values from every piece; a week holds 60 M latencies
+        overall, over_time = _fleet_latency(lats, summary)
     with step("notices"):
         nfreq = _freq(summary)
         notices = notice_frequency(client, freq=nfreq)
@@ -284,7 +288,7 @@ def _analyse_groups(parts: Partitions, window: dict[str, Any], *, chunk_rows: in
         uptime=cat(ups, "outpost_uuid"),
         fleet=cat(invs, "outpost_uuid"),
         restarts=cat(rss, "ts"),
-        latency=lat_all,
+        latency=lats,
         overall=overall,
         over_time=over_time,
         per_outpost=cat(pcts, "outpost_uuid"),

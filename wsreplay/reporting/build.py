@@ -22,6 +22,7 @@ from .. import __version__
 from ..exceptions import ConfigurationError
 from ..plot import plot_ack_latency, plot_hello_intervals, plot_notices, plot_trigger_fanout, plot_uptime
 from ..plot._style import CAUSE_COLORS
+from ..plot.latency import latency_histogram
 from .analyse import REPORT_COLUMNS, Parts, analyse_capture, analyse_frames
 from .figures import img_tag, render_png
 from .html import Raw, esc, fmt_pct, fmt_s, fmt_ts, key_values, page, section, table
@@ -224,7 +225,7 @@ def _render(parts: Parts, title: str, steps: _Steps, top: int, max_rows: int, dp
                 lambda ax: plot_ack_latency(over_time, ax=ax), (12.0, 3.8), "ACK latency over time", dpi
             ),
             "latency_hist": _figure(
-                lambda ax: plot_ack_latency(lat, kind="hist", ax=ax), (8.0, 3.4), "ACK latency distribution", dpi
+                lambda ax: latency_histogram(lat, parts.overall, ax=ax), (8.0, 3.4), "ACK latency distribution", dpi
             ),
             "notices": _figure(lambda ax: plot_notices(notices, freq=nfreq, ax=ax), (12.0, 3.4), "notices", dpi),
         }

@@ -109,8 +109,8 @@ def analyse_dask(capture: Any, opts: dict[str, Any], *, step: Step) -> Parts:
     captures = frozenset().union(*(p.captures for p in parts))
     summary = _merge_summaries([p.summary for p in parts], len(captures))
     with step("latency"):
-        lat_all = pd.concat([p.latency for p in parts], ignore_index=True)  # not sorted: see reporting.analyse
-        overall, over_time = _fleet_latency(lat_all, summary)
+        pieces = [p.latency for p in parts]  # one per partition, never concatenated: see reporting.analyse
+        overall, over_time = _fleet_latency(pieces, summary)
     with step("notices"):
         client = _cat([p.client for p in parts], ["ts"])
         nfreq = _freq(summary)
@@ -127,7 +127,7 @@ def analyse_dask(capture: Any, opts: dict[str, Any], *, step: Step) -> Parts:
         uptime=_cat([p.uptime for p in parts], "outpost_uuid"),
         fleet=_cat([p.fleet for p in parts], "outpost_uuid"),
         restarts=_cat([p.restarts for p in parts], ["ts", "outpost_uuid"]),
-        latency=lat_all,
+        latency=pieces,
         overall=overall,
         over_time=over_time,
         per_outpost=_cat([p.per_outpost for p in parts], "outpost_uuid"),
