@@ -172,15 +172,17 @@ def analyse_capture(
     step: Step,
     progress: bool = False,
 ) -> Parts:
-    """Every part of the report from a capture on disk, in groups of outpost buckets of about *chunk_rows* frames.
+    """Every part of the report from a capture on disk, in groups of outpost buckets of at most *chunk_rows* / 2 frames.
 
     A capture of at most *chunk_rows* frames is analysed in one pass. A larger
     one is read by outpost bucket (:func:`wsreplay.store.partition.bucket_partitions`):
     a compacted capture's groups read only their buckets' files; an
     uncompacted one is split into temporary per-bucket files in one pass
     (the capture is not changed), then each group reads its own, the next
-    one in a background thread while this one is analysed. Memory is bounded
-    by two groups, not by the capture.
+    one in a background thread while this one is analysed. The two groups in
+    memory at a time hold at most *chunk_rows* frames together (a bucket larger
+    than that is a group of its own): memory is bounded by *chunk_rows*, not by
+    the capture.
     """
     with contextlib.ExitStack() as stack:
         with step("load"):  # one frames table, or the capture's buckets (split in one pass unless compacted)
@@ -218,7 +220,7 @@ def _frames_ahead(parts: Partitions, groups: list[list[int]]) -> Iterator[pd.Dat
 
 
 def _analyse_groups(parts: Partitions, window: dict[str, Any], *, chunk_rows: int, step: Step, progress: bool) -> Parts:
-    groups = parts.groups(chunk_rows)
+    groups = parts.groups(max(1, chunk_rows // 2))  # two groups in memory at a time: one analysed, one read
     summaries: list[CaptureSummary] = []
     outs: list[pd.DataFrame] = []
     ups: list[pd.DataFrame] = []

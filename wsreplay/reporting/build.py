@@ -159,8 +159,9 @@ def report(
         captures of at most this many frames.
     chunk_rows : int
         A capture on disk with more frames than this is analysed in groups of
-        outposts of about this many frames each (bounded memory, same numbers;
-        see :mod:`wsreplay.reporting.analyse`).
+        outposts of at most half this many frames each, the next group read
+        while one is analysed: about this many frames in memory at a time
+        (bounded memory, same numbers; see :mod:`wsreplay.reporting.analyse`).
     progress : bool
         Show a ``tqdm.auto`` progress bar (a widget in Jupyter).
     engine : {"pandas", "dask"}
