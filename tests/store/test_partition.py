@@ -11,7 +11,7 @@ from wsreplay.schema import table_to_frames
 from wsreplay.sim import Scenario, simulate_virtual
 from wsreplay.store import compact
 from wsreplay.store.buckets import NO_BUCKET, bucket_of
-from wsreplay.store.partition import bucket_partitions, capture_rows
+from wsreplay.store.partition import bucket_partitions, capture_rows, split_by_bucket
 
 from .test_layout import plain
 
@@ -70,3 +70,17 @@ def test_a_compacted_capture_reads_its_buckets_files_and_splits_only_what_came_s
     with bucket_partitions(tmp_path / "packed", columns=COLS, chunk_rows=len(both) // 2) as parts:
         assert parts.compacted and parts.spills  # the new segments, split; the buckets read as they are
         _check_groups(parts, both, len(both) // 2)
+
+
+@pytest.mark.parametrize("n", [1, 7, 256, 70_000])
+def test_split_by_bucket_keeps_each_buckets_rows_in_order(n):
+    import pyarrow as pa
+
+    pks = [f"pk-{i % 37}" if i % 11 else None for i in range(3000)]
+    table = pa.table({"outpost_uuid": pa.array(pks).dictionary_encode(), "row": pa.array(range(3000))})
+    got = list(split_by_bucket(table, n))
+    buckets = bucket_of(pks, n)
+    assert [k for k, _ in got] == sorted(set(buckets.tolist()))  # NO_BUCKET (-1) first, then ascending
+    for k, part in got:
+        assert part.column("row").to_pylist() == [i for i, b in enumerate(buckets) if b == k]
+    assert got[0][0] == NO_BUCKET

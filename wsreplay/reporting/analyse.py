@@ -24,7 +24,6 @@ import contextlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.dataset as ds
 
+from .._ahead import ahead
 from ..analysis import (
     ack_latency,
     columns_for,
@@ -198,25 +198,14 @@ def analyse_capture(
 
 
 def _frames_ahead(parts: Partitions, groups: list[list[int]]) -> Iterator[pd.DataFrame]:
-    """Each group's frames in turn; the next group is read in a background thread meanwhile.
+    """Each group's frames in turn; the next group is read in a background thread meanwhile (:mod:`wsreplay._ahead`).
 
     Reading (Parquet decoding, the sort back into time order, the conversion
     to pandas) runs mostly outside the GIL, and the analyses of a group on one
-    core, so the two overlap on a machine with two cores or more. Memory: the
-    group being analysed and the one being read.
+    core, so the two overlap on a machine with two cores or more.
     """
-
-    def read(group: list[int]) -> pd.DataFrame:
-        return table_to_frames(parts.table(group, columns=_OUTPOST_COLUMNS))
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wsreplay-report-read") as pool:
-        pending = pool.submit(read, groups[0]) if groups else None
-        for nxt in [*groups[1:], None]:
-            assert pending is not None
-            frames = pending.result()
-            pending = pool.submit(read, nxt) if nxt is not None else None
-            yield frames
-            del frames
+    frames = (table_to_frames(parts.table(group, columns=_OUTPOST_COLUMNS)) for group in groups)
+    return ahead(frames, name="wsreplay-report-read")
 
 
 def _analyse_groups(parts: Partitions, window: dict[str, Any], *, chunk_rows: int, step: Step, progress: bool) -> Parts:

