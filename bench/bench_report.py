@@ -96,10 +96,14 @@ def make_capture(cache: Path, outposts: int, days: float, seed: int = 7, group: 
     return out
 
 
-def measure(mode: str, capture: Path, out: Path) -> dict:
+def measure(mode: str, capture: Path, out: Path, tree: Path | None = None) -> dict:
+    """One measurement in a fresh process; *tree*: the source tree of another wsreplay to run instead."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     proc = subprocess.run(
         [sys.executable, "-c", _MEASURE, mode, str(capture), str(out)],
-        check=True, capture_output=True, text=True, cwd=HERE,
+        check=True, capture_output=True, text=True, cwd=tree or HERE, env=env,
     )  # fmt: skip
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -164,6 +168,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/work/data/i13store"), help="where the compacted copy goes")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch BENCHMARKS.md")
     parser.add_argument("--breakdown", action="store_true", help="only time one group's steps on the compacted copy")
+    parser.add_argument("--old", type=Path, help="an earlier wsreplay source tree to report with too")
     args = parser.parse_args()
     if args.breakdown:
         breakdown(args.work / f"{args.outposts}x{args.days:g}d-seed7-compacted")
@@ -174,12 +179,19 @@ def main() -> None:
     sim_s = time.perf_counter() - t
     disk = sum(p.stat().st_size for p in capture.glob("*.parquet"))
     packed = args.work / f"{capture.name}-compacted"
-    base = measure("pyarrow", capture, args.cache / "unused.html")
+    base_1 = measure("pyarrow", capture, args.cache / "unused.html")
     rep = measure("report", capture, args.cache / "report.html")
     comp = measure("compact", capture, packed)
     base_c = measure("pyarrow", packed, args.cache / "unused.html")
     rep_c = measure("report", packed, args.cache / "report-compacted.html")
-    group_rows, bucket_rows = largest_group(packed)
+    old = measure("report", packed, args.cache / "report-old.html", args.old) if args.old else None
+    base_2 = measure("pyarrow", capture, args.cache / "unused.html")
+    # the bare read swings from run to run here: it is taken before and after the reports, and its mean used
+    base = {k: (base_1[k] + base_2[k]) / 2 for k in ("wall", "cpu")} | {
+        "rss_mb": max(base_1["rss_mb"], base_2["rss_mb"]),
+        "rows": base_1["rows"],
+    }
+    group_rows, bucket_rows = largest_group(packed, 20_000_000 // 2)
     ratio, ratio_c = rep["wall"] / base["wall"], rep_c["wall"] / base["wall"]
 
     def rss(r: dict, b: dict) -> str:
@@ -191,17 +203,27 @@ def main() -> None:
     cmd = "flock /work/data/heavy.lock .venv/bin/python -m bench.bench_report" + (
         "" if (args.outposts, args.days) == (1000, 7.0) else f" --outposts {args.outposts} --days {args.days:g}"
     )
+    old_row = ""
+    if old is not None:
+        cmd = f"mkdir -p {args.old} && git archive COMMIT | tar -x -C {args.old} && {cmd} --old {args.old}"
+        old_row = (
+            f"| the report before (`--old {args.old}`), of the compacted copy | | **{old['wall']:.0f} s**: "
+            f"{old['wall'] / base['wall']:.1f}x the read, peak RSS {old['rss_mb']:,.0f} MB; steps: {steps(old)} |\n"
+        )
     body = f"""
 Rerun: `{cmd}` (the capture is cached in `{args.cache}`; simulating it took {sim_s:.0f} s this time, 0 when
-cached; the compacted copy goes to `{packed}`). The machine was shared with three other helpers' work (2
-cores, 23 GB): absolute times are noisy, heavy runs took turns under one lock.
+cached; the compacted copy goes to `{packed}`). 2 cores, 23 GB; load average when the run ended:
+{os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min). Absolute times are noisy here: compare the
+ratios.
 
 `wsreplay.report(capture)` on a simulated capture of **{args.outposts:,} outposts over {args.days:g} days**
 (virtual time, 10 s HELLO interval, faults on; simulated 100 outposts at a time, each group its own
 seeded scenario with its own server restart and latency spike): **{base["rows"]:,} frames**, {disk / 1e9:.2f} GB
 of Parquet as recorded, {comp["bytes"] / 1e9:.2f} GB compacted ({comp["buckets"]} buckets, {comp["files"]} files).
 Baseline: pyarrow reading the columns the report reads (`pq.read_table(files, columns=REPORT_COLUMNS,
-read_dictionary=...)`) from the recorded segments. Each in a fresh process, one after the other.
+read_dictionary=...)`) from the recorded segments, once before the reports and once after them
+({base_1["wall"]:.1f} s and {base_2["wall"]:.1f} s; the table gives their mean). Each in a fresh process, one after
+the other.
 
 | figure | as recorded | compacted |
 |---|---|---|
@@ -213,17 +235,17 @@ read_dictionary=...)`) from the recorded segments. Each in a fresh process, one 
 | outpost groups analysed | {rep["chunks"]} | {rep_c["chunks"]} |
 | outages found (outpost level) | {rep["outages"]:,} | {rep_c["outages"]:,} |
 | HTML page (self-contained, figures inline) | {rep["html_bytes"] / 1e6:.2f} MB | {rep_c["html_bytes"] / 1e6:.2f} MB |
-
+{old_row}
 `wsreplay compact` of the capture into a new directory: {comp["wall"]:.0f} s, peak RSS {comp["rss_mb"]:,.0f} MB.
 Report steps as recorded: {steps(rep)}. Compacted: {steps(rep_c)}.
 
 The capture exceeds the default group size (`chunk_rows`, 20 M frames), so the report reads it by outpost
-bucket and holds one group of buckets at a time: on the compacted copy a group reads only its buckets' files
-(largest group {group_rows:,} frames, largest bucket {bucket_rows:,}); as recorded it first splits the
-segments into temporary per-bucket files in one pass (the `load` step; the capture itself is untouched),
-then reads each group from those. Peak memory is that of one group of at most 20 M frames (and the
-analysis of it), not of the {base["rows"]:,}-frame capture. The HELLO interval histogram is left out at
-this size (`hello_limit`).
+bucket, in groups of at most `chunk_rows` / 2 frames, and holds two groups at a time (one analysed, the next
+being read): on the compacted copy a group reads only its buckets' files (largest group {group_rows:,} frames,
+largest bucket {bucket_rows:,}); as recorded it first splits the segments into temporary per-bucket files in
+one pass (the `load` step; the capture itself is untouched), then reads each group from those. Peak memory
+is that of two groups of at most 10 M frames each (and the analysis of one), not of the {base["rows"]:,}-frame
+capture. The HELLO interval histogram is left out at this size (`hello_limit`).
 """
     print(body)
     if not args.no_write:
