@@ -20,17 +20,23 @@ def _fleet() -> pd.DataFrame:
     return cap.frames()
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    """How often the outage timeline was computed."""
+def _count_calls(monkeypatch, module, name: str) -> dict[str, int]:
+    """Replace *module.name* by a wrapper that counts its calls; the count is in ``["n"]``."""
     count = {"n": 0}
-    real = coverage._coverage
+    real = getattr(module, name)
 
     def counting(*args, **kwargs):
         count["n"] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(coverage, "_coverage", counting)
+    monkeypatch.setattr(module, name, counting)
+    return count
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """How often the outage timeline was computed."""
+    count = _count_calls(monkeypatch, coverage, "_coverage")
     _cache.clear()
     yield count
     _cache.clear()
@@ -95,14 +101,7 @@ def test_the_cache_lets_the_frames_go():
 def test_fleet_restarts_and_upgrades_share_one_instance_table(monkeypatch):
     from wsreplay.analysis import inventory
 
-    count = {"n": 0}
-    real = inventory._instance_table
-
-    def counting(*args, **kwargs):
-        count["n"] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(inventory, "_instance_table", counting)
+    count = _count_calls(monkeypatch, inventory, "_instance_table")
     _cache.clear()
     frames = _fleet()
     inv = wsreplay.fleet(frames)
@@ -134,14 +133,7 @@ def test_the_fleet_table_follows_its_text_columns(column, how):
 @pytest.mark.parametrize("levels", [("outpost", "instance"), ("instance", "outpost")])
 @pytest.mark.parametrize("policy", ["observed", "authentik"])
 def test_both_levels_at_once_share_the_refreshes_and_fill_the_cache(calls, monkeypatch, levels, policy):
-    phases = {"n": 0}
-    real = coverage._refreshes
-
-    def counting(*args, **kwargs):
-        phases["n"] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(coverage, "_refreshes", counting)
+    phases = _count_calls(monkeypatch, coverage, "_refreshes")
     frames = _fleet()
     got = coverage.coverage_levels(frames, levels, policy=policy)
     assert phases["n"] == 1 and calls["n"] == 2 and set(got) == {"outpost", "instance"}
