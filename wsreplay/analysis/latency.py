@@ -339,13 +339,9 @@ def latency_percentiles(
     if missing:
         raise ConfigurationError(f"cannot group ACK latency by {missing}; columns are {list(lat.columns)}")
     groupers: list[object] = list(keys)
-    offset = None
-    if freq is not None:
-        try:
-            offset = pd.tseries.frequencies.to_offset(freq)
-            groupers.append(pd.Grouper(key="sent_ts", freq=offset, label="left"))
-        except (ValueError, TypeError) as exc:
-            raise ConfigurationError(f"freq={freq!r} is not a pandas frequency ('1min', '1h', ...)") from exc
+    offset = _offset(freq)
+    if offset is not None:
+        groupers.append(pd.Grouper(key="sent_ts", freq=offset, label="left"))
     if not keys:
         fast = _fleet_table([lat], offset, qs)
         if fast is not None:
@@ -383,6 +379,15 @@ def _quantiles(q: Sequence[float]) -> list[float]:
     return qs
 
 
+def _offset(freq: str | pd.Timedelta | None) -> BaseOffset | None:
+    if freq is None:
+        return None
+    try:
+        return pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"freq={freq!r} is not a pandas frequency ('1min', '1h', ...)") from exc
+
+
 def _fleet_table(pieces: Sequence[pd.DataFrame], offset: BaseOffset | None, qs: list[float]) -> pd.DataFrame | None:
     """The ``by=None`` table of the rows of *pieces* by the numpy kernel, or None where pandas must compute it."""
     arrays = [(p["sent_ts"], p["latency_s"].to_numpy(dtype=np.float64, na_value=np.nan)) for p in pieces]
@@ -403,12 +408,7 @@ def fleet_latency_percentiles(
     of a week are never copied into one frame.
     """
     qs = _quantiles(q)
-    offset = None
-    if freq is not None:
-        try:
-            offset = pd.tseries.frequencies.to_offset(freq)
-        except (ValueError, TypeError) as exc:
-            raise ConfigurationError(f"freq={freq!r} is not a pandas frequency ('1min', '1h', ...)") from exc
+    offset = _offset(freq)
     fast = _fleet_table(pieces, offset, qs)
     if fast is not None:
         return fast
