@@ -281,15 +281,15 @@ def coverage_levels(
     for level in levels:
         _check_options(level, policy, factor)
     interval_s = seconds(interval, "interval")
-    args = (float(factor), interval_s, policy, start, end, span)
     phase: list[_Refreshes] = []
 
     def compute(level: str) -> Coverage:
         if not phase:
             phase.append(_refreshes(frames, float(factor), interval_s, fn))
-        return _coverage(frames, phase[0], level, *args)
+        return _coverage(frames, phase[0], level, policy, start, end, span)
 
-    return {level: shared(frames, _key(level, *args), functools.partial(compute, level)) for level in levels}
+    key = (float(factor), interval_s, policy, start, end, span)
+    return {level: shared(frames, _key(level, *key), functools.partial(compute, level)) for level in levels}
 
 
 @dataclass(frozen=True)
@@ -303,8 +303,7 @@ class _Refreshes:
     t: np.ndarray
     conn: np.ndarray
     expiry: np.ndarray  # when each refresh's state expires (ns): t + factor x interval
-    last_conn: np.ndarray  # per instance: the connection of its last refresh
-    last_t: np.ndarray
+    last_t: np.ndarray  # per instance: the time of its last refresh
     exited: np.ndarray
     exit_at: np.ndarray
 
@@ -337,15 +336,13 @@ def _refreshes(frames: pd.DataFrame, factor: float, interval_s: float | None, fn
         last_conn[inst[ends_run]] = conn[ends_run]
         last_t[inst[ends_run]] = t[ends_run]
     exited, exit_at = instance_exits(rows, last_conn)
-    return _Refreshes(rows, r_time, r, inst, t, conn, e, last_conn, last_t, exited, exit_at)
+    return _Refreshes(rows, r_time, r, inst, t, conn, e, last_t, exited, exit_at)
 
 
 def _coverage(
     frames: pd.DataFrame,
     ref: _Refreshes,
     level: str,
-    factor: float,
-    interval_s: float | None,
     policy: str,
     start: TimeLike,
     end: TimeLike,
