@@ -40,6 +40,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .._ahead import ahead
+from ..analysis._group import group_order
 from ..exceptions import CaptureNotFoundError
 from ..schema import CATEGORICAL_COLUMNS, COLUMNS, SCHEMA
 from .buckets import NO_BUCKET, bucket_of
@@ -64,16 +65,14 @@ SPILL_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 #: Buckets an uncompacted capture is split into: about this many per group of ``chunk_rows``.
 _BUCKETS_PER_GROUP = 8
 _MAX_BUCKETS = 256
-_U16 = (1 << 16) - 1
 
 
 def split_by_bucket(table: pa.Table, n: int) -> Iterator[tuple[int, pa.Table]]:
     """The rows of *table* by bucket of their ``outpost_uuid`` (each bucket's rows in their order)."""
     b = bucket_of(table.column("outpost_uuid"), n)
-    # shifted past NO_BUCKET (-1) into 16 bits: numpy's stable sort of such keys is a radix sort (13x faster
-    # than on the int64 codes: 0.3 s instead of 4.1 s for a week of 1,000 outposts)
-    key = (b + 1).astype(np.uint16) if n < _U16 else b
-    order = np.argsort(key, kind="stable")
+    # shifted past NO_BUCKET (-1): group_order sorts small non-negative codes by radix (0.8 s instead of 4.1 s
+    # for a week of 1,000 outposts with numpy's stable sort of the int64 codes)
+    order = group_order(b + 1)
     table = table.take(pa.array(order))
     sb = b[order]
     bounds = [0, *(np.flatnonzero(np.diff(sb)) + 1).tolist(), len(sb)]
