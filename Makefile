@@ -12,8 +12,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The tools that gate CI (ruff, mypy, ...) are pinned in tools/constraints-ci.txt.
-# The C fast path of the recorder (wsreplay/record/_speedups.c) is compiled by the editable install.
-$(STAMP): pyproject.toml setup.py wsreplay/record/_speedups.c tools/constraints-ci.txt | $(BIN)/python
+# The C fast paths (wsreplay/record/_speedups.c, wsreplay/analysis/_kernels.c) are compiled by the editable install.
+$(STAMP): pyproject.toml setup.py wsreplay/record/_speedups.c wsreplay/analysis/_kernels.c tools/constraints-ci.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]' -c tools/constraints-ci.txt
 	@touch $(STAMP)
 

@@ -48,6 +48,7 @@ from ._cache import rows_of
 from ._common import NO_TIME, NS, categorical, codes, require, utc
 from ._engine import accepts_dask
 from ._group import group_cummax, group_order, run_starts, scatter_order
+from ._native import kernels
 from ._quantiles import fleet_percentiles, quantile_columns
 from ._rows import OutpostRows
 from .hello import HELLO_COLUMNS
@@ -156,7 +157,21 @@ def _pair_next(rows: OutpostRows) -> tuple[np.ndarray, int]:
     """``"next"`` pairing: the ACK time of each frame (``refresh`` rows of known connection, time order), and ACKs used.
 
     Among a connection's frames and ACKs in time order, a frame is answered
-    by the row right after it when that row is an ACK. That row is found
+    by the row right after it when that row is an ACK. One backward pass in C
+    (:mod:`wsreplay.analysis._kernels`) when it was compiled, else
+    :func:`_pair_next_numpy`.
+    """
+    if kernels is None:
+        return _pair_next_numpy(rows)
+    out = np.empty(int(np.count_nonzero(rows.refresh & (rows.conn >= 0))), dtype=np.int64)
+    answered = kernels.pair_next(rows.conn, rows.cls, rows.ts, len(rows.conn_codes.categories), out)
+    return out, answered
+
+
+def _pair_next_numpy(rows: OutpostRows) -> tuple[np.ndarray, int]:
+    """:func:`_pair_next` in numpy (no compiled module): the same result.
+
+    The row after a frame on its connection is found
     without sorting: it is usually a few rows further in time order (an ACK
     comes within milliseconds), so each pass compares every unresolved
     frame's connection with that of the row *k* places ahead (*k* = 1, 2, ...,

@@ -1,0 +1,114 @@
+"""The compiled kernels (wsreplay/analysis/_kernels.c) against their numpy versions, on any rows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wsreplay.analysis import _native
+from wsreplay.analysis._common import NO_TIME, Codes
+from wsreplay.analysis._rows import C_ACK, C_ERROR, OutpostRows
+from wsreplay.analysis.latency import _pair_next_numpy
+
+kernels = _native.kernels
+pytestmark = pytest.mark.skipif(kernels is None, reason="the C kernels were not compiled")
+
+
+def outpost_rows(conn: np.ndarray, cls: np.ndarray, ts: np.ndarray, n_conn: int) -> OutpostRows:
+    """Just what the pairing reads: connection codes, classes and times of rows in time order."""
+    n = len(conn)
+    unknown = np.full(n, -1, dtype=np.int64)
+    none = Codes(np.zeros(0, dtype=np.int64), pd.Index([]))
+    return OutpostRows(
+        ts=ts,
+        conn=conn,
+        instance=unknown,
+        outpost=unknown,
+        conn_codes=Codes(conn, pd.Index([f"c{k}" for k in range(n_conn)])),
+        instance_codes=none,
+        outpost_codes=none,
+        cls=cls,
+        conn_end=np.full(n_conn, NO_TIME, dtype=np.int64),
+        conn_end_kind=np.zeros(n_conn, dtype=np.int8),
+        conn_instance=np.full(n_conn, -1, dtype=np.int64),
+        conn_outpost=np.full(n_conn, -1, dtype=np.int64),
+        selection=None,
+        parse_errors=0,
+    )
+
+
+def pair_next_c(rows: OutpostRows) -> tuple[np.ndarray, int]:
+    out = np.empty(int(np.count_nonzero(rows.refresh & (rows.conn >= 0))), dtype=np.int64)
+    assert kernels is not None
+    answered = kernels.pair_next(rows.conn, rows.cls, rows.ts, len(rows.conn_codes.categories), out)
+    return out, answered
+
+
+# rows: (connection code or -1, class); mostly refreshes and ACKs, some of every other class
+row = st.tuples(st.integers(-1, 6), st.sampled_from([0, 0, 1, C_ACK, C_ACK, 3, 4, 5, C_ERROR]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(row, max_size=200), st.sampled_from([np.int8, np.int16, np.int32, np.int64]), st.integers(0, 3))
+def test_pair_next_equals_numpy_on_any_rows(items, dtype, extra_conns):
+    n = len(items)
+    conn = np.array([c for c, _ in items], dtype=dtype)
+    cls = np.array([k for _, k in items], dtype=np.uint8)
+    ts = np.arange(n, dtype=np.int64) * 1_000_000 + 1_700_000_000 * 10**9
+    rows = outpost_rows(conn, cls, ts, 7 + extra_conns)
+    got, got_n = pair_next_c(rows)
+    want, want_n = _pair_next_numpy(rows)
+    np.testing.assert_array_equal(got, want)
+    assert got_n == want_n
+
+
+def test_pair_next_on_many_rows_of_many_connections():
+    # more connections than 16 bits and ACKs many rows later: the numpy version's look-ahead and sort paths
+    rng = np.random.default_rng(3)
+    n = 300_000
+    conn = rng.integers(-1, 70_000, n).astype(np.int32)
+    cls = rng.choice(np.array([0, 1, C_ACK, 4, 5], dtype=np.uint8), n, p=[0.45, 0.05, 0.4, 0.05, 0.05])
+    ts = np.sort(rng.integers(0, 10**12, n))
+    rows = outpost_rows(conn, cls, ts, 70_000)
+    got, got_n = pair_next_c(rows)
+    want, want_n = _pair_next_numpy(rows)
+    np.testing.assert_array_equal(got, want)
+    assert got_n == want_n > 1000
+
+
+def test_pair_next_rejects_what_it_cannot_read():
+    assert kernels is not None
+    conn = np.array([0, 0, 1], dtype=np.int64)
+    cls = np.array([0, C_ACK, 0], dtype=np.uint8)
+    ts = np.array([1, 2, 3], dtype=np.int64)
+    out = np.empty(2, dtype=np.int64)
+    assert kernels.pair_next(conn, cls, ts, 2, out) == 1
+    assert out.tolist() == [2, NO_TIME]
+    with pytest.raises(TypeError, match="conn must be a 1-d array of signed integers"):
+        kernels.pair_next(conn.astype(np.float64), cls, ts, 2, out)
+    with pytest.raises(ValueError, match="one slot per refresh row"):
+        kernels.pair_next(conn, cls, ts, 2, np.empty(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="one slot per refresh row"):
+        kernels.pair_next(conn, cls, ts, 2, np.empty(1, dtype=np.int64))
+    with pytest.raises(ValueError, match="connection code is >= n_conn"):
+        kernels.pair_next(conn, cls, ts, 1, out)
+    with pytest.raises(ValueError, match="one item per row"):
+        kernels.pair_next(conn, cls[:2], ts, 2, out)
+    with pytest.raises(ValueError, match="n_conn must be >= 0"):
+        kernels.pair_next(conn, cls, ts, -1, out)
+    with pytest.raises(TypeError):
+        kernels.pair_next(conn, cls, ts, 2, out.astype(np.int32)[:0].tolist())
+
+
+def test_the_environment_can_turn_the_kernels_off():
+    code = "from wsreplay.analysis import _native; print(_native.kernels is None)"
+    env = {**os.environ, "WSREPLAY_NO_KERNELS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"
