@@ -24,6 +24,8 @@ import wsreplay
 from wsreplay.sim import Fault, Scenario, simulate_virtual
 from wsreplay.sim.scenario import FAULT_KINDS
 
+pytestmark = pytest.mark.usefixtures("implementation")  # the C kernels and their numpy versions
+
 SEEDS = (0, 1, 2, 3)
 FACTOR = 1.5
 #: The truth calls a server restart by its fault; the capture sees authentik close the socket.

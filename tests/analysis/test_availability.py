@@ -7,6 +7,8 @@ from analysis_support import Capture, at
 
 from wsreplay.analysis import outages, uptime
 
+pytestmark = pytest.mark.usefixtures("implementation")  # the C kernels and their numpy versions
+
 
 def test_uptime_sums_the_outages_inside_the_observed_window(cap: Capture):
     c = cap.outpost("pk", "A").open(0).hellos(0, 50)  # silent 55 .. 90

@@ -19,6 +19,8 @@ from wsreplay.sim import Scenario, simulate_virtual
 from wsreplay.store.buckets import bucket_groups
 from wsreplay.store.span import capture_span
 
+pytestmark = pytest.mark.usefixtures("implementation")  # the C kernels and their numpy versions
+
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
     """Categorical id columns as strings (parts have their own categories)."""

@@ -14,22 +14,24 @@ from hypothesis import strategies as st
 
 from wsreplay.analysis import _native
 from wsreplay.analysis._common import NO_TIME, Codes
-from wsreplay.analysis._rows import C_ACK, C_ERROR, OutpostRows
+from wsreplay.analysis._rows import C_ACK, C_ERROR, OutpostRows, _refreshes_by_numpy, refreshes_by
 from wsreplay.analysis.latency import _pair_next_numpy
 
 kernels = _native.kernels
 pytestmark = pytest.mark.skipif(kernels is None, reason="the C kernels were not compiled")
 
 
-def outpost_rows(conn: np.ndarray, cls: np.ndarray, ts: np.ndarray, n_conn: int) -> OutpostRows:
-    """Just what the pairing reads: connection codes, classes and times of rows in time order."""
+def outpost_rows(
+    conn: np.ndarray, cls: np.ndarray, ts: np.ndarray, n_conn: int, instance: np.ndarray | None = None
+) -> OutpostRows:
+    """Just what the kernels read: connection and instance codes, classes and times of rows in time order."""
     n = len(conn)
     unknown = np.full(n, -1, dtype=np.int64)
     none = Codes(np.zeros(0, dtype=np.int64), pd.Index([]))
     return OutpostRows(
         ts=ts,
         conn=conn,
-        instance=unknown,
+        instance=unknown if instance is None else instance,
         outpost=unknown,
         conn_codes=Codes(conn, pd.Index([f"c{k}" for k in range(n_conn)])),
         instance_codes=none,
@@ -105,6 +107,46 @@ def test_pair_next_rejects_what_it_cannot_read():
         kernels.pair_next(conn, cls, ts, -1, out)
     with pytest.raises(TypeError):
         kernels.pair_next(conn, cls, ts, 2, out.astype(np.int32)[:0].tolist())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-1, 5), st.integers(-1, 3), st.integers(-1, 3), st.integers(0, 6)), max_size=200),
+    st.sampled_from([np.int8, np.int16, np.int32, np.int64]),
+    st.integers(0, 2),
+)
+def test_refreshes_by_equals_numpy_on_any_rows(items, dtype, extra_keys):
+    # (key, instance, connection, class) per row; -1 is an unknown code
+    n = len(items)
+    key, inst, conn, cls = (np.array([it[i] for it in items], dtype=dtype) for i in range(4))
+    ts = np.cumsum(np.arange(n, dtype=np.int64) % 3) + 1_700_000_000 * 10**9  # ties too
+    rows = outpost_rows(conn, cls.astype(np.uint8), ts, 4, instance=inst)
+    got = refreshes_by(rows, key, 6 + extra_keys)
+    want = _refreshes_by_numpy(rows, key, 6 + extra_keys)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+        assert g.dtype == w.dtype or g.dtype == np.int64
+
+
+def test_group_refreshes_rejects_what_it_cannot_read():
+    assert kernels is not None
+    key = np.array([0, 1, 0], dtype=np.int16)
+    cls = np.array([0, 1, 0], dtype=np.uint8)
+    ts = np.array([1, 2, 3], dtype=np.int64)
+    counts, r, t, conn, hello = kernels.group_refreshes(key, key, cls, key, ts, 2)
+    assert np.frombuffer(conn, dtype=np.int64).tolist() == [0, 0, 1]
+    assert np.frombuffer(counts, dtype=np.int64).tolist() == [2, 1]
+    assert np.frombuffer(r, dtype=np.int64).tolist() == [0, 2, 1]
+    assert np.frombuffer(t, dtype=np.int64).tolist() == [1, 3, 2]
+    assert np.frombuffer(hello, dtype=np.bool_).tolist() == [True, True, False]
+    with pytest.raises(ValueError, match="a key is >= n_keys"):
+        kernels.group_refreshes(key, key, cls, key, ts, 1)
+    with pytest.raises(ValueError, match="one item per row"):
+        kernels.group_refreshes(key[:2], key, cls, key, ts, 2)
+    with pytest.raises(TypeError, match="ts must be a 1-d array of signed integers"):
+        kernels.group_refreshes(key, key, cls, key, ts.astype(np.float64), 2)
+    with pytest.raises(ValueError, match="n_keys must be >= 0"):
+        kernels.group_refreshes(key, key, cls, key, ts, -1)
 
 
 def test_the_environment_can_turn_the_kernels_off():

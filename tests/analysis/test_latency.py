@@ -9,18 +9,10 @@ from analysis_support import Capture, at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsreplay.analysis import _native, ack_latency, latency_percentiles
-from wsreplay.analysis import latency as latency_module
+from wsreplay.analysis import ack_latency, latency_percentiles
 from wsreplay.exceptions import ConfigurationError
 
-
-@pytest.fixture(autouse=True, params=["compiled", "numpy"])
-def pairing(request, monkeypatch):
-    """Every test with the C pairing and with its numpy version (test_kernels.py compares them directly)."""
-    if request.param == "numpy":
-        monkeypatch.setattr(latency_module, "kernels", None)
-    elif _native.kernels is None:
-        pytest.skip("the C kernels were not compiled")
+pytestmark = pytest.mark.usefixtures("implementation")  # the C pairing and its numpy version
 
 
 def test_each_frame_is_paired_with_its_ack(cap: Capture):

@@ -11,6 +11,8 @@ import wsreplay
 from wsreplay.analysis import CAUSES, outages
 from wsreplay.exceptions import CaptureFormatError, ConfigurationError
 
+pytestmark = pytest.mark.usefixtures("implementation")  # the C kernels and their numpy versions
+
 
 def _one(df: pd.DataFrame) -> pd.Series:
     assert len(df) == 1, df

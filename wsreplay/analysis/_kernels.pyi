@@ -3,7 +3,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["pair_next"]
+__all__ = ["group_refreshes", "pair_next"]
 
 def pair_next(
     conn: np.ndarray[Any, Any],
@@ -13,3 +13,12 @@ def pair_next(
     out: np.ndarray[Any, Any],
     /,
 ) -> int: ...
+def group_refreshes(
+    key: np.ndarray[Any, Any],
+    need: np.ndarray[Any, Any],
+    cls: np.ndarray[Any, Any],
+    conn: np.ndarray[Any, Any],
+    ts: np.ndarray[Any, Any],
+    n_keys: int,
+    /,
+) -> tuple[bytearray, bytearray, bytearray, bytearray, bytearray]: ...

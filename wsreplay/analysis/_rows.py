@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ._common import NO_TIME, Codes, codes, parse_error_count, require_decoded, ts_ns
+from ._group import group_order
+from ._native import kernels
 
 __all__ = [
     "OutpostRows",
@@ -30,6 +32,7 @@ __all__ = [
     "instance_outposts",
     "instance_versions",
     "instance_exits",
+    "refreshes_by",
     "C_HELLO",
     "C_REQ",
     "C_ACK",
@@ -304,3 +307,37 @@ def instance_exits(rows: OutpostRows, last_conn: np.ndarray) -> tuple[np.ndarray
     at = np.where(has, rows.conn_end[lc], NO_TIME)
     exited = has & np.isin(kind[lc], (END_DISCONNECT, END_CLEAN)) & ~still_open & (latest <= at)
     return exited, at
+
+
+def refreshes_by(
+    rows: OutpostRows, key: np.ndarray, n_keys: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The refresh rows of a known instance and connection, grouped by *key* (codes ``0 .. n_keys-1``).
+
+    Returns per key its number of rows, and per row (key order, time order
+    within) its position, ``ts``, connection code and whether it is a HELLO.
+    Rows whose key is ``-1`` are left out. One counting sort in C when the
+    kernels were compiled (:mod:`wsreplay.analysis._native`), else
+    :func:`_refreshes_by_numpy`.
+    """
+    if kernels is None:
+        return _refreshes_by_numpy(rows, key, n_keys)
+    counts, r, t, conn, hello = kernels.group_refreshes(key, rows.instance, rows.cls, rows.conn, rows.ts, n_keys)
+    return (
+        np.frombuffer(counts, dtype=np.int64),
+        np.frombuffer(r, dtype=np.int64),
+        np.frombuffer(t, dtype=np.int64),
+        np.frombuffer(conn, dtype=np.int64),
+        np.frombuffer(hello, dtype=np.bool_),
+    )
+
+
+def _refreshes_by_numpy(
+    rows: OutpostRows, key: np.ndarray, n_keys: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`refreshes_by` in numpy: a radix sort of the keys of the refresh rows, then gathers."""
+    r_time = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0) & (key >= 0))
+    k = key[r_time]
+    r = r_time[group_order(k)]
+    counts = np.bincount(k, minlength=n_keys).astype(np.int64)
+    return counts, r, rows.ts[r], rows.conn[r].astype(np.int64), rows.cls[r] == C_HELLO

@@ -142,9 +142,8 @@ from ._common import (
     ts_ns,
     window,
 )
-from ._group import group_cummax, group_order, run_starts
+from ._group import group_cummax, run_starts
 from ._rows import (
-    C_HELLO,
     END_CLEAN,
     END_DISCONNECT,
     END_UPSTREAM,
@@ -152,6 +151,7 @@ from ._rows import (
     instance_exits,
     instance_outposts,
     instance_versions,
+    refreshes_by,
 )
 from .hello import HELLO_COLUMNS, refresh_expiry
 
@@ -297,8 +297,7 @@ class _Refreshes:
     """What every level's timeline starts from: the refreshes grouped by instance, and when each expires."""
 
     rows: OutpostRows
-    r_time: np.ndarray  # refresh rows of a known instance and connection, in time order
-    r: np.ndarray  # the same rows grouped by instance (time order within)
+    r: np.ndarray  # refresh rows of a known instance and connection, grouped by instance (time order within)
     inst: np.ndarray
     t: np.ndarray
     conn: np.ndarray
@@ -311,15 +310,9 @@ class _Refreshes:
 def _refreshes(frames: pd.DataFrame, factor: float, interval_s: float | None, fn: str) -> _Refreshes:
     rows = rows_of(frames, fn)
     n_inst = len(rows.instance_codes.categories)
-
-    # refreshes grouped by instance (time order within): one radix sort of their instance codes
-    r_time = np.flatnonzero(rows.refresh & (rows.instance >= 0) & (rows.conn >= 0))
-    inst_time = rows.instance[r_time]
-    r = r_time[group_order(inst_time)]
-    inst = np.repeat(np.arange(n_inst, dtype=np.int64), np.bincount(inst_time, minlength=n_inst))
-    del inst_time
-    t, conn = rows.ts[r], rows.conn[r]
-    is_hello = rows.cls[r] == C_HELLO
+    # refreshes grouped by instance (time order within): one counting sort of their instance codes
+    counts, r, t, conn, is_hello = refreshes_by(rows, rows.instance, n_inst)
+    inst = np.repeat(np.arange(n_inst, dtype=np.int64), counts)
     # how long each refresh keeps its instance up (the expected interval: see hello.py)
     if interval_s is None:
         e = refresh_expiry(rows, inst, t, conn, is_hello, factor, _DEFAULT_INTERVAL_S)
@@ -336,7 +329,7 @@ def _refreshes(frames: pd.DataFrame, factor: float, interval_s: float | None, fn
         last_conn[inst[ends_run]] = conn[ends_run]
         last_t[inst[ends_run]] = t[ends_run]
     exited, exit_at = instance_exits(rows, last_conn)
-    return _Refreshes(rows, r_time, r, inst, t, conn, e, last_t, exited, exit_at)
+    return _Refreshes(rows, r, inst, t, conn, e, last_t, exited, exit_at)
 
 
 def _coverage(
@@ -358,8 +351,9 @@ def _coverage(
         # grouped by outpost instead, in time order within each
         at_row = np.empty(len(rows.ts), dtype=np.int64)
         at_row[r] = ref.expiry
-        r = ref.r_time[group_order(rows.outpost[ref.r_time])]
-        inst, t, conn, g = rows.instance[r], rows.ts[r], rows.conn[r], rows.outpost[r]
+        n_outposts = len(rows.outpost_codes.categories)
+        counts, r, t, conn, _ = refreshes_by(rows, rows.outpost, n_outposts)
+        inst, g = rows.instance[r], np.repeat(np.arange(n_outposts, dtype=np.int64), counts)
         e = at_row[r]
         del at_row
     else:
