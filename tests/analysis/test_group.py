@@ -8,6 +8,8 @@ import pytest
 
 from wsreplay.analysis._group import code_extent, group_cummax, group_cumsum, group_order, run_starts, scatter_order
 
+pytestmark = pytest.mark.usefixtures("implementation")  # the C kernels and their numpy versions
+
 
 @pytest.mark.parametrize("top", [10, 70_000, 5_000_000_000])
 def test_group_order_is_a_stable_sort(top):
@@ -18,11 +20,11 @@ def test_group_order_is_a_stable_sort(top):
     assert len(group_order(np.zeros(0, dtype=np.int64))) == 0
 
 
-@pytest.mark.parametrize("span", [1_000, 2**61])
+@pytest.mark.parametrize("span", [1_000, 2**61, 2**63 - 1])
 def test_running_sums_and_maxima_restart_per_group(span):
     rng = np.random.default_rng(1)
     g = np.sort(rng.integers(0, 40, 3000))
-    values = rng.integers(0, span, 3000, dtype=np.int64)
+    values = rng.integers(-span if span > 2**62 else 0, span, 3000, dtype=np.int64)
     first = run_starts(g)
     expect_max = pd.Series(values).groupby(g).cummax().to_numpy()
     assert (group_cummax(values, first) == expect_max).all()

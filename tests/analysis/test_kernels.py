@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from wsreplay.analysis import _native
 from wsreplay.analysis._common import NO_TIME, Codes
-from wsreplay.analysis._rows import C_ACK, C_ERROR, OutpostRows, _refreshes_by_numpy, refreshes_by
+from wsreplay.analysis._group import _group_cummax_numpy, group_cummax
+from wsreplay.analysis._rows import C_ACK, C_ERROR, OutpostRows, _refreshes_by_numpy, is_sorted, refreshes_by
 from wsreplay.analysis.latency import _pair_next_numpy
 
 kernels = _native.kernels
@@ -133,20 +134,55 @@ def test_group_refreshes_rejects_what_it_cannot_read():
     key = np.array([0, 1, 0], dtype=np.int16)
     cls = np.array([0, 1, 0], dtype=np.uint8)
     ts = np.array([1, 2, 3], dtype=np.int64)
-    counts, r, t, conn, hello = kernels.group_refreshes(key, key, cls, key, ts, 2)
-    assert np.frombuffer(conn, dtype=np.int64).tolist() == [0, 0, 1]
-    assert np.frombuffer(counts, dtype=np.int64).tolist() == [2, 1]
-    assert np.frombuffer(r, dtype=np.int64).tolist() == [0, 2, 1]
-    assert np.frombuffer(t, dtype=np.int64).tolist() == [1, 3, 2]
-    assert np.frombuffer(hello, dtype=np.bool_).tolist() == [True, True, False]
-    with pytest.raises(ValueError, match="a key is >= n_keys"):
-        kernels.group_refreshes(key, key, cls, key, ts, 1)
+    counts = np.full(2, 7, dtype=np.int64)
+    assert kernels.count_refreshes(key, key, cls, key, counts) == 3
+    out = [np.empty(3, dtype=np.int64) for _ in range(3)]
+    hello = np.empty(3, dtype=bool)
+    kernels.group_refreshes(key, key, cls, key, ts, counts, *out, hello)
+    assert counts.tolist() == [2, 1]
+    assert [o.tolist() for o in out] == [[0, 2, 1], [1, 3, 2], [0, 0, 1]]
+    assert hello.tolist() == [True, True, False]
+    with pytest.raises(ValueError, match=r"a key is >= len\(counts\)"):
+        kernels.count_refreshes(key, key, cls, key, np.empty(1, dtype=np.int64))
     with pytest.raises(ValueError, match="one item per row"):
-        kernels.group_refreshes(key[:2], key, cls, key, ts, 2)
+        kernels.count_refreshes(key[:2], key, cls, key, counts)
+    with pytest.raises(ValueError, match="counts must be int64"):
+        kernels.count_refreshes(key, key, cls, key, counts.astype(np.int32))
+    with pytest.raises(ValueError, match="counts do not match the rows"):
+        kernels.group_refreshes(key, key, cls, key, ts, np.array([1, 2]), *out, hello)
+    with pytest.raises(ValueError, match="counts do not match the rows"):
+        kernels.group_refreshes(key, key, cls, key, ts, np.array([3, 0]), *out, hello)
+    with pytest.raises(ValueError, match="one slot per counted row"):
+        kernels.group_refreshes(key, key, cls, key, ts, np.array([2, 2]), *out, hello)
+    with pytest.raises(ValueError, match="one per counted row"):
+        kernels.group_refreshes(key, key, cls, key, ts, counts, *out, hello[:2])
     with pytest.raises(TypeError, match="ts must be a 1-d array of signed integers"):
-        kernels.group_refreshes(key, key, cls, key, ts.astype(np.float64), 2)
-    with pytest.raises(ValueError, match="n_keys must be >= 0"):
-        kernels.group_refreshes(key, key, cls, key, ts, -1)
+        kernels.group_refreshes(key, key, cls, key, ts.astype(np.float64), counts, *out, hello)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(-(2**63), 2**63 - 1)), max_size=100),
+    st.sampled_from([0, 10, 2**40]),
+)
+def test_group_cummax_and_is_sorted_equal_numpy(items, bound):
+    first = np.array([f for f, _ in items], dtype=bool)
+    values = np.array([v if not bound else v % bound for _, v in items], dtype=np.int64)
+    np.testing.assert_array_equal(group_cummax(values, first), _group_cummax_numpy(values, first))
+    for a in (values, np.sort(values), group_cummax(values, np.zeros(len(values), dtype=bool))):
+        assert is_sorted(a) == (len(a) < 2 or bool((a[1:] >= a[:-1]).all()))
+
+
+def test_group_cummax_and_is_sorted_reject_what_they_cannot_read():
+    assert kernels is not None
+    with pytest.raises(ValueError, match="values must be int64"):
+        kernels.group_cummax(np.zeros(3, dtype=np.int32), np.zeros(3, dtype=bool))
+    with pytest.raises(ValueError, match="one item per value"):
+        kernels.group_cummax(np.zeros(3, dtype=np.int64), np.zeros(2, dtype=bool))
+    with pytest.raises(TypeError, match="a must be int64"):
+        kernels.is_sorted(np.zeros(3, dtype=np.int32))
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        kernels.group_cummax(np.zeros(3, dtype=np.int64)[::2], np.zeros(2, dtype=bool))
 
 
 def test_the_environment_can_turn_the_kernels_off():

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._native import kernels
+
 __all__ = ["group_order", "run_starts", "group_cumsum", "group_cummax", "scatter_order", "code_extent"]
 
 _U16 = 1 << 16
@@ -52,7 +54,20 @@ def group_cumsum(values: np.ndarray, first: np.ndarray) -> np.ndarray:
 
 
 def group_cummax(values: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Running maximum of int64 *values* restarting at each run."""
+    """Running maximum of int64 *values* restarting at each run (a new array).
+
+    One pass in C when the kernels were compiled (:mod:`wsreplay.analysis._native`),
+    else :func:`_group_cummax_numpy`.
+    """
+    if kernels is None or values.dtype != np.int64 or first.dtype != np.bool_:
+        return _group_cummax_numpy(values, first)
+    out = np.array(values, dtype=np.int64, order="C")
+    kernels.group_cummax(out, np.ascontiguousarray(first))
+    return out
+
+
+def _group_cummax_numpy(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """:func:`group_cummax` in numpy: each run offset above the previous one, then one running maximum."""
     n = len(values)
     if n == 0:
         return values.copy()
@@ -60,7 +75,7 @@ def group_cummax(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     rank -= 1
     lo = int(values.min())
     span = int(values.max()) - lo + 1
-    if int(rank[-1]) * span < (1 << 62):
+    if span < (1 << 62) and int(rank[-1]) * span < (1 << 62):
         # offset each run above the previous one, then one running maximum (in place)
         rank *= span
         out = values - lo

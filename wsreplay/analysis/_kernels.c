@@ -1,8 +1,10 @@
 /* Per-connection passes of the analyses in C (optional: the numpy versions are used without it).
  *
  * pair_next: the "next" ACK pairing of latency.py (_pair_next_numpy is the same in numpy).
- * group_refreshes: the refresh rows grouped by instance or outpost, in time order within (coverage.py's
- *   _group_refreshes_numpy: a radix sort of their codes and gathers of their columns).
+ * group_refreshes: the refresh rows grouped by instance or outpost, in time order within (_rows.py's
+ *   _refreshes_by_numpy: a radix sort of their codes and gathers of their columns).
+ * is_sorted, group_cummax: _rows.py's time-order check and _group.py's running maximum per group, without
+ *   the full-length temporaries of their numpy versions.
  *
  * Why C: the numpy version finds each frame's next row on its connection with look-ahead passes and a
  * sort of the rest, about ten full-length temporaries; one backward pass with a slot per connection does
@@ -173,164 +175,309 @@ pair_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(answered);
 }
 
-/* A new bytearray of n items of size width (uninitialised), or NULL with an exception. */
-static PyObject *
-new_array(Py_ssize_t n, Py_ssize_t width)
+/* Whether row i is a refresh (cls <= C_REQ) whose key, need and conn are all >= 0; its key in *k. */
+static inline int
+selected(const uint8_t *c, const IntArray *key, const IntArray *need, const IntArray *conn, Py_ssize_t i,
+         int64_t *k)
 {
-    return PyByteArray_FromStringAndSize(NULL, n * width);
+    if (c[i] > C_REQ) {
+        return 0;
+    }
+    *k = at(key, i);
+    return *k >= 0 && at(need, i) >= 0 && at(conn, i) >= 0;
 }
 
-/* group_refreshes(key, need, cls, conn, ts, n_keys) -> (counts, rows, t, conn, hello)
- *
- * The refresh rows (cls <= C_REQ) whose key, need and conn are all >= 0, grouped by key (a counting sort:
- * key order, time order within): per key its count (int64[n_keys]), and per selected row its index, ts and
- * conn (int64) and whether it is a HELLO (uint8), as bytearrays for numpy.frombuffer. key, need and conn
- * are codes of any signed int width, cls uint8 and ts int64, one per row in time order. */
-static PyObject *
-group_refreshes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "group_refreshes(key, need, cls, conn, ts, n_keys)");
-        return NULL;
-    }
-    Py_ssize_t n_keys = PyLong_AsSsize_t(args[5]);
-    if (n_keys < 0) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "n_keys must be >= 0");
-        }
-        return NULL;
-    }
-    IntArray key, need, conn, ts;
+/* The arrays of count_refreshes and group_refreshes: key, need, cls, conn (one per row). */
+typedef struct {
+    IntArray key, need, conn;
     Py_buffer cls;
-    int got = 0;
-    if (int_array(args[0], &key, "key", 0) == 0) {
-        got = 1;
-        if (int_array(args[1], &need, "need", 0) == 0) {
-            got = 2;
-            if (PyObject_GetBuffer(args[2], &cls, PyBUF_C_CONTIGUOUS) == 0) {
-                got = 3;
-                if (int_array(args[3], &conn, "conn", 0) == 0) {
-                    got = 4;
-                    if (int_array(args[4], &ts, "ts", 0) == 0) {
-                        got = 5;
-                    }
-                }
-            }
-        }
+    int got;
+} Rows;
+
+static void
+release_rows(Rows *r)
+{
+    if (r->got >= 1) {
+        PyBuffer_Release(&r->key.view);
     }
-    PyObject *counts = NULL, *rows = NULL, *t_out = NULL, *c_out = NULL, *h_out = NULL, *result = NULL;
+    if (r->got >= 2) {
+        PyBuffer_Release(&r->need.view);
+    }
+    if (r->got >= 3) {
+        PyBuffer_Release(&r->cls);
+    }
+    if (r->got >= 4) {
+        PyBuffer_Release(&r->conn.view);
+    }
+}
+
+static int
+get_rows(PyObject *const *args, Rows *r)
+{
+    r->got = 0;
+    if (int_array(args[0], &r->key, "key", 0) < 0) {
+        return -1;
+    }
+    r->got = 1;
+    if (int_array(args[1], &r->need, "need", 0) < 0) {
+        return -1;
+    }
+    r->got = 2;
+    if (PyObject_GetBuffer(args[2], &r->cls, PyBUF_C_CONTIGUOUS) < 0) {
+        return -1;
+    }
+    r->got = 3;
+    if (int_array(args[3], &r->conn, "conn", 0) < 0) {
+        return -1;
+    }
+    r->got = 4;
+    Py_ssize_t n = r->key.view.shape[0];
+    if (r->need.view.shape[0] != n || r->cls.itemsize != 1 || r->cls.len != n || r->conn.view.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "key, need, cls (uint8) and conn must have one item per row");
+        return -1;
+    }
+    return 0;
+}
+
+/* count_refreshes(key, need, cls, conn, counts) -> m
+ *
+ * Counts, per key, the refresh rows (cls <= C_REQ) whose key, need and conn are all >= 0 into counts
+ * (int64[n_keys], zeroed first) and returns their total. key, need and conn are codes of any signed int
+ * width, cls uint8, one per row in time order. */
+static PyObject *
+count_refreshes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "count_refreshes(key, need, cls, conn, counts)");
+        return NULL;
+    }
+    Rows rows;
+    IntArray counts;
+    if (get_rows(args, &rows) < 0) {
+        release_rows(&rows);
+        return NULL;
+    }
+    if (int_array(args[4], &counts, "counts", 1) < 0) {
+        release_rows(&rows);
+        return NULL;
+    }
     const char *error = NULL;
-    if (got < 5) {
-        goto done;
-    }
-    Py_ssize_t n = key.view.shape[0];
-    if (need.view.shape[0] != n || cls.itemsize != 1 || cls.len != n || conn.view.shape[0] != n ||
-        ts.width != 8 || ts.view.shape[0] != n) {
-        error = "key, need, conn, cls (uint8) and ts (int64) must have one item per row";
-        goto done;
-    }
-    counts = new_array(n_keys, 8);
-    if (!counts) {
-        goto done;
-    }
-    int64_t *cnt = (int64_t *)PyByteArray_AS_STRING(counts);
-    const uint8_t *c = (const uint8_t *)cls.buf;
     Py_ssize_t m = 0;
-    Py_BEGIN_ALLOW_THREADS;
-    memset(cnt, 0, sizeof(int64_t) * (size_t)n_keys);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (c[i] > C_REQ) {
-            continue;
+    if (counts.width != 8) {
+        error = "counts must be int64";
+    }
+    else {
+        int64_t *cnt = (int64_t *)counts.view.buf;
+        Py_ssize_t n_keys = counts.view.shape[0], n = rows.key.view.shape[0];
+        const uint8_t *c = (const uint8_t *)rows.cls.buf;
+        Py_BEGIN_ALLOW_THREADS;
+        memset(cnt, 0, sizeof(int64_t) * (size_t)n_keys);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t k;
+            if (!selected(c, &rows.key, &rows.need, &rows.conn, i, &k)) {
+                continue;
+            }
+            if (k >= n_keys) {
+                error = "a key is >= len(counts)";
+                break;
+            }
+            cnt[k]++;
+            m++;
         }
-        int64_t k = at(&key, i);
-        if (k < 0 || at(&need, i) < 0 || at(&conn, i) < 0) {
-            continue;
-        }
-        if (k >= n_keys) {
-            error = "a key is >= n_keys";
-            break;
-        }
-        cnt[k]++;
-        m++;
+        Py_END_ALLOW_THREADS;
     }
-    Py_END_ALLOW_THREADS;
-    if (error) {
-        goto done;
-    }
-    rows = new_array(m, 8);
-    t_out = new_array(m, 8);
-    c_out = new_array(m, 8);
-    h_out = new_array(m, 1);
-    int64_t *next = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_keys ? n_keys : 1));
-    if (!rows || !t_out || !c_out || !h_out || !next) {
-        free(next);
-        if (!PyErr_Occurred()) {
-            PyErr_NoMemory();
-        }
-        goto done;
-    }
-    int64_t *r = (int64_t *)PyByteArray_AS_STRING(rows);
-    int64_t *t = (int64_t *)PyByteArray_AS_STRING(t_out);
-    int64_t *co = (int64_t *)PyByteArray_AS_STRING(c_out);
-    uint8_t *h = (uint8_t *)PyByteArray_AS_STRING(h_out);
-    const int64_t *tsv = (const int64_t *)ts.view.buf;
-    Py_BEGIN_ALLOW_THREADS;
-    int64_t pos = 0;
-    for (Py_ssize_t k = 0; k < n_keys; k++) {
-        next[k] = pos;
-        pos += cnt[k];
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (c[i] > C_REQ) {
-            continue;
-        }
-        int64_t k = at(&key, i);
-        int64_t cc = at(&conn, i);
-        if (k < 0 || at(&need, i) < 0 || cc < 0) {
-            continue;
-        }
-        int64_t j = next[k]++;
-        r[j] = i;
-        t[j] = tsv[i];
-        co[j] = cc;
-        h[j] = c[i] == 0;
-    }
-    Py_END_ALLOW_THREADS;
-    free(next);
-    result = PyTuple_Pack(5, counts, rows, t_out, c_out, h_out);
-done:
-    if (got >= 1) {
-        PyBuffer_Release(&key.view);
-    }
-    if (got >= 2) {
-        PyBuffer_Release(&need.view);
-    }
-    if (got >= 3) {
-        PyBuffer_Release(&cls);
-    }
-    if (got >= 4) {
-        PyBuffer_Release(&conn.view);
-    }
-    if (got >= 5) {
-        PyBuffer_Release(&ts.view);
-    }
-    Py_XDECREF(counts);
-    Py_XDECREF(rows);
-    Py_XDECREF(t_out);
-    Py_XDECREF(c_out);
-    Py_XDECREF(h_out);
+    release_rows(&rows);
+    PyBuffer_Release(&counts.view);
     if (error) {
         PyErr_SetString(PyExc_ValueError, error);
         return NULL;
     }
-    return result;
+    return PyLong_FromSsize_t(m);
+}
+
+/* group_refreshes(key, need, cls, conn, ts, counts, rows, t, conn_out, hello) -> None
+ *
+ * The rows count_refreshes counted, grouped by key (a counting sort: key order, time order within): writes
+ * per row its index, ts and conn (int64) and whether it is a HELLO (bool), each output with one slot per
+ * counted row. ts is int64, one per row; counts as count_refreshes left it. */
+static PyObject *
+group_refreshes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "group_refreshes(key, need, cls, conn, ts, counts, rows, t, conn_out, hello)");
+        return NULL;
+    }
+    Rows rows;
+    IntArray arr[5]; /* ts, counts, rows, t, conn_out */
+    static const char *names[5] = {"ts", "counts", "rows", "t", "conn_out"};
+    Py_buffer hello;
+    int got = 0;
+    if (get_rows(args, &rows) < 0) {
+        release_rows(&rows);
+        return NULL;
+    }
+    for (; got < 5; got++) {
+        if (int_array(args[4 + got], &arr[got], names[got], got >= 2) < 0) {
+            break;
+        }
+    }
+    int have_hello = got == 5 && PyObject_GetBuffer(args[9], &hello, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) == 0;
+    const char *error = NULL;
+    int64_t *next = NULL;
+    if (have_hello) {
+        Py_ssize_t n = rows.key.view.shape[0], n_keys = arr[1].view.shape[0];
+        Py_ssize_t m = arr[2].view.shape[0];
+        for (int j = 0; j < 5; j++) {
+            if (arr[j].width != 8) {
+                error = "ts, counts, rows, t and conn_out must be int64";
+            }
+        }
+        if (!error && (arr[0].view.shape[0] != n || arr[3].view.shape[0] != m || arr[4].view.shape[0] != m ||
+                       hello.itemsize != 1 || hello.len != m)) {
+            error = "ts must have one item per row, and rows, t, conn_out and hello (bool) one per counted row";
+        }
+        if (!error) {
+            next = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_keys ? n_keys : 1));
+            if (!next) {
+                PyErr_NoMemory();
+            }
+        }
+        if (!error && next) {
+            const uint8_t *c = (const uint8_t *)rows.cls.buf;
+            const int64_t *tsv = (const int64_t *)arr[0].view.buf, *cnt = (const int64_t *)arr[1].view.buf;
+            int64_t *r = (int64_t *)arr[2].view.buf, *t = (int64_t *)arr[3].view.buf;
+            int64_t *co = (int64_t *)arr[4].view.buf;
+            uint8_t *h = (uint8_t *)hello.buf;
+            Py_BEGIN_ALLOW_THREADS;
+            int64_t pos = 0;
+            for (Py_ssize_t k = 0; k < n_keys; k++) {
+                next[k] = pos;
+                pos += cnt[k];
+            }
+            if (pos != m) {
+                error = "the outputs must have one slot per counted row (sum of counts)";
+            }
+            for (Py_ssize_t i = 0; i < n && !error; i++) {
+                int64_t k;
+                if (!selected(c, &rows.key, &rows.need, &rows.conn, i, &k)) {
+                    continue;
+                }
+                if (k >= n_keys || next[k] >= m) { /* writes stay within the outputs; checked below */
+                    error = "counts do not match the rows (count them with count_refreshes)";
+                    break;
+                }
+                int64_t j = next[k]++;
+                r[j] = i;
+                t[j] = tsv[i];
+                co[j] = at(&rows.conn, i);
+                h[j] = c[i] == 0;
+            }
+            /* every key got exactly its count: next[k] is now where key k + 1 starts */
+            pos = 0;
+            for (Py_ssize_t k = 0; k < n_keys && !error; k++) {
+                pos += cnt[k];
+                if (next[k] != pos) {
+                    error = "counts do not match the rows (count them with count_refreshes)";
+                }
+            }
+            Py_END_ALLOW_THREADS;
+        }
+        free(next);
+        PyBuffer_Release(&hello);
+    }
+    release_rows(&rows);
+    for (int j = 0; j < got; j++) {
+        PyBuffer_Release(&arr[j].view);
+    }
+    if (error) {
+        PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* is_sorted(a) -> bool: a (int64) never decreases. */
+static PyObject *
+is_sorted(PyObject *self, PyObject *arg)
+{
+    IntArray a;
+    if (int_array(arg, &a, "a", 0) < 0) {
+        return NULL;
+    }
+    if (a.width != 8) {
+        PyBuffer_Release(&a.view);
+        PyErr_SetString(PyExc_TypeError, "a must be int64");
+        return NULL;
+    }
+    const int64_t *v = (const int64_t *)a.view.buf;
+    Py_ssize_t n = a.view.shape[0], i = 1;
+    Py_BEGIN_ALLOW_THREADS;
+    while (i < n && v[i] >= v[i - 1]) {
+        i++;
+    }
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&a.view);
+    return PyBool_FromLong(i >= n);
+}
+
+/* group_cummax(values, first) -> None: values (int64) becomes its running maximum, restarting where
+ * first (bool / uint8) is set (in place: _group.group_cummax's numpy version returns a new array). */
+static PyObject *
+group_cummax_inplace(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "group_cummax(values, first)");
+        return NULL;
+    }
+    IntArray v;
+    Py_buffer first;
+    if (int_array(args[0], &v, "values", 1) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[1], &first, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&v.view);
+        return NULL;
+    }
+    Py_ssize_t n = v.view.shape[0];
+    const char *error = NULL;
+    if (v.width != 8 || first.itemsize != 1 || first.len != n) {
+        error = "values must be int64 and first (bool) must have one item per value";
+    }
+    else {
+        int64_t *x = (int64_t *)v.view.buf;
+        const uint8_t *f = (const uint8_t *)first.buf;
+        Py_BEGIN_ALLOW_THREADS;
+        int64_t m = INT64_MIN;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (f[i] || x[i] > m) {
+                m = x[i];
+            }
+            x[i] = m;
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    PyBuffer_Release(&v.view);
+    PyBuffer_Release(&first);
+    if (error) {
+        PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"pair_next", (PyCFunction)(void (*)(void))pair_next, METH_FASTCALL,
      "pair_next(conn, cls, ts, n_conn, out) -> answered: the ACK time of each refresh row (see latency.py)."},
+    {"count_refreshes", (PyCFunction)(void (*)(void))count_refreshes, METH_FASTCALL,
+     "count_refreshes(key, need, cls, conn, counts) -> m: refresh rows per key."},
     {"group_refreshes", (PyCFunction)(void (*)(void))group_refreshes, METH_FASTCALL,
-     "group_refreshes(key, need, cls, conn, ts, n_keys) -> (counts, rows, t, conn, hello): refreshes by key."},
+     "group_refreshes(key, need, cls, conn, ts, counts, rows, t, conn_out, hello) -> None: refreshes by key."},
+    {"is_sorted", is_sorted, METH_O, "is_sorted(a) -> bool: the int64 array a never decreases."},
+    {"group_cummax", (PyCFunction)(void (*)(void))group_cummax_inplace, METH_FASTCALL,
+     "group_cummax(values, first) -> None: running maximum of int64 values in place, restarting at first."},
     {NULL, NULL, 0, NULL},
 };
 

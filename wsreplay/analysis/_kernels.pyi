@@ -3,7 +3,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["group_refreshes", "pair_next"]
+__all__ = ["count_refreshes", "group_cummax", "group_refreshes", "is_sorted", "pair_next"]
 
 def pair_next(
     conn: np.ndarray[Any, Any],
@@ -13,12 +13,26 @@ def pair_next(
     out: np.ndarray[Any, Any],
     /,
 ) -> int: ...
+def count_refreshes(
+    key: np.ndarray[Any, Any],
+    need: np.ndarray[Any, Any],
+    cls: np.ndarray[Any, Any],
+    conn: np.ndarray[Any, Any],
+    counts: np.ndarray[Any, Any],
+    /,
+) -> int: ...
 def group_refreshes(
     key: np.ndarray[Any, Any],
     need: np.ndarray[Any, Any],
     cls: np.ndarray[Any, Any],
     conn: np.ndarray[Any, Any],
     ts: np.ndarray[Any, Any],
-    n_keys: int,
+    counts: np.ndarray[Any, Any],
+    rows: np.ndarray[Any, Any],
+    t: np.ndarray[Any, Any],
+    conn_out: np.ndarray[Any, Any],
+    hello: np.ndarray[Any, Any],
     /,
-) -> tuple[bytearray, bytearray, bytearray, bytearray, bytearray]: ...
+) -> None: ...
+def is_sorted(a: np.ndarray[Any, Any], /) -> bool: ...
+def group_cummax(values: np.ndarray[Any, Any], first: np.ndarray[Any, Any], /) -> None: ...

@@ -144,7 +144,7 @@ def outpost_rows(frames: pd.DataFrame, fn: str = "analysis") -> OutpostRows:
     keep = outpost_all.codes >= 0
     sel: np.ndarray | None = None if bool(keep.all()) else np.flatnonzero(keep)
     ts = ts_ns(frames) if sel is None else ts_ns(frames)[sel]
-    if len(ts) > 1 and not bool((ts[1:] >= ts[:-1]).all()):
+    if not is_sorted(ts):
         order = np.argsort(ts, kind="stable")
         sel = order if sel is None else sel[order]
         ts = ts[order]
@@ -176,9 +176,10 @@ def outpost_rows(frames: pd.DataFrame, fn: str = "analysis") -> OutpostRows:
         cls[odd[bad & (cls[odd] <= C_REQ)]] = C_OTHER
     not_message = event != event_c.code_of("message")
 
-    present = np.zeros(n_conn, dtype=bool)
-    if n_conn:
-        present |= np.bincount(conn[conn >= 0], minlength=n_conn).astype(bool)
+    # connections with a row; the extra last slot takes the rows of unknown connection (code -1)
+    present = np.zeros(n_conn + 1, dtype=bool)
+    present[conn] = True
+    present = present[:n_conn]
     conn_instance = _per_conn(conn, inst_row, n_conn, not_message, present)
     conn_outpost = _per_conn(conn, outpost, n_conn, not_message, present)
     unknown = inst_row < 0
@@ -227,6 +228,13 @@ def outpost_rows(frames: pd.DataFrame, fn: str = "analysis") -> OutpostRows:
         selection=sel,
         parse_errors=parse_error_count(frames),
     )
+
+
+def is_sorted(ts: np.ndarray) -> bool:
+    """Whether int64 *ts* never decreases (in C without a temporary, when the kernels were compiled)."""
+    if kernels is not None:
+        return kernels.is_sorted(np.ascontiguousarray(ts, dtype=np.int64))
+    return len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all())
 
 
 def instance_outposts(rows: OutpostRows) -> np.ndarray:
@@ -322,14 +330,12 @@ def refreshes_by(
     """
     if kernels is None:
         return _refreshes_by_numpy(rows, key, n_keys)
-    counts, r, t, conn, hello = kernels.group_refreshes(key, rows.instance, rows.cls, rows.conn, rows.ts, n_keys)
-    return (
-        np.frombuffer(counts, dtype=np.int64),
-        np.frombuffer(r, dtype=np.int64),
-        np.frombuffer(t, dtype=np.int64),
-        np.frombuffer(conn, dtype=np.int64),
-        np.frombuffer(hello, dtype=np.bool_),
-    )
+    counts = np.empty(n_keys, dtype=np.int64)
+    m = kernels.count_refreshes(key, rows.instance, rows.cls, rows.conn, counts)
+    r, t, conn = (np.empty(m, dtype=np.int64) for _ in range(3))
+    hello = np.empty(m, dtype=np.bool_)
+    kernels.group_refreshes(key, rows.instance, rows.cls, rows.conn, rows.ts, counts, r, t, conn, hello)
+    return counts, r, t, conn, hello
 
 
 def _refreshes_by_numpy(
