@@ -16,6 +16,7 @@ from wsreplay.analysis import _native
 from wsreplay.analysis._common import NO_TIME, Codes
 from wsreplay.analysis._group import _group_cummax_numpy, group_cummax
 from wsreplay.analysis._rows import C_ACK, C_ERROR, OutpostRows, _refreshes_by_numpy, is_sorted, refreshes_by
+from wsreplay.analysis.hello import _valid_gaps, _valid_gaps_numpy
 from wsreplay.analysis.latency import _pair_next_numpy
 
 kernels = _native.kernels
@@ -183,6 +184,27 @@ def test_group_cummax_and_is_sorted_reject_what_they_cannot_read():
         kernels.is_sorted(np.zeros(3, dtype=np.int32))
     with pytest.raises(ValueError, match="not C-contiguous"):
         kernels.group_cummax(np.zeros(3, dtype=np.int64)[::2], np.zeros(2, dtype=bool))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 3)), max_size=150))
+def test_valid_gaps_equal_numpy(items):
+    # (instance, connection, time step) per HELLO, sorted by instance; steps of 0 make ties (gap 0: unusable)
+    items = sorted(items, key=lambda it: it[0])
+    inst = np.array([it[0] for it in items], dtype=np.int64)
+    conn = np.array([it[1] for it in items], dtype=np.int64)
+    ts = np.cumsum([it[2] for it in items]).astype(np.int64) * 10**9
+    for got, want in zip(_valid_gaps(inst, ts, conn), _valid_gaps_numpy(inst, ts, conn), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_valid_gaps_rejects_what_it_cannot_read():
+    assert kernels is not None
+    a = np.zeros(3, dtype=np.int64)
+    with pytest.raises(ValueError, match="one item per HELLO"):
+        kernels.valid_gaps(a, a, a[:2], np.empty(3, dtype=bool), a.copy(), a.copy(), a.copy())
+    with pytest.raises(ValueError, match="valid must be bool"):
+        kernels.valid_gaps(a, a, a, np.empty(2, dtype=bool), a.copy(), a.copy(), a.copy())
 
 
 def test_the_environment_can_turn_the_kernels_off():

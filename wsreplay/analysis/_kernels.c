@@ -3,6 +3,7 @@
  * pair_next: the "next" ACK pairing of latency.py (_pair_next_numpy is the same in numpy).
  * group_refreshes: the refresh rows grouped by instance or outpost, in time order within (_rows.py's
  *   _refreshes_by_numpy: a radix sort of their codes and gathers of their columns).
+ * valid_gaps: hello.py's usable gaps between HELLOs (its numpy version: masks and gathers of every HELLO).
  * is_sorted, group_cummax: _rows.py's time-order check and _group.py's running maximum per group, without
  *   the full-length temporaries of their numpy versions.
  *
@@ -468,6 +469,80 @@ group_cummax_inplace(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* valid_gaps(inst, ts, conn, valid, v_pos, v_gap, v_inst) -> m
+ *
+ * For HELLOs sorted by instance, then time (inst, ts, conn: int64): a gap is usable when the HELLO before
+ * it is of the same instance, on the same connection, and earlier (gap > 0). Writes valid (bool, one per
+ * HELLO) and, for the m usable ones in order, their position, gap (ns) and instance into the first m
+ * slots of v_pos, v_gap, v_inst (int64, one slot per HELLO). hello.py's _valid_gaps_numpy is the same. */
+static PyObject *
+valid_gaps(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *names[6] = {"inst", "ts", "conn", "v_pos", "v_gap", "v_inst"};
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "valid_gaps(inst, ts, conn, valid, v_pos, v_gap, v_inst)");
+        return NULL;
+    }
+    IntArray arr[6];
+    Py_buffer valid;
+    int got = 0, have_valid = 0;
+    for (; got < 6; got++) {
+        PyObject *obj = args[got < 3 ? got : got + 1];
+        if (int_array(obj, &arr[got], names[got], got >= 3) < 0) {
+            break;
+        }
+    }
+    if (got == 6) {
+        have_valid = PyObject_GetBuffer(args[3], &valid, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) == 0;
+    }
+    const char *error = NULL;
+    Py_ssize_t m = 0;
+    if (have_valid) {
+        Py_ssize_t n = arr[0].view.shape[0];
+        for (int j = 0; j < 6; j++) {
+            if (arr[j].width != 8 || arr[j].view.shape[0] != n) {
+                error = "inst, ts, conn, v_pos, v_gap and v_inst must be int64 with one item per HELLO";
+            }
+        }
+        if (valid.itemsize != 1 || valid.len != n) {
+            error = "valid must be bool with one item per HELLO";
+        }
+        if (!error) {
+            const int64_t *inst = arr[0].view.buf, *ts = arr[1].view.buf, *conn = arr[2].view.buf;
+            int64_t *pos = arr[3].view.buf, *gap = arr[4].view.buf, *vi = arr[5].view.buf;
+            uint8_t *ok = valid.buf;
+            Py_BEGIN_ALLOW_THREADS;
+            if (n) {
+                ok[0] = 0;
+            }
+            for (Py_ssize_t i = 1; i < n; i++) {
+                int64_t g = ts[i] - ts[i - 1];
+                int v = inst[i] == inst[i - 1] && conn[i] == conn[i - 1] && g > 0;
+                ok[i] = (uint8_t)v;
+                if (v) {
+                    pos[m] = i;
+                    gap[m] = g;
+                    vi[m] = inst[i];
+                    m++;
+                }
+            }
+            Py_END_ALLOW_THREADS;
+        }
+        PyBuffer_Release(&valid);
+    }
+    for (int j = 0; j < got; j++) {
+        PyBuffer_Release(&arr[j].view);
+    }
+    if (error) {
+        PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(m);
+}
+
 static PyMethodDef methods[] = {
     {"pair_next", (PyCFunction)(void (*)(void))pair_next, METH_FASTCALL,
      "pair_next(conn, cls, ts, n_conn, out) -> answered: the ACK time of each refresh row (see latency.py)."},
@@ -475,6 +550,8 @@ static PyMethodDef methods[] = {
      "count_refreshes(key, need, cls, conn, counts) -> m: refresh rows per key."},
     {"group_refreshes", (PyCFunction)(void (*)(void))group_refreshes, METH_FASTCALL,
      "group_refreshes(key, need, cls, conn, ts, counts, rows, t, conn_out, hello) -> None: refreshes by key."},
+    {"valid_gaps", (PyCFunction)(void (*)(void))valid_gaps, METH_FASTCALL,
+     "valid_gaps(inst, ts, conn, valid, v_pos, v_gap, v_inst) -> m: the usable HELLO gaps (see hello.py)."},
     {"is_sorted", is_sorted, METH_O, "is_sorted(a) -> bool: the int64 array a never decreases."},
     {"group_cummax", (PyCFunction)(void (*)(void))group_cummax_inplace, METH_FASTCALL,
      "group_cummax(values, first) -> None: running maximum of int64 values in place, restarting at first."},

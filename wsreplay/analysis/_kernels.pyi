@@ -3,7 +3,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["count_refreshes", "group_cummax", "group_refreshes", "is_sorted", "pair_next"]
+__all__ = ["count_refreshes", "group_cummax", "group_refreshes", "is_sorted", "pair_next", "valid_gaps"]
 
 def pair_next(
     conn: np.ndarray[Any, Any],
@@ -36,3 +36,13 @@ def group_refreshes(
 ) -> None: ...
 def is_sorted(a: np.ndarray[Any, Any], /) -> bool: ...
 def group_cummax(values: np.ndarray[Any, Any], first: np.ndarray[Any, Any], /) -> None: ...
+def valid_gaps(
+    inst: np.ndarray[Any, Any],
+    ts: np.ndarray[Any, Any],
+    conn: np.ndarray[Any, Any],
+    valid: np.ndarray[Any, Any],
+    v_pos: np.ndarray[Any, Any],
+    v_gap: np.ndarray[Any, Any],
+    v_inst: np.ndarray[Any, Any],
+    /,
+) -> int: ...
