@@ -158,14 +158,24 @@ def ts_ns(frames: pd.DataFrame) -> np.ndarray:
     return np.asarray(ts.array.asi8 if hasattr(ts.array, "asi8") else ts.to_numpy().view("i8"), dtype=np.int64)
 
 
-def utc(ns: np.ndarray) -> pd.DatetimeIndex:
-    """int64 nanoseconds -> tz-aware UTC timestamps (``NaT`` for :data:`NO_TIME`)."""
+_UTC: Final = pd.DatetimeTZDtype("ns", "UTC")
+
+
+def utc(ns: np.ndarray, *, owned: bool = False) -> pd.DatetimeIndex:
+    """int64 nanoseconds -> tz-aware UTC timestamps (``NaT`` for :data:`NO_TIME`).
+
+    ``owned=True``: *ns* is a new array no one else holds, so :data:`NO_TIME`
+    is replaced by ``NaT`` in it instead of in a copy (pandas copies it once more
+    to make it tz-aware).
+    """
     arr = np.asarray(ns, dtype=np.int64)
     missing = arr == NO_TIME
     if missing.any():
-        arr = arr.copy()
+        if not owned:
+            arr = arr.copy()
         arr[missing] = np.iinfo(np.int64).min  # NaT
-    return pd.DatetimeIndex(arr.view("M8[ns]")).tz_localize("UTC")
+    # naive UTC values read as UTC: the same as tz_localize("UTC"), in one copy instead of two
+    return pd.DatetimeIndex(arr.view("M8[ns]"), dtype=_UTC)
 
 
 def seconds(value: IntervalLike, name: str) -> float | None:

@@ -297,10 +297,11 @@ def hello_intervals(frames: pd.DataFrame, /) -> pd.DataFrame:
             "outpost_uuid": categorical(rows.outpost[idx], rows.outpost_codes.categories),
             "instance_uuid": categorical(rows.instance[idx], rows.instance_codes.categories),
             "conn_id": categorical(rows.conn[idx], rows.conn_codes.categories),
-            "ts": utc(rows.ts[idx]),
+            "ts": utc(rows.ts[idx], owned=True),
             "interval_s": np.where(first, np.nan, gap / NS),
             "reconnected": ~first & ~same_conn,
-        }
+        },
+        copy=False,  # every column is a new array of this call
     )
     # rows are grouped by instance in time order; order the instances by (outpost, instance)
     key = pd.MultiIndex.from_arrays([out["outpost_uuid"].astype("str"), out["instance_uuid"].astype("str")])

@@ -290,10 +290,11 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
             "outpost_uuid": categorical(rows.outpost[req_idx], rows.outpost_codes.categories),
             "instance_uuid": categorical(rows.instance[req_idx], rows.instance_codes.categories),
             "instruction_name": categorical(name_c.codes[fpos], name_c.categories),
-            "sent_ts": utc(sent),
-            "ack_ts": utc(ack_ts),
+            "sent_ts": utc(sent, owned=True),
+            "ack_ts": utc(ack_ts, owned=True),
             "latency_s": latency,
-        }
+        },
+        copy=False,  # every column is a new array of this call: pandas need not copy them again
     )
     out.attrs.update(
         {
