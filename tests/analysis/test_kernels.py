@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsreplay.analysis import _native
-from wsreplay.analysis._common import NO_TIME, Codes
+from wsreplay.analysis import _native, _rows
+from wsreplay.analysis._common import NO_TIME, Codes, categorical, categorical_take
 from wsreplay.analysis._group import _group_cummax_numpy, group_cummax
 from wsreplay.analysis._rows import C_ACK, C_ERROR, OutpostRows, _refreshes_by_numpy, is_sorted, refreshes_by
 from wsreplay.analysis.hello import _valid_gaps, _valid_gaps_numpy
@@ -205,6 +205,60 @@ def test_valid_gaps_rejects_what_it_cannot_read():
         kernels.valid_gaps(a, a, a[:2], np.empty(3, dtype=bool), a.copy(), a.copy(), a.copy())
     with pytest.raises(ValueError, match="valid must be bool"):
         kernels.valid_gaps(a, a, a, np.empty(2, dtype=bool), a.copy(), a.copy(), a.copy())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-1, 2), st.integers(-1, 1), st.integers(-1, 4)), max_size=100),
+    st.sampled_from([np.int8, np.int16]),
+)
+def test_classify_equals_numpy(items, dtype):
+    event_c = Codes(np.zeros(0, dtype=np.int8), pd.Index(["open", "message", "close"]))
+    dir_c = Codes(np.zeros(0, dtype=np.int8), pd.Index(["to_server", "to_peer"]))
+    name_c = Codes(np.zeros(0, dtype=np.int8), pd.Index(["HELLO", "ACK", "TRIGGER_UPDATE", "OTHER", "UNKNOWN"]))
+    event, direction, name = (np.array([it[i] for it in items], dtype=dtype) for i in range(3))
+    got = _rows._classify(event, direction, name, event_c, dir_c, name_c)
+    saved, _rows.kernels = _rows.kernels, None
+    try:
+        want = _rows._classify(event, direction, name, event_c, dir_c, name_c)
+    finally:
+        _rows.kernels = saved
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == want.dtype == np.uint8
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-1, 9), min_size=1, max_size=100),
+    st.lists(st.integers(0, 10**6), max_size=100),
+    st.sampled_from([np.int8, np.int16, np.int32, np.int64]),
+)
+def test_categorical_take_equals_categorical_of_the_gather(codes, picks, dtype):
+    codes = np.array(codes, dtype=dtype)
+    positions = np.array([p % len(codes) for p in picks], dtype=np.int64)
+    categories = pd.Index([f"v{k}" for k in range(10)])
+    got = categorical_take(codes, positions, categories)
+    want = categorical(codes[positions], categories)
+    pd.testing.assert_extension_array_equal(got, want)
+
+
+def test_classify_and_take_codes_reject_what_they_cannot_read():
+    assert kernels is not None
+    c = np.array([0, 1], dtype=np.int8)
+    out = np.empty(2, dtype=np.uint8)
+    with pytest.raises(ValueError, match="a code is outside the table"):
+        kernels.classify(c, c, c, np.zeros((2, 2, 2), dtype=np.uint8), out)
+    with pytest.raises(ValueError, match="3-d uint8"):
+        kernels.classify(c, c, c, np.zeros((3, 3), dtype=np.uint8), out)
+    with pytest.raises(ValueError, match="one item per row"):
+        kernels.classify(c, c, c[:1], np.zeros((3, 3, 3), dtype=np.uint8), out)
+    used = np.zeros(2, dtype=bool)
+    with pytest.raises(ValueError, match="an index is outside codes"):
+        kernels.take_codes(c, np.array([2]), np.empty(1, dtype=np.int8), used)
+    with pytest.raises(ValueError, match="a code is >= len"):
+        kernels.take_codes(c, np.array([1]), np.empty(1, dtype=np.int8), used[:1])
+    with pytest.raises(ValueError, match="out of the codes' dtype"):
+        kernels.take_codes(c, np.array([1]), np.empty(1, dtype=np.int16), used)
 
 
 def test_the_environment_can_turn_the_kernels_off():

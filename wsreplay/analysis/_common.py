@@ -18,6 +18,7 @@ import pandas as pd
 from ..exceptions import CaptureFormatError, ConfigurationError, UndecodedFramesError
 from ..protocol import HELLO_INTERVAL_S
 from ..timeutil import TimeLike, to_ns
+from ._native import kernels
 
 __all__ = [
     "NS",
@@ -39,6 +40,7 @@ __all__ = [
     "parse_error_count",
     "labels",
     "categorical",
+    "categorical_take",
     "utc",
 ]
 
@@ -244,6 +246,23 @@ def categorical(idx: np.ndarray, categories: pd.Index) -> pd.Categorical[Any]:
     valid = idx >= 0
     all_valid = bool(valid.all())
     used = np.bincount(idx if all_valid else idx[valid], minlength=n).astype(bool)
+    return _used_categorical(idx, used, categories)
+
+
+def categorical_take(codes: np.ndarray, positions: np.ndarray, categories: pd.Index) -> pd.Categorical[Any]:
+    """``categorical(codes[positions], categories)``, in one pass in C when the kernels were compiled."""
+    if kernels is None or len(categories) == 0:
+        return categorical(codes[positions], categories)
+    codes = np.ascontiguousarray(codes)
+    idx = np.empty(len(positions), dtype=codes.dtype)
+    used = np.zeros(len(categories), dtype=np.bool_)
+    kernels.take_codes(codes, np.ascontiguousarray(positions, dtype=np.int64), idx, used)
+    return _used_categorical(idx, used, categories)
+
+
+def _used_categorical(idx: np.ndarray, used: np.ndarray, categories: pd.Index) -> pd.Categorical[Any]:
+    """The Categorical of codes *idx* with the categories *used* (bool per category) only."""
+    n = len(categories)
     kept = int(used.sum())
     small = np.int8 if kept < 127 else np.int16 if kept < 32_767 else np.int32
     if kept == n:  # every category used: the codes stand as they are

@@ -4,6 +4,8 @@
  * group_refreshes: the refresh rows grouped by instance or outpost, in time order within (_rows.py's
  *   _refreshes_by_numpy: a radix sort of their codes and gathers of their columns).
  * valid_gaps: hello.py's usable gaps between HELLOs (its numpy version: masks and gathers of every HELLO).
+ * classify, take_codes: _rows.py's class of each row and _common.categorical's gather of codes with the
+ *   categories they use, each in one pass.
  * is_sorted, group_cummax: _rows.py's time-order check and _group.py's running maximum per group, without
  *   the full-length temporaries of their numpy versions.
  *
@@ -543,6 +545,183 @@ valid_gaps(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(m);
 }
 
+/* classify(event, direction, name, table, out) -> None
+ *
+ * out[i] = table[event[i] + 1, direction[i] + 1, name[i] + 1]: the class of each row from its three codes
+ * (-1 for null; any signed int width), table a C-contiguous uint8 array of 3 dimensions (_rows.py's
+ * _classify builds it; its numpy version computes the flat index in int16 temporaries). */
+static PyObject *
+classify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *names[3] = {"event", "direction", "name"};
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "classify(event, direction, name, table, out)");
+        return NULL;
+    }
+    IntArray code[3];
+    Py_buffer table, out;
+    int got = 0, have_table = 0, have_out = 0;
+    for (; got < 3; got++) {
+        if (int_array(args[got], &code[got], names[got], 0) < 0) {
+            break;
+        }
+    }
+    if (got == 3) {
+        have_table = PyObject_GetBuffer(args[3], &table, PyBUF_C_CONTIGUOUS | PyBUF_ND) == 0;
+    }
+    if (have_table) {
+        have_out = PyObject_GetBuffer(args[4], &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) == 0;
+    }
+    const char *error = NULL;
+    if (have_out) {
+        Py_ssize_t n = code[0].view.shape[0];
+        if (code[1].view.shape[0] != n || code[2].view.shape[0] != n || out.itemsize != 1 || out.len != n) {
+            error = "event, direction, name and out (uint8) must have one item per row";
+        }
+        else if (table.ndim != 3 || table.itemsize != 1) {
+            error = "table must be a 3-d uint8 array";
+        }
+        else {
+            const Py_ssize_t ne = table.shape[0], nd = table.shape[1], nn = table.shape[2];
+            const uint8_t *tab = table.buf;
+            uint8_t *o = out.buf;
+            Py_BEGIN_ALLOW_THREADS;
+            if (code[0].width == 1 && code[1].width == 1 && code[2].width == 1) {
+                /* the usual case (a few categories each): typed reads, no dispatch per row */
+                const int8_t *ev = code[0].view.buf, *dv = code[1].view.buf, *nv = code[2].view.buf;
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    int64_t e = (int64_t)ev[i] + 1, d = (int64_t)dv[i] + 1, m = (int64_t)nv[i] + 1;
+                    if (e < 0 || e >= ne || d < 0 || d >= nd || m < 0 || m >= nn) {
+                        error = "a code is outside the table";
+                        break;
+                    }
+                    o[i] = tab[(e * nd + d) * nn + m];
+                }
+            }
+            else {
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    int64_t e = at(&code[0], i) + 1, d = at(&code[1], i) + 1, m = at(&code[2], i) + 1;
+                    if (e < 0 || e >= ne || d < 0 || d >= nd || m < 0 || m >= nn) {
+                        error = "a code is outside the table";
+                        break;
+                    }
+                    o[i] = tab[(e * nd + d) * nn + m];
+                }
+            }
+            Py_END_ALLOW_THREADS;
+        }
+        PyBuffer_Release(&out);
+    }
+    if (have_table) {
+        PyBuffer_Release(&table);
+    }
+    for (int j = 0; j < got; j++) {
+        PyBuffer_Release(&code[j].view);
+    }
+    if (error) {
+        PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* take_codes(codes, idx, out, used) -> all_known
+ *
+ * out[j] = codes[idx[j]] (codes and out of the same signed int width; idx int64 positions), and
+ * used[c] = 1 for every code c >= 0 taken (used: bool, one per category, zeroed by the caller). Returns
+ * whether no taken code was -1. One pass for what _common.categorical does in a gather, a null check and
+ * a bincount. */
+static PyObject *
+take_codes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "take_codes(codes, idx, out, used)");
+        return NULL;
+    }
+    IntArray codes, idx, out;
+    Py_buffer used;
+    if (int_array(args[0], &codes, "codes", 0) < 0) {
+        return NULL;
+    }
+    if (int_array(args[1], &idx, "idx", 0) < 0) {
+        PyBuffer_Release(&codes.view);
+        return NULL;
+    }
+    if (int_array(args[2], &out, "out", 1) < 0) {
+        PyBuffer_Release(&codes.view);
+        PyBuffer_Release(&idx.view);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[3], &used, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&codes.view);
+        PyBuffer_Release(&idx.view);
+        PyBuffer_Release(&out.view);
+        return NULL;
+    }
+    const char *error = NULL;
+    int all_known = 1;
+    Py_ssize_t n = codes.view.shape[0], m = idx.view.shape[0], n_cat = used.len;
+    if (idx.width != 8 || out.width != codes.width || out.view.shape[0] != m || used.itemsize != 1) {
+        error = "idx must be int64, out of the codes' dtype with one item per idx, used bool";
+    }
+    else {
+        const int64_t *ix = idx.view.buf;
+        uint8_t *u = used.buf;
+        Py_BEGIN_ALLOW_THREADS;
+#define TAKE(T)                                                                                             \
+    {                                                                                                       \
+        const T *src = (const T *)codes.view.buf;                                                           \
+        T *dst = (T *)out.view.buf;                                                                         \
+        for (Py_ssize_t j = 0; j < m; j++) {                                                                \
+            int64_t i = ix[j];                                                                              \
+            if (i < 0 || i >= n) {                                                                          \
+                error = "an index is outside codes";                                                        \
+                break;                                                                                      \
+            }                                                                                               \
+            T c = src[i];                                                                                   \
+            dst[j] = c;                                                                                     \
+            if (c >= 0 && (Py_ssize_t)c < n_cat) {                                                          \
+                u[c] = 1;                                                                                   \
+            }                                                                                               \
+            else if (c < 0) {                                                                               \
+                all_known = 0;                                                                              \
+            }                                                                                               \
+            else {                                                                                          \
+                error = "a code is >= len(used)";                                                           \
+                break;                                                                                      \
+            }                                                                                               \
+        }                                                                                                   \
+    }
+        switch (codes.width) {
+        case 1:
+            TAKE(int8_t);
+            break;
+        case 2:
+            TAKE(int16_t);
+            break;
+        case 4:
+            TAKE(int32_t);
+            break;
+        default:
+            TAKE(int64_t);
+        }
+#undef TAKE
+        Py_END_ALLOW_THREADS;
+    }
+    PyBuffer_Release(&codes.view);
+    PyBuffer_Release(&idx.view);
+    PyBuffer_Release(&out.view);
+    PyBuffer_Release(&used);
+    if (error) {
+        PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    return PyBool_FromLong(all_known);
+}
+
 static PyMethodDef methods[] = {
     {"pair_next", (PyCFunction)(void (*)(void))pair_next, METH_FASTCALL,
      "pair_next(conn, cls, ts, n_conn, out) -> answered: the ACK time of each refresh row (see latency.py)."},
@@ -552,6 +731,10 @@ static PyMethodDef methods[] = {
      "group_refreshes(key, need, cls, conn, ts, counts, rows, t, conn_out, hello) -> None: refreshes by key."},
     {"valid_gaps", (PyCFunction)(void (*)(void))valid_gaps, METH_FASTCALL,
      "valid_gaps(inst, ts, conn, valid, v_pos, v_gap, v_inst) -> m: the usable HELLO gaps (see hello.py)."},
+    {"classify", (PyCFunction)(void (*)(void))classify, METH_FASTCALL,
+     "classify(event, direction, name, table, out) -> None: the class of each row (see _rows.py)."},
+    {"take_codes", (PyCFunction)(void (*)(void))take_codes, METH_FASTCALL,
+     "take_codes(codes, idx, out, used) -> all_known: gather codes and mark the categories used."},
     {"is_sorted", is_sorted, METH_O, "is_sorted(a) -> bool: the int64 array a never decreases."},
     {"group_cummax", (PyCFunction)(void (*)(void))group_cummax_inplace, METH_FASTCALL,
      "group_cummax(values, first) -> None: running maximum of int64 values in place, restarting at first."},

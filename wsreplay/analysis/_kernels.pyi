@@ -1,9 +1,18 @@
-# Per-connection passes of the analyses in C (_kernels.c); latency.py has the numpy equivalents.
+# The analyses' passes in C (_kernels.c); each has its numpy version beside its caller (see _native.py).
 from typing import Any
 
 import numpy as np
 
-__all__ = ["count_refreshes", "group_cummax", "group_refreshes", "is_sorted", "pair_next", "valid_gaps"]
+__all__ = [
+    "classify",
+    "count_refreshes",
+    "group_cummax",
+    "group_refreshes",
+    "is_sorted",
+    "pair_next",
+    "take_codes",
+    "valid_gaps",
+]
 
 def pair_next(
     conn: np.ndarray[Any, Any],
@@ -46,3 +55,14 @@ def valid_gaps(
     v_inst: np.ndarray[Any, Any],
     /,
 ) -> int: ...
+def classify(
+    event: np.ndarray[Any, Any],
+    direction: np.ndarray[Any, Any],
+    name: np.ndarray[Any, Any],
+    table: np.ndarray[Any, Any],
+    out: np.ndarray[Any, Any],
+    /,
+) -> None: ...
+def take_codes(
+    codes: np.ndarray[Any, Any], idx: np.ndarray[Any, Any], out: np.ndarray[Any, Any], used: np.ndarray[Any, Any], /
+) -> bool: ...

@@ -268,6 +268,10 @@ def _classify(
                         table[i, j, k] = C_ACK
                     elif d == "to_peer" and nm == "TRIGGER_UPDATE":
                         table[i, j, k] = C_TRIGGER
+    if kernels is not None:
+        out = np.empty(len(event), dtype=np.uint8)
+        kernels.classify(*(np.ascontiguousarray(a) for a in (event, direction, name)), table, out)
+        return out
     idx: np.ndarray[Any, Any] = event.astype(np.int16 if table.size < 32_000 else np.int32)
     idx += 1
     idx *= n_d

@@ -45,7 +45,7 @@ from pandas.tseries.offsets import BaseOffset
 
 from ..exceptions import ConfigurationError
 from ._cache import rows_of
-from ._common import NO_TIME, NS, categorical, codes, require, utc
+from ._common import NO_TIME, NS, categorical_take, codes, require, utc
 from ._engine import accepts_dask
 from ._group import group_cummax, group_order, run_starts, scatter_order
 from ._native import kernels
@@ -286,10 +286,10 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
     fpos = req_idx if rows.selection is None else rows.selection[req_idx]
     out = pd.DataFrame(
         {
-            "conn_id": categorical(rows.conn[req_idx], rows.conn_codes.categories),
-            "outpost_uuid": categorical(rows.outpost[req_idx], rows.outpost_codes.categories),
-            "instance_uuid": categorical(rows.instance[req_idx], rows.instance_codes.categories),
-            "instruction_name": categorical(name_c.codes[fpos], name_c.categories),
+            "conn_id": categorical_take(rows.conn, req_idx, rows.conn_codes.categories),
+            "outpost_uuid": categorical_take(rows.outpost, req_idx, rows.outpost_codes.categories),
+            "instance_uuid": categorical_take(rows.instance, req_idx, rows.instance_codes.categories),
+            "instruction_name": categorical_take(name_c.codes, fpos, name_c.categories),
             "sent_ts": utc(sent, owned=True),
             "ack_ts": utc(ack_ts, owned=True),
             "latency_s": latency,
