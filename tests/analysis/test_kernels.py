@@ -130,31 +130,66 @@ def test_refreshes_by_equals_numpy_on_any_rows(items, dtype, extra_keys):
         assert g.dtype == w.dtype or g.dtype == np.int64
 
 
+@pytest.mark.parametrize("n_parts", [1, 2, 3])
+def test_group_refreshes_on_parts_of_the_rows(n_parts):
+    # each part counted and filled on its own thread; parts may hold no row of a key, or no row at all
+    assert kernels is not None
+    key = np.array([0, 1, 0], dtype=np.int16)
+    cls = np.array([0, 1, 0], dtype=np.uint8)
+    ts = np.array([1, 2, 3], dtype=np.int64)
+    counts = np.full((n_parts, 2), 7, dtype=np.int64)
+    assert kernels.count_refreshes(key, key, cls, key, counts) == 3
+    assert counts.sum(axis=0).tolist() == [2, 1]
+    out = [np.empty(3, dtype=np.int64) for _ in range(3)]
+    hello = np.empty(3, dtype=bool)
+    kernels.group_refreshes(key, key, cls, key, ts, counts, *out, hello)
+    assert [o.tolist() for o in out] == [[0, 2, 1], [1, 3, 2], [0, 0, 1]]
+    assert hello.tolist() == [True, True, False]
+
+
+def test_refreshes_by_on_several_threads_equals_numpy(monkeypatch):
+    from wsreplay.analysis import _native
+
+    rng = np.random.default_rng(11)
+    n = 50_000
+    inst = rng.integers(-1, 300, n).astype(np.int16)
+    conn = rng.integers(-1, 900, n).astype(np.int32)
+    cls = rng.integers(0, 7, n).astype(np.uint8)
+    rows = outpost_rows(conn, cls, np.sort(rng.integers(0, 10**12, n)), 900, instance=inst)
+    want = _refreshes_by_numpy(rows, inst, 300)
+    for n_parts in (1, 2, 4):
+        monkeypatch.setattr(_native, "PART_MIN_ROWS", 0)
+        monkeypatch.setattr(_native, "MAX_PARTS", n_parts)
+        monkeypatch.setattr(_native.os, "sched_getaffinity", lambda _: set(range(8)))
+        for g, w in zip(refreshes_by(rows, inst, 300), want, strict=True):
+            np.testing.assert_array_equal(g, w)
+
+
 def test_group_refreshes_rejects_what_it_cannot_read():
     assert kernels is not None
     key = np.array([0, 1, 0], dtype=np.int16)
     cls = np.array([0, 1, 0], dtype=np.uint8)
     ts = np.array([1, 2, 3], dtype=np.int64)
-    counts = np.full(2, 7, dtype=np.int64)
+    counts = np.empty((1, 2), dtype=np.int64)
     assert kernels.count_refreshes(key, key, cls, key, counts) == 3
     out = [np.empty(3, dtype=np.int64) for _ in range(3)]
     hello = np.empty(3, dtype=bool)
-    kernels.group_refreshes(key, key, cls, key, ts, counts, *out, hello)
-    assert counts.tolist() == [2, 1]
-    assert [o.tolist() for o in out] == [[0, 2, 1], [1, 3, 2], [0, 0, 1]]
-    assert hello.tolist() == [True, True, False]
-    with pytest.raises(ValueError, match=r"a key is >= len\(counts\)"):
-        kernels.count_refreshes(key, key, cls, key, np.empty(1, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"a key is >= counts.shape\[1\]"):
+        kernels.count_refreshes(key, key, cls, key, np.empty((1, 1), dtype=np.int64))
     with pytest.raises(ValueError, match="one item per row"):
         kernels.count_refreshes(key[:2], key, cls, key, counts)
-    with pytest.raises(ValueError, match="counts must be int64"):
+    with pytest.raises(ValueError, match=r"shape \(parts, n_keys\)"):
         kernels.count_refreshes(key, key, cls, key, counts.astype(np.int32))
+    with pytest.raises(ValueError, match=r"shape \(parts, n_keys\)"):
+        kernels.count_refreshes(key, key, cls, key, np.empty(2, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"shape \(parts, n_keys\)"):
+        kernels.count_refreshes(key, key, cls, key, np.empty((17, 2), dtype=np.int64))
     with pytest.raises(ValueError, match="counts do not match the rows"):
-        kernels.group_refreshes(key, key, cls, key, ts, np.array([1, 2]), *out, hello)
+        kernels.group_refreshes(key, key, cls, key, ts, np.array([[1, 2]]), *out, hello)
     with pytest.raises(ValueError, match="counts do not match the rows"):
-        kernels.group_refreshes(key, key, cls, key, ts, np.array([3, 0]), *out, hello)
+        kernels.group_refreshes(key, key, cls, key, ts, np.array([[3, 0]]), *out, hello)
     with pytest.raises(ValueError, match="one slot per counted row"):
-        kernels.group_refreshes(key, key, cls, key, ts, np.array([2, 2]), *out, hello)
+        kernels.group_refreshes(key, key, cls, key, ts, np.array([[2, 2]]), *out, hello)
     with pytest.raises(ValueError, match="one per counted row"):
         kernels.group_refreshes(key, key, cls, key, ts, counts, *out, hello[:2])
     with pytest.raises(TypeError, match="ts must be a 1-d array of signed integers"):
@@ -246,19 +281,54 @@ def test_classify_and_take_codes_reject_what_they_cannot_read():
     assert kernels is not None
     c = np.array([0, 1], dtype=np.int8)
     out = np.empty(2, dtype=np.uint8)
+    table = np.arange(27, dtype=np.uint8).reshape(3, 3, 3)
+    for n_parts in (1, 2, 3):  # 3 parts of 2 rows: one is empty
+        kernels.classify(c, c, c, table, out, n_parts)
+        assert out.tolist() == [13, 26]
     with pytest.raises(ValueError, match="a code is outside the table"):
-        kernels.classify(c, c, c, np.zeros((2, 2, 2), dtype=np.uint8), out)
+        kernels.classify(c, c, c, np.zeros((2, 2, 2), dtype=np.uint8), out, 2)
     with pytest.raises(ValueError, match="3-d uint8"):
-        kernels.classify(c, c, c, np.zeros((3, 3), dtype=np.uint8), out)
+        kernels.classify(c, c, c, np.zeros((3, 3), dtype=np.uint8), out, 1)
     with pytest.raises(ValueError, match="one item per row"):
-        kernels.classify(c, c, c[:1], np.zeros((3, 3, 3), dtype=np.uint8), out)
+        kernels.classify(c, c, c[:1], table, out, 1)
+    with pytest.raises(ValueError, match="parts must be 1 to 16"):
+        kernels.classify(c, c, c, table, out, 0)
     used = np.zeros(2, dtype=bool)
     with pytest.raises(ValueError, match="an index is outside codes"):
-        kernels.take_codes(c, np.array([2]), np.empty(1, dtype=np.int8), used)
+        kernels.take_codes(c, np.array([2]), np.empty(1, dtype=np.int8), used, 1)
     with pytest.raises(ValueError, match="a code is >= len"):
-        kernels.take_codes(c, np.array([1]), np.empty(1, dtype=np.int8), used[:1])
+        kernels.take_codes(c, np.array([1]), np.empty(1, dtype=np.int8), used[:1], 1)
     with pytest.raises(ValueError, match="out of the codes' dtype"):
-        kernels.take_codes(c, np.array([1]), np.empty(1, dtype=np.int16), used)
+        kernels.take_codes(c, np.array([1]), np.empty(1, dtype=np.int16), used, 1)
+    with pytest.raises(ValueError, match="parts must be 1 to 16"):
+        kernels.take_codes(c, None, None, used, 17)
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 3, 16])
+def test_take_codes_on_parts_marks_what_every_part_saw(n_parts):
+    assert kernels is not None
+    codes = np.array([3, -1, 0, 3, 5, 5, 1], dtype=np.int16)
+    used = np.zeros(7, dtype=bool)
+    assert not kernels.take_codes(codes, None, None, used, n_parts)
+    assert used.tolist() == [True, True, False, True, False, True, False]
+    out = np.empty(4, dtype=np.int16)
+    used[:] = False
+    assert kernels.take_codes(codes, np.array([6, 4, 4, 0]), out, used, n_parts)
+    assert out.tolist() == [1, 5, 5, 3] and np.flatnonzero(used).tolist() == [1, 3, 5]
+
+
+def test_connections_seen_equals_numpy():
+    rng = np.random.default_rng(2)
+    conn = rng.integers(-1, 5000, 100_000).astype(np.int16)
+    conn[conn == 77] = -1
+    got = _rows.connections_seen(conn, 5001)
+    saved, _rows.kernels = _rows.kernels, None
+    try:
+        want = _rows.connections_seen(conn, 5001)
+    finally:
+        _rows.kernels = saved
+    np.testing.assert_array_equal(got, want)
+    assert not got[77] and not got[5000] and got.sum() > 4000
 
 
 def test_the_environment_can_turn_the_kernels_off():

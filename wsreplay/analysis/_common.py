@@ -18,7 +18,7 @@ import pandas as pd
 from ..exceptions import CaptureFormatError, ConfigurationError, UndecodedFramesError
 from ..protocol import HELLO_INTERVAL_S
 from ..timeutil import TimeLike, to_ns
-from ._native import kernels
+from ._native import kernels, parts
 
 __all__ = [
     "NS",
@@ -256,7 +256,7 @@ def categorical_take(codes: np.ndarray, positions: np.ndarray, categories: pd.In
     codes = np.ascontiguousarray(codes)
     idx = np.empty(len(positions), dtype=codes.dtype)
     used = np.zeros(len(categories), dtype=np.bool_)
-    kernels.take_codes(codes, np.ascontiguousarray(positions, dtype=np.int64), idx, used)
+    kernels.take_codes(codes, np.ascontiguousarray(positions, dtype=np.int64), idx, used, parts(len(idx)))
     return _used_categorical(idx, used, categories)
 
 

@@ -19,6 +19,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <pthread.h>
+#endif
+
+/* the most parts (threads) a pass is cut into */
+#define MAX_PARTS 16
 
 /* row classes of _rows.py: refreshes are cls <= C_REQ */
 #define C_REQ 1
@@ -242,11 +248,115 @@ get_rows(PyObject *const *args, Rows *r)
     return 0;
 }
 
+/* Runs job(arg + i * size) for i in 0..parts-1, each part on its own thread but the first (which runs on
+ * the calling thread); called without the GIL. Falls back to one after the other without threads. */
+typedef void *(*Job)(void *);
+
+static void
+run_parts(Job job, char *arg, size_t size, int parts)
+{
+#ifndef _WIN32
+    pthread_t th[MAX_PARTS];
+    int started[MAX_PARTS] = {0};
+    for (int p = 1; p < parts; p++) {
+        started[p] = pthread_create(&th[p], NULL, job, arg + p * size) == 0;
+    }
+    job(arg);
+    for (int p = 1; p < parts; p++) {
+        if (started[p]) {
+            pthread_join(th[p], NULL);
+        }
+        else {
+            job(arg + p * size);
+        }
+    }
+#else
+    for (int p = 0; p < parts; p++) {
+        job(arg + p * size);
+    }
+#endif
+}
+
+/* One part of the rows, [lo, hi), for count_refreshes and group_refreshes. */
+typedef struct {
+    const Rows *rows;
+    const int64_t *ts;
+    Py_ssize_t lo, hi, n_keys, m;
+    int64_t *cnt;  /* count: this part's counts per key; fill: where each key's next row goes */
+    int64_t *r, *t, *co;
+    uint8_t *h;
+    const char *error;
+} Part;
+
+static void *
+count_part(void *arg)
+{
+    Part *p = arg;
+    const uint8_t *c = (const uint8_t *)p->rows->cls.buf;
+    memset(p->cnt, 0, sizeof(int64_t) * (size_t)p->n_keys);
+    for (Py_ssize_t i = p->lo; i < p->hi; i++) {
+        int64_t k;
+        if (!selected(c, &p->rows->key, &p->rows->need, &p->rows->conn, i, &k)) {
+            continue;
+        }
+        if (k >= p->n_keys) {
+            p->error = "a key is >= counts.shape[1]";
+            break;
+        }
+        p->cnt[k]++;
+        p->m++;
+    }
+    return NULL;
+}
+
+static void *
+fill_part(void *arg)
+{
+    Part *p = arg;
+    const uint8_t *c = (const uint8_t *)p->rows->cls.buf;
+    int64_t *next = p->cnt;
+    for (Py_ssize_t i = p->lo; i < p->hi; i++) {
+        int64_t k;
+        if (!selected(c, &p->rows->key, &p->rows->need, &p->rows->conn, i, &k)) {
+            continue;
+        }
+        if (k >= p->n_keys || next[k] >= p->m) { /* writes stay within the outputs; checked after */
+            p->error = "counts do not match the rows (count them with count_refreshes)";
+            break;
+        }
+        int64_t j = next[k]++;
+        p->r[j] = i;
+        p->t[j] = p->ts[i];
+        p->co[j] = at(&p->rows->conn, i);
+        p->h[j] = c[i] == 0;
+    }
+    return NULL;
+}
+
+/* counts: a C-contiguous int64 array of shape (parts, n_keys), 1 <= parts <= MAX_PARTS. */
+static int
+counts_array(PyObject *obj, Py_buffer *view, int writable)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0) {
+        return -1;
+    }
+    const char *f = view->format ? view->format : "B";
+    if (view->ndim != 2 || view->itemsize != 8 || !strchr("lq", f[strspn(f, "<=@")]) || view->shape[0] < 1 ||
+        view->shape[0] > MAX_PARTS) {
+        PyErr_Format(PyExc_ValueError, "counts must be an int64 array of shape (parts, n_keys), parts 1 to %d",
+                     MAX_PARTS);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
 /* count_refreshes(key, need, cls, conn, counts) -> m
  *
- * Counts, per key, the refresh rows (cls <= C_REQ) whose key, need and conn are all >= 0 into counts
- * (int64[n_keys], zeroed first) and returns their total. key, need and conn are codes of any signed int
- * width, cls uint8, one per row in time order. */
+ * The refresh rows (cls <= C_REQ) whose key, need and conn are all >= 0: the rows are cut into as many
+ * consecutive parts as counts has rows, each counted on its own thread, and counts[p, k] is set to the
+ * number of such rows of key k in part p. Returns their total. key, need and conn are codes of any signed
+ * int width, cls uint8, one per row in time order. */
 static PyObject *
 count_refreshes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -255,42 +365,32 @@ count_refreshes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Rows rows;
-    IntArray counts;
+    Py_buffer counts;
     if (get_rows(args, &rows) < 0) {
         release_rows(&rows);
         return NULL;
     }
-    if (int_array(args[4], &counts, "counts", 1) < 0) {
+    if (counts_array(args[4], &counts, 1) < 0) {
         release_rows(&rows);
         return NULL;
     }
+    int parts = (int)counts.shape[0];
+    Py_ssize_t n_keys = counts.shape[1], n = rows.key.view.shape[0], m = 0;
+    Part part[MAX_PARTS];
     const char *error = NULL;
-    Py_ssize_t m = 0;
-    if (counts.width != 8) {
-        error = "counts must be int64";
+    for (int p = 0; p < parts; p++) {
+        part[p] = (Part){&rows, NULL, n * p / parts, n * (p + 1) / parts, n_keys, 0,
+                         (int64_t *)counts.buf + p * n_keys, NULL, NULL, NULL, NULL, NULL};
     }
-    else {
-        int64_t *cnt = (int64_t *)counts.view.buf;
-        Py_ssize_t n_keys = counts.view.shape[0], n = rows.key.view.shape[0];
-        const uint8_t *c = (const uint8_t *)rows.cls.buf;
-        Py_BEGIN_ALLOW_THREADS;
-        memset(cnt, 0, sizeof(int64_t) * (size_t)n_keys);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            int64_t k;
-            if (!selected(c, &rows.key, &rows.need, &rows.conn, i, &k)) {
-                continue;
-            }
-            if (k >= n_keys) {
-                error = "a key is >= len(counts)";
-                break;
-            }
-            cnt[k]++;
-            m++;
-        }
-        Py_END_ALLOW_THREADS;
+    Py_BEGIN_ALLOW_THREADS;
+    run_parts(count_part, (char *)part, sizeof(Part), parts);
+    Py_END_ALLOW_THREADS;
+    for (int p = 0; p < parts; p++) {
+        m += part[p].m;
+        error = error ? error : part[p].error;
     }
     release_rows(&rows);
-    PyBuffer_Release(&counts.view);
+    PyBuffer_Release(&counts);
     if (error) {
         PyErr_SetString(PyExc_ValueError, error);
         return NULL;
@@ -302,7 +402,8 @@ count_refreshes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
  *
  * The rows count_refreshes counted, grouped by key (a counting sort: key order, time order within): writes
  * per row its index, ts and conn (int64) and whether it is a HELLO (bool), each output with one slot per
- * counted row. ts is int64, one per row; counts as count_refreshes left it. */
+ * counted row. ts is int64, one per row; counts as count_refreshes left it (its parts are filled on as
+ * many threads). */
 static PyObject *
 group_refreshes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -311,76 +412,77 @@ group_refreshes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Rows rows;
-    IntArray arr[5]; /* ts, counts, rows, t, conn_out */
-    static const char *names[5] = {"ts", "counts", "rows", "t", "conn_out"};
-    Py_buffer hello;
-    int got = 0;
+    Py_buffer counts, hello;
+    IntArray arr[4]; /* ts, rows, t, conn_out */
+    static const char *names[4] = {"ts", "rows", "t", "conn_out"};
+    int got = 0, have_counts = 0, have_hello = 0;
     if (get_rows(args, &rows) < 0) {
         release_rows(&rows);
         return NULL;
     }
-    for (; got < 5; got++) {
-        if (int_array(args[4 + got], &arr[got], names[got], got >= 2) < 0) {
+    have_counts = counts_array(args[5], &counts, 0) == 0;
+    for (; have_counts && got < 4; got++) {
+        if (int_array(args[got ? 5 + got : 4], &arr[got], names[got], got >= 1) < 0) {
             break;
         }
     }
-    int have_hello = got == 5 && PyObject_GetBuffer(args[9], &hello, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) == 0;
+    if (got == 4) {
+        have_hello = PyObject_GetBuffer(args[9], &hello, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) == 0;
+    }
     const char *error = NULL;
     int64_t *next = NULL;
     if (have_hello) {
-        Py_ssize_t n = rows.key.view.shape[0], n_keys = arr[1].view.shape[0];
-        Py_ssize_t m = arr[2].view.shape[0];
-        for (int j = 0; j < 5; j++) {
+        int parts = (int)counts.shape[0];
+        Py_ssize_t n = rows.key.view.shape[0], n_keys = counts.shape[1], m = arr[1].view.shape[0];
+        for (int j = 0; j < 4; j++) {
             if (arr[j].width != 8) {
-                error = "ts, counts, rows, t and conn_out must be int64";
+                error = "ts, rows, t and conn_out must be int64";
             }
         }
-        if (!error && (arr[0].view.shape[0] != n || arr[3].view.shape[0] != m || arr[4].view.shape[0] != m ||
+        if (!error && (arr[0].view.shape[0] != n || arr[2].view.shape[0] != m || arr[3].view.shape[0] != m ||
                        hello.itemsize != 1 || hello.len != m)) {
             error = "ts must have one item per row, and rows, t, conn_out and hello (bool) one per counted row";
         }
         if (!error) {
-            next = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_keys ? n_keys : 1));
+            next = (int64_t *)malloc(sizeof(int64_t) * (size_t)(parts * n_keys + 1));
             if (!next) {
                 PyErr_NoMemory();
             }
         }
         if (!error && next) {
-            const uint8_t *c = (const uint8_t *)rows.cls.buf;
-            const int64_t *tsv = (const int64_t *)arr[0].view.buf, *cnt = (const int64_t *)arr[1].view.buf;
-            int64_t *r = (int64_t *)arr[2].view.buf, *t = (int64_t *)arr[3].view.buf;
-            int64_t *co = (int64_t *)arr[4].view.buf;
-            uint8_t *h = (uint8_t *)hello.buf;
+            const int64_t *cnt = counts.buf;
+            Part part[MAX_PARTS];
             Py_BEGIN_ALLOW_THREADS;
+            /* key k's rows of part p go after those of all earlier keys, and of key k in earlier parts */
             int64_t pos = 0;
             for (Py_ssize_t k = 0; k < n_keys; k++) {
-                next[k] = pos;
-                pos += cnt[k];
+                for (int p = 0; p < parts; p++) {
+                    next[p * n_keys + k] = pos;
+                    pos += cnt[p * n_keys + k];
+                }
             }
             if (pos != m) {
                 error = "the outputs must have one slot per counted row (sum of counts)";
             }
-            for (Py_ssize_t i = 0; i < n && !error; i++) {
-                int64_t k;
-                if (!selected(c, &rows.key, &rows.need, &rows.conn, i, &k)) {
-                    continue;
+            else {
+                for (int p = 0; p < parts; p++) {
+                    part[p] = (Part){&rows, arr[0].view.buf, n * p / parts, n * (p + 1) / parts, n_keys, m,
+                                     next + p * n_keys, arr[1].view.buf, arr[2].view.buf, arr[3].view.buf,
+                                     hello.buf, NULL};
                 }
-                if (k >= n_keys || next[k] >= m) { /* writes stay within the outputs; checked below */
-                    error = "counts do not match the rows (count them with count_refreshes)";
-                    break;
+                run_parts(fill_part, (char *)part, sizeof(Part), parts);
+                for (int p = 0; p < parts; p++) {
+                    error = error ? error : part[p].error;
                 }
-                int64_t j = next[k]++;
-                r[j] = i;
-                t[j] = tsv[i];
-                co[j] = at(&rows.conn, i);
-                h[j] = c[i] == 0;
-            }
-            /* every key got exactly its count: next[k] is now where key k + 1 starts */
-            pos = 0;
-            for (Py_ssize_t k = 0; k < n_keys && !error; k++) {
-                pos += cnt[k];
-                if (next[k] != pos) {
-                    error = "counts do not match the rows (count them with count_refreshes)";
+                /* every key got exactly its count in every part: next[p, k] is where (p, k) ended */
+                pos = 0;
+                for (Py_ssize_t k = 0; k < n_keys && !error; k++) {
+                    for (int p = 0; p < parts; p++) {
+                        pos += cnt[p * n_keys + k];
+                        if (next[p * n_keys + k] != pos) {
+                            error = "counts do not match the rows (count them with count_refreshes)";
+                        }
+                    }
                 }
             }
             Py_END_ALLOW_THREADS;
@@ -391,6 +493,9 @@ group_refreshes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     release_rows(&rows);
     for (int j = 0; j < got; j++) {
         PyBuffer_Release(&arr[j].view);
+    }
+    if (have_counts) {
+        PyBuffer_Release(&counts);
     }
     if (error) {
         PyErr_SetString(PyExc_ValueError, error);
@@ -545,17 +650,66 @@ valid_gaps(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(m);
 }
 
-/* classify(event, direction, name, table, out) -> None
+typedef struct {
+    const IntArray *code; /* event, direction, name */
+    const uint8_t *tab;
+    Py_ssize_t ne, nd, nn, lo, hi;
+    uint8_t *out;
+    const char *error;
+} ClassifyPart;
+
+static void *
+classify_part(void *arg)
+{
+    ClassifyPart *p = arg;
+    const Py_ssize_t ne = p->ne, nd = p->nd, nn = p->nn;
+    const uint8_t *tab = p->tab;
+    uint8_t *o = p->out;
+    const IntArray *code = p->code;
+    if (code[0].width == 1 && code[1].width == 1 && code[2].width == 1) {
+        /* the usual case (a few categories each): typed reads, no dispatch per row */
+        const int8_t *ev = code[0].view.buf, *dv = code[1].view.buf, *nv = code[2].view.buf;
+        for (Py_ssize_t i = p->lo; i < p->hi; i++) {
+            int64_t e = (int64_t)ev[i] + 1, d = (int64_t)dv[i] + 1, m = (int64_t)nv[i] + 1;
+            if (e < 0 || e >= ne || d < 0 || d >= nd || m < 0 || m >= nn) {
+                p->error = "a code is outside the table";
+                break;
+            }
+            o[i] = tab[(e * nd + d) * nn + m];
+        }
+    }
+    else {
+        for (Py_ssize_t i = p->lo; i < p->hi; i++) {
+            int64_t e = at(&code[0], i) + 1, d = at(&code[1], i) + 1, m = at(&code[2], i) + 1;
+            if (e < 0 || e >= ne || d < 0 || d >= nd || m < 0 || m >= nn) {
+                p->error = "a code is outside the table";
+                break;
+            }
+            o[i] = tab[(e * nd + d) * nn + m];
+        }
+    }
+    return NULL;
+}
+
+/* classify(event, direction, name, table, out, parts) -> None
  *
  * out[i] = table[event[i] + 1, direction[i] + 1, name[i] + 1]: the class of each row from its three codes
  * (-1 for null; any signed int width), table a C-contiguous uint8 array of 3 dimensions (_rows.py's
- * _classify builds it; its numpy version computes the flat index in int16 temporaries). */
+ * _classify builds it; its numpy version computes the flat index in int16 temporaries). The rows are cut
+ * into parts (1 to MAX_PARTS), each on its own thread. */
 static PyObject *
 classify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     static const char *names[3] = {"event", "direction", "name"};
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "classify(event, direction, name, table, out)");
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "classify(event, direction, name, table, out, parts)");
+        return NULL;
+    }
+    long parts = PyLong_AsLong(args[5]);
+    if (parts < 1 || parts > MAX_PARTS) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "parts must be 1 to %d", MAX_PARTS);
+        }
         return NULL;
     }
     IntArray code[3];
@@ -582,33 +736,17 @@ classify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             error = "table must be a 3-d uint8 array";
         }
         else {
-            const Py_ssize_t ne = table.shape[0], nd = table.shape[1], nn = table.shape[2];
-            const uint8_t *tab = table.buf;
-            uint8_t *o = out.buf;
+            ClassifyPart part[MAX_PARTS];
+            for (long p = 0; p < parts; p++) {
+                part[p] = (ClassifyPart){code, table.buf, table.shape[0], table.shape[1], table.shape[2],
+                                         n * p / parts, n * (p + 1) / parts, out.buf, NULL};
+            }
             Py_BEGIN_ALLOW_THREADS;
-            if (code[0].width == 1 && code[1].width == 1 && code[2].width == 1) {
-                /* the usual case (a few categories each): typed reads, no dispatch per row */
-                const int8_t *ev = code[0].view.buf, *dv = code[1].view.buf, *nv = code[2].view.buf;
-                for (Py_ssize_t i = 0; i < n; i++) {
-                    int64_t e = (int64_t)ev[i] + 1, d = (int64_t)dv[i] + 1, m = (int64_t)nv[i] + 1;
-                    if (e < 0 || e >= ne || d < 0 || d >= nd || m < 0 || m >= nn) {
-                        error = "a code is outside the table";
-                        break;
-                    }
-                    o[i] = tab[(e * nd + d) * nn + m];
-                }
-            }
-            else {
-                for (Py_ssize_t i = 0; i < n; i++) {
-                    int64_t e = at(&code[0], i) + 1, d = at(&code[1], i) + 1, m = at(&code[2], i) + 1;
-                    if (e < 0 || e >= ne || d < 0 || d >= nd || m < 0 || m >= nn) {
-                        error = "a code is outside the table";
-                        break;
-                    }
-                    o[i] = tab[(e * nd + d) * nn + m];
-                }
-            }
+            run_parts(classify_part, (char *)part, sizeof(ClassifyPart), (int)parts);
             Py_END_ALLOW_THREADS;
+            for (long p = 0; p < parts; p++) {
+                error = error ? error : part[p].error;
+            }
         }
         PyBuffer_Release(&out);
     }
@@ -628,95 +766,161 @@ classify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* take_codes(codes, idx, out, used) -> all_known
- *
- * out[j] = codes[idx[j]] (codes and out of the same signed int width; idx int64 positions), and
- * used[c] = 1 for every code c >= 0 taken (used: bool, one per category, zeroed by the caller). Returns
- * whether no taken code was -1. One pass for what _common.categorical does in a gather, a null check and
- * a bincount. */
-static PyObject *
-take_codes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+typedef struct {
+    const IntArray *codes;
+    const int64_t *idx; /* NULL: every code in order */
+    void *out;          /* NULL: mark only */
+    uint8_t *used;
+    Py_ssize_t lo, hi, n_cat;
+    int all_known;
+    const char *error;
+} TakePart;
+
+static void *
+take_part(void *arg)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "take_codes(codes, idx, out, used)");
-        return NULL;
-    }
-    IntArray codes, idx, out;
-    Py_buffer used;
-    if (int_array(args[0], &codes, "codes", 0) < 0) {
-        return NULL;
-    }
-    if (int_array(args[1], &idx, "idx", 0) < 0) {
-        PyBuffer_Release(&codes.view);
-        return NULL;
-    }
-    if (int_array(args[2], &out, "out", 1) < 0) {
-        PyBuffer_Release(&codes.view);
-        PyBuffer_Release(&idx.view);
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[3], &used, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
-        PyBuffer_Release(&codes.view);
-        PyBuffer_Release(&idx.view);
-        PyBuffer_Release(&out.view);
-        return NULL;
-    }
-    const char *error = NULL;
-    int all_known = 1;
-    Py_ssize_t n = codes.view.shape[0], m = idx.view.shape[0], n_cat = used.len;
-    if (idx.width != 8 || out.width != codes.width || out.view.shape[0] != m || used.itemsize != 1) {
-        error = "idx must be int64, out of the codes' dtype with one item per idx, used bool";
-    }
-    else {
-        const int64_t *ix = idx.view.buf;
-        uint8_t *u = used.buf;
-        Py_BEGIN_ALLOW_THREADS;
+    TakePart *p = arg;
+    const Py_ssize_t n = p->codes->view.shape[0], n_cat = p->n_cat;
+    const int64_t *ix = p->idx;
+    uint8_t *u = p->used;
 #define TAKE(T)                                                                                             \
     {                                                                                                       \
-        const T *src = (const T *)codes.view.buf;                                                           \
-        T *dst = (T *)out.view.buf;                                                                         \
-        for (Py_ssize_t j = 0; j < m; j++) {                                                                \
-            int64_t i = ix[j];                                                                              \
+        const T *src = (const T *)p->codes->view.buf;                                                       \
+        T *dst = (T *)p->out;                                                                               \
+        for (Py_ssize_t j = p->lo; j < p->hi; j++) {                                                        \
+            int64_t i = ix ? ix[j] : j;                                                                     \
             if (i < 0 || i >= n) {                                                                          \
-                error = "an index is outside codes";                                                        \
+                p->error = "an index is outside codes";                                                     \
                 break;                                                                                      \
             }                                                                                               \
             T c = src[i];                                                                                   \
-            dst[j] = c;                                                                                     \
+            if (dst) {                                                                                      \
+                dst[j] = c;                                                                                 \
+            }                                                                                               \
             if (c >= 0 && (Py_ssize_t)c < n_cat) {                                                          \
                 u[c] = 1;                                                                                   \
             }                                                                                               \
             else if (c < 0) {                                                                               \
-                all_known = 0;                                                                              \
+                p->all_known = 0;                                                                           \
             }                                                                                               \
             else {                                                                                          \
-                error = "a code is >= len(used)";                                                           \
+                p->error = "a code is >= len(used)";                                                        \
                 break;                                                                                      \
             }                                                                                               \
         }                                                                                                   \
     }
-        switch (codes.width) {
-        case 1:
-            TAKE(int8_t);
-            break;
-        case 2:
-            TAKE(int16_t);
-            break;
-        case 4:
-            TAKE(int32_t);
-            break;
-        default:
-            TAKE(int64_t);
-        }
+    switch (p->codes->width) {
+    case 1:
+        TAKE(int8_t);
+        break;
+    case 2:
+        TAKE(int16_t);
+        break;
+    case 4:
+        TAKE(int32_t);
+        break;
+    default:
+        TAKE(int64_t);
+    }
 #undef TAKE
+    return NULL;
+}
+
+/* take_codes(codes, idx, out, used, parts) -> all_known
+ *
+ * out[j] = codes[idx[j]] (codes and out of the same signed int width; idx int64 positions), and
+ * used[c] = 1 for every code c >= 0 taken (used: bool, one per category, zeroed by the caller). Returns
+ * whether no taken code was -1. idx None: every code, in order; out None: only mark the codes used. One
+ * pass for what _common.categorical does in a gather, a null check and a bincount, cut into parts
+ * (1 to MAX_PARTS) each on its own thread with its own marks. */
+static PyObject *
+take_codes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "take_codes(codes, idx, out, used, parts)");
+        return NULL;
+    }
+    long parts = PyLong_AsLong(args[4]);
+    if (parts < 1 || parts > MAX_PARTS) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "parts must be 1 to %d", MAX_PARTS);
+        }
+        return NULL;
+    }
+    IntArray codes, idx, out;
+    Py_buffer used;
+    int have_idx = args[1] != Py_None, have_out = args[2] != Py_None;
+    if (int_array(args[0], &codes, "codes", 0) < 0) {
+        return NULL;
+    }
+    if (have_idx && int_array(args[1], &idx, "idx", 0) < 0) {
+        PyBuffer_Release(&codes.view);
+        return NULL;
+    }
+    if (have_out && int_array(args[2], &out, "out", 1) < 0) {
+        PyBuffer_Release(&codes.view);
+        if (have_idx) {
+            PyBuffer_Release(&idx.view);
+        }
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[3], &used, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&codes.view);
+        if (have_idx) {
+            PyBuffer_Release(&idx.view);
+        }
+        if (have_out) {
+            PyBuffer_Release(&out.view);
+        }
+        return NULL;
+    }
+    const char *error = NULL;
+    int all_known = 1;
+    Py_ssize_t m = have_idx ? idx.view.shape[0] : codes.view.shape[0], n_cat = used.len;
+    if ((have_idx && idx.width != 8) || (have_out && (out.width != codes.width || out.view.shape[0] != m)) ||
+        used.itemsize != 1) {
+        error = "idx must be int64, out of the codes' dtype with one item per idx, used bool";
+    }
+    uint8_t *marks = NULL; /* the parts after the first mark their own copy, merged after */
+    if (!error && parts > 1) {
+        marks = (uint8_t *)calloc((size_t)(parts - 1) * (size_t)(n_cat ? n_cat : 1), 1);
+        if (!marks) {
+            PyErr_NoMemory();
+        }
+    }
+    if (!error && (parts == 1 || marks)) {
+        TakePart part[MAX_PARTS];
+        for (long p = 0; p < parts; p++) {
+            part[p] = (TakePart){&codes, have_idx ? idx.view.buf : NULL, have_out ? out.view.buf : NULL,
+                                 p ? marks + (p - 1) * n_cat : used.buf, m * p / parts, m * (p + 1) / parts,
+                                 n_cat, 1, NULL};
+        }
+        Py_BEGIN_ALLOW_THREADS;
+        run_parts(take_part, (char *)part, sizeof(TakePart), (int)parts);
+        uint8_t *u = used.buf;
+        for (long p = 0; p < parts; p++) {
+            error = error ? error : part[p].error;
+            all_known &= part[p].all_known;
+            for (Py_ssize_t c = 0; p && c < n_cat; c++) {
+                u[c] |= part[p].used[c];
+            }
+        }
         Py_END_ALLOW_THREADS;
     }
+    free(marks);
     PyBuffer_Release(&codes.view);
-    PyBuffer_Release(&idx.view);
-    PyBuffer_Release(&out.view);
+    if (have_idx) {
+        PyBuffer_Release(&idx.view);
+    }
+    if (have_out) {
+        PyBuffer_Release(&out.view);
+    }
     PyBuffer_Release(&used);
     if (error) {
         PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
         return NULL;
     }
     return PyBool_FromLong(all_known);
@@ -732,9 +936,9 @@ static PyMethodDef methods[] = {
     {"valid_gaps", (PyCFunction)(void (*)(void))valid_gaps, METH_FASTCALL,
      "valid_gaps(inst, ts, conn, valid, v_pos, v_gap, v_inst) -> m: the usable HELLO gaps (see hello.py)."},
     {"classify", (PyCFunction)(void (*)(void))classify, METH_FASTCALL,
-     "classify(event, direction, name, table, out) -> None: the class of each row (see _rows.py)."},
+     "classify(event, direction, name, table, out, parts) -> None: the class of each row (see _rows.py)."},
     {"take_codes", (PyCFunction)(void (*)(void))take_codes, METH_FASTCALL,
-     "take_codes(codes, idx, out, used) -> all_known: gather codes and mark the categories used."},
+     "take_codes(codes, idx, out, used, parts) -> all_known: gather codes, mark the categories used."},
     {"is_sorted", is_sorted, METH_O, "is_sorted(a) -> bool: the int64 array a never decreases."},
     {"group_cummax", (PyCFunction)(void (*)(void))group_cummax_inplace, METH_FASTCALL,
      "group_cummax(values, first) -> None: running maximum of int64 values in place, restarting at first."},

@@ -61,8 +61,14 @@ def classify(
     name: np.ndarray[Any, Any],
     table: np.ndarray[Any, Any],
     out: np.ndarray[Any, Any],
+    parts: int,
     /,
 ) -> None: ...
 def take_codes(
-    codes: np.ndarray[Any, Any], idx: np.ndarray[Any, Any], out: np.ndarray[Any, Any], used: np.ndarray[Any, Any], /
+    codes: np.ndarray[Any, Any],
+    idx: np.ndarray[Any, Any] | None,
+    out: np.ndarray[Any, Any] | None,
+    used: np.ndarray[Any, Any],
+    parts: int,
+    /,
 ) -> bool: ...

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ._common import NO_TIME, Codes, codes, parse_error_count, require_decoded, ts_ns
 from ._group import group_order
-from ._native import kernels
+from ._native import kernels, parts
 
 __all__ = [
     "OutpostRows",
@@ -176,10 +176,7 @@ def outpost_rows(frames: pd.DataFrame, fn: str = "analysis") -> OutpostRows:
         cls[odd[bad & (cls[odd] <= C_REQ)]] = C_OTHER
     not_message = event != event_c.code_of("message")
 
-    # connections with a row; the extra last slot takes the rows of unknown connection (code -1)
-    present = np.zeros(n_conn + 1, dtype=bool)
-    present[conn] = True
-    present = present[:n_conn]
+    present = connections_seen(conn, n_conn)
     conn_instance = _per_conn(conn, inst_row, n_conn, not_message, present)
     conn_outpost = _per_conn(conn, outpost, n_conn, not_message, present)
     unknown = inst_row < 0
@@ -230,6 +227,18 @@ def outpost_rows(frames: pd.DataFrame, fn: str = "analysis") -> OutpostRows:
     )
 
 
+def connections_seen(conn: np.ndarray, n_conn: int) -> np.ndarray:
+    """Per connection code, whether any row has it (*conn*: codes per row, ``-1`` unknown)."""
+    if kernels is not None:
+        present = np.zeros(n_conn, dtype=bool)
+        kernels.take_codes(np.ascontiguousarray(conn), None, None, present, parts(len(conn)))
+        return present
+    # the extra last slot takes the rows of unknown connection (code -1)
+    present = np.zeros(n_conn + 1, dtype=bool)
+    present[conn] = True
+    return present[:n_conn]
+
+
 def is_sorted(ts: np.ndarray) -> bool:
     """Whether int64 *ts* never decreases (in C without a temporary, when the kernels were compiled)."""
     if kernels is not None:
@@ -270,7 +279,7 @@ def _classify(
                         table[i, j, k] = C_TRIGGER
     if kernels is not None:
         out = np.empty(len(event), dtype=np.uint8)
-        kernels.classify(*(np.ascontiguousarray(a) for a in (event, direction, name)), table, out)
+        kernels.classify(*(np.ascontiguousarray(a) for a in (event, direction, name)), table, out, parts(len(out)))
         return out
     idx: np.ndarray[Any, Any] = event.astype(np.int16 if table.size < 32_000 else np.int32)
     idx += 1
@@ -334,12 +343,13 @@ def refreshes_by(
     """
     if kernels is None:
         return _refreshes_by_numpy(rows, key, n_keys)
-    counts = np.empty(n_keys, dtype=np.int64)
+    # per part of the rows (a thread each), the rows of each key
+    counts = np.empty((parts(len(rows.ts)), n_keys), dtype=np.int64)
     m = kernels.count_refreshes(key, rows.instance, rows.cls, rows.conn, counts)
     r, t, conn = (np.empty(m, dtype=np.int64) for _ in range(3))
     hello = np.empty(m, dtype=np.bool_)
     kernels.group_refreshes(key, rows.instance, rows.cls, rows.conn, rows.ts, counts, r, t, conn, hello)
-    return counts, r, t, conn, hello
+    return counts.sum(axis=0), r, t, conn, hello
 
 
 def _refreshes_by_numpy(
