@@ -17,7 +17,7 @@ from wsreplay.analysis._common import NO_TIME, Codes, categorical, categorical_t
 from wsreplay.analysis._group import _group_cummax_numpy, group_cummax
 from wsreplay.analysis._rows import C_ACK, C_ERROR, OutpostRows, _refreshes_by_numpy, is_sorted, refreshes_by
 from wsreplay.analysis.hello import _valid_gaps, _valid_gaps_numpy
-from wsreplay.analysis.latency import _pair_next_numpy
+from wsreplay.analysis.latency import _pair_next_c, _pair_next_numpy
 
 kernels = _native.kernels
 pytestmark = pytest.mark.skipif(kernels is None, reason="the C kernels were not compiled")
@@ -49,10 +49,14 @@ def outpost_rows(
 
 
 def pair_next_c(rows: OutpostRows) -> tuple[np.ndarray, int]:
-    out = np.empty(int(np.count_nonzero(rows.refresh & (rows.conn >= 0))), dtype=np.int64)
-    assert kernels is not None
-    answered = kernels.pair_next(rows.conn, rows.cls, rows.ts, len(rows.conn_codes.categories), out)
-    return out, answered
+    """The C pairing, checked against the rows it reports, in the numpy version's shape."""
+    req_idx, sent, ack_ts, latency, answered, n_acks = _pair_next_c(rows)
+    np.testing.assert_array_equal(req_idx, np.flatnonzero(rows.refresh & (rows.conn >= 0)))
+    np.testing.assert_array_equal(sent, rows.ts[req_idx])
+    want_latency = np.where(ack_ts == NO_TIME, np.nan, (ack_ts - sent).astype(np.float64) / 10**9)
+    np.testing.assert_array_equal(latency, want_latency)
+    assert n_acks == int(np.count_nonzero(rows.ack & (rows.conn >= 0)))
+    return ack_ts, answered
 
 
 # rows: (connection code or -1, class); mostly refreshes and ACKs, some of every other class
@@ -91,24 +95,29 @@ def test_pair_next_rejects_what_it_cannot_read():
     assert kernels is not None
     conn = np.array([0, 0, 1], dtype=np.int64)
     cls = np.array([0, C_ACK, 0], dtype=np.uint8)
-    ts = np.array([1, 2, 3], dtype=np.int64)
-    out = np.empty(2, dtype=np.int64)
-    assert kernels.pair_next(conn, cls, ts, 2, out) == 1
-    assert out.tolist() == [2, NO_TIME]
+    ts = np.array([10**9, 3 * 10**9, 5 * 10**9], dtype=np.int64)
+
+    def outputs(m: int = 2) -> list[np.ndarray]:
+        return [*(np.empty(m, dtype=np.int64) for _ in range(3)), np.empty(m)]
+
+    out = outputs()
+    assert kernels.pair_next(conn, cls, ts, 2, *out) == (1, 1)
+    assert [o.tolist() for o in out[:3]] == [[3 * 10**9, NO_TIME], [0, 2], [10**9, 5 * 10**9]]
+    assert out[3][0] == 2.0 and np.isnan(out[3][1])
     with pytest.raises(TypeError, match="conn must be a 1-d array of signed integers"):
-        kernels.pair_next(conn.astype(np.float64), cls, ts, 2, out)
+        kernels.pair_next(conn.astype(np.float64), cls, ts, 2, *outputs())
     with pytest.raises(ValueError, match="one slot per refresh row"):
-        kernels.pair_next(conn, cls, ts, 2, np.empty(3, dtype=np.int64))
+        kernels.pair_next(conn, cls, ts, 2, *outputs(3))
     with pytest.raises(ValueError, match="one slot per refresh row"):
-        kernels.pair_next(conn, cls, ts, 2, np.empty(1, dtype=np.int64))
+        kernels.pair_next(conn, cls, ts, 2, *outputs(1))
     with pytest.raises(ValueError, match="connection code is >= n_conn"):
-        kernels.pair_next(conn, cls, ts, 1, out)
+        kernels.pair_next(conn, cls, ts, 1, *outputs())
     with pytest.raises(ValueError, match="one item per row"):
-        kernels.pair_next(conn, cls[:2], ts, 2, out)
+        kernels.pair_next(conn, cls[:2], ts, 2, *outputs())
     with pytest.raises(ValueError, match="n_conn must be >= 0"):
-        kernels.pair_next(conn, cls, ts, -1, out)
-    with pytest.raises(TypeError):
-        kernels.pair_next(conn, cls, ts, 2, out.astype(np.int32)[:0].tolist())
+        kernels.pair_next(conn, cls, ts, -1, *outputs())
+    with pytest.raises(ValueError, match="latency \\(float64\\) must have one item per refresh row"):
+        kernels.pair_next(conn, cls, ts, 2, *outputs()[:3], np.empty(2, dtype=np.float32))
 
 
 @settings(max_examples=300, deadline=None)

@@ -74,17 +74,19 @@ at(const IntArray *a, Py_ssize_t i)
     }
 }
 
-/* pair_next(conn, cls, ts, n_conn, out) -> answered
+/* pair_next(conn, cls, ts, n_conn, ack, pos, sent, latency) -> (answered, acks)
  *
  * conn: connection code per row (any signed int width; -1 unknown), cls: uint8 row class, ts: int64 ns,
- * all in time order; out: int64, one slot per refresh row of a known connection (in time order), set to
- * the time of the ACK that answers it or NO_TIME. A refresh is answered when the next refresh-or-ACK row
- * of its connection is an ACK. Returns how many were answered. */
+ * all in time order. For each refresh row of a known connection, in time order (one slot each in the
+ * outputs): pos its row (int64), sent its ts (int64), ack the time of the ACK that answers it or NO_TIME
+ * (int64), latency (float64) (ack - sent) / 1e9 or NaN. A refresh is answered when the next refresh-or-ACK
+ * row of its connection is an ACK. Returns how many were answered, and the ACK rows of known connection. */
 static PyObject *
 pair_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "pair_next(conn, cls, ts, n_conn, out)");
+    static const char *names[5] = {"ts", "ack", "pos", "sent", "latency"};
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "pair_next(conn, cls, ts, n_conn, ack, pos, sent, latency)");
         return NULL;
     }
     Py_ssize_t n_conn = PyLong_AsSsize_t(args[3]);
@@ -94,94 +96,108 @@ pair_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         return NULL;
     }
-    IntArray conn, ts, out;
-    Py_buffer cls;
+    IntArray conn, arr[4]; /* ts, ack, pos, sent */
+    Py_buffer cls, lat;
+    int got = 0, have_cls = 0, have_lat = 0;
     if (int_array(args[0], &conn, "conn", 0) < 0) {
         return NULL;
     }
-    if (PyObject_GetBuffer(args[1], &cls, PyBUF_C_CONTIGUOUS) < 0) {
-        PyBuffer_Release(&conn.view);
-        return NULL;
+    have_cls = PyObject_GetBuffer(args[1], &cls, PyBUF_C_CONTIGUOUS) == 0;
+    for (; have_cls && got < 4; got++) {
+        if (int_array(args[got ? 3 + got : 2], &arr[got], names[got], got >= 1) < 0) {
+            break;
+        }
     }
-    if (int_array(args[2], &ts, "ts", 0) < 0) {
-        PyBuffer_Release(&conn.view);
-        PyBuffer_Release(&cls);
-        return NULL;
+    if (got == 4) {
+        have_lat = PyObject_GetBuffer(args[7], &lat, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) == 0;
     }
-    if (int_array(args[4], &out, "out", 1) < 0) {
-        PyBuffer_Release(&conn.view);
-        PyBuffer_Release(&cls);
-        PyBuffer_Release(&ts.view);
-        return NULL;
-    }
-    Py_ssize_t n = conn.view.shape[0];
-    Py_ssize_t n_out = out.view.shape[0];
     const char *error = NULL;
-    if (cls.itemsize != 1 || cls.len != n || ts.width != 8 || ts.view.shape[0] != n || out.width != 8) {
-        error = "conn, cls (uint8) and ts (int64) must have one item per row, and out must be int64";
-    }
+    Py_ssize_t answered = 0, acks = 0;
     int64_t *next_ack = NULL;
-    if (!error) {
-        next_ack = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_conn ? n_conn : 1));
-        if (!next_ack) {
-            PyBuffer_Release(&conn.view);
-            PyBuffer_Release(&cls);
-            PyBuffer_Release(&ts.view);
-            PyBuffer_Release(&out.view);
-            return PyErr_NoMemory();
+    if (have_lat) {
+        Py_ssize_t n = conn.view.shape[0], m = arr[1].view.shape[0];
+        if (cls.itemsize != 1 || cls.len != n || arr[0].width != 8 || arr[0].view.shape[0] != n) {
+            error = "conn, cls (uint8) and ts (int64) must have one item per row";
         }
-    }
-    Py_ssize_t answered = 0;
-    if (!error) {
-        const uint8_t *c = (const uint8_t *)cls.buf;
-        const int64_t *t = (const int64_t *)ts.view.buf;
-        int64_t *o = (int64_t *)out.view.buf;
-        Py_BEGIN_ALLOW_THREADS;
-        for (Py_ssize_t k = 0; k < n_conn; k++) {
-            next_ack[k] = NO_TIME;
+        else if (arr[1].width != 8 || arr[2].width != 8 || arr[3].width != 8 || arr[2].view.shape[0] != m ||
+                 arr[3].view.shape[0] != m || lat.itemsize != 8 || !lat.format || lat.format[0] != 'd' ||
+                 lat.len != m * 8) {
+            error = "ack, pos, sent (int64) and latency (float64) must have one item per refresh row";
         }
-        Py_ssize_t slot = n_out;
-        /* backward: next_ack[k] is the time of connection k's next row when that row is an ACK */
-        for (Py_ssize_t i = n - 1; i >= 0; i--) {
-            uint8_t ci = c[i];
-            if (ci > C_ACK) {
-                continue;
+        if (!error) {
+            next_ack = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_conn ? n_conn : 1));
+            if (!next_ack) {
+                PyErr_NoMemory();
             }
-            int64_t k = at(&conn, i);
-            if (k < 0) {
-                continue;
+        }
+        if (!error && next_ack) {
+            const uint8_t *c = (const uint8_t *)cls.buf;
+            const int64_t *t = arr[0].view.buf;
+            int64_t *ack = arr[1].view.buf, *pos = arr[2].view.buf, *sent = arr[3].view.buf;
+            double *latency = lat.buf;
+            Py_BEGIN_ALLOW_THREADS;
+            for (Py_ssize_t k = 0; k < n_conn; k++) {
+                next_ack[k] = NO_TIME;
             }
-            if (k >= n_conn) {
-                error = "a connection code is >= n_conn";
-                break;
-            }
-            if (ci == C_ACK) {
-                next_ack[k] = t[i];
-            }
-            else {
+            Py_ssize_t slot = m;
+            /* backward: next_ack[k] is the time of connection k's next row when that row is an ACK */
+            for (Py_ssize_t i = n - 1; i >= 0; i--) {
+                uint8_t ci = c[i];
+                if (ci > C_ACK) {
+                    continue;
+                }
+                int64_t k = at(&conn, i);
+                if (k < 0) {
+                    continue;
+                }
+                if (k >= n_conn) {
+                    error = "a connection code is >= n_conn";
+                    break;
+                }
+                if (ci == C_ACK) {
+                    next_ack[k] = t[i];
+                    acks++;
+                    continue;
+                }
                 if (--slot < 0) {
                     break;
                 }
-                o[slot] = next_ack[k];
-                answered += next_ack[k] != NO_TIME;
+                int64_t a = next_ack[k];
+                pos[slot] = i;
+                sent[slot] = t[i];
+                ack[slot] = a;
+                if (a != NO_TIME) {
+                    latency[slot] = (double)(a - t[i]) / 1e9; /* int64 first, as latency.py */
+                    answered++;
+                }
+                else {
+                    latency[slot] = Py_NAN;
+                }
                 next_ack[k] = NO_TIME;
             }
+            if (!error && slot != 0) {
+                error = "the outputs must have one slot per refresh row of a known connection";
+            }
+            Py_END_ALLOW_THREADS;
         }
-        if (!error && slot != 0) {
-            error = "out must have one slot per refresh row of a known connection";
-        }
-        Py_END_ALLOW_THREADS;
+        free(next_ack);
+        PyBuffer_Release(&lat);
     }
-    free(next_ack);
     PyBuffer_Release(&conn.view);
-    PyBuffer_Release(&cls);
-    PyBuffer_Release(&ts.view);
-    PyBuffer_Release(&out.view);
+    if (have_cls) {
+        PyBuffer_Release(&cls);
+    }
+    for (int j = 0; j < got; j++) {
+        PyBuffer_Release(&arr[j].view);
+    }
     if (error) {
         PyErr_SetString(PyExc_ValueError, error);
         return NULL;
     }
-    return PyLong_FromSsize_t(answered);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return Py_BuildValue("nn", answered, acks);
 }
 
 /* Whether row i is a refresh (cls <= C_REQ) whose key, need and conn are all >= 0; its key in *k. */
@@ -928,7 +944,7 @@ take_codes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"pair_next", (PyCFunction)(void (*)(void))pair_next, METH_FASTCALL,
-     "pair_next(conn, cls, ts, n_conn, out) -> answered: the ACK time of each refresh row (see latency.py)."},
+     "pair_next(conn, cls, ts, n_conn, ack, pos, sent, latency) -> (answered, acks): see latency.py."},
     {"count_refreshes", (PyCFunction)(void (*)(void))count_refreshes, METH_FASTCALL,
      "count_refreshes(key, need, cls, conn, counts) -> m: refresh rows per key."},
     {"group_refreshes", (PyCFunction)(void (*)(void))group_refreshes, METH_FASTCALL,

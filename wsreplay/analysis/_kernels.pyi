@@ -19,9 +19,12 @@ def pair_next(
     cls: np.ndarray[Any, Any],
     ts: np.ndarray[Any, Any],
     n_conn: int,
-    out: np.ndarray[Any, Any],
+    ack: np.ndarray[Any, Any],
+    pos: np.ndarray[Any, Any],
+    sent: np.ndarray[Any, Any],
+    latency: np.ndarray[Any, Any],
     /,
-) -> int: ...
+) -> tuple[int, int]: ...
 def count_refreshes(
     key: np.ndarray[Any, Any],
     need: np.ndarray[Any, Any],

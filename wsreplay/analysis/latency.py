@@ -48,7 +48,7 @@ from ._cache import rows_of
 from ._common import NO_TIME, NS, categorical_take, codes, require, utc
 from ._engine import accepts_dask
 from ._group import group_cummax, group_order, run_starts, scatter_order
-from ._native import kernels
+from ._native import kernels, parts
 from ._quantiles import fleet_percentiles, quantile_columns
 from ._rows import OutpostRows
 from .hello import HELLO_COLUMNS
@@ -153,25 +153,58 @@ def _to_time_order(rows: OutpostRows, req_sorted: np.ndarray, ack_ts_g: np.ndarr
 _LOOKAHEAD: Final = 16
 
 
-def _pair_next(rows: OutpostRows) -> tuple[np.ndarray, int]:
-    """``"next"`` pairing: the ACK time of each frame (``refresh`` rows of known connection, time order), and ACKs used.
+#: What a pairing gives: per frame (``refresh`` row of known connection, time order) its row, its time,
+#: its ACK's time (NO_TIME: none) and the latency (s, NaN: none); and how many ACKs it used and saw.
+_Paired = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]
 
-    Among a connection's frames and ACKs in time order, a frame is answered
-    by the row right after it when that row is an ACK. One backward pass in C
-    (:mod:`wsreplay.analysis._kernels`) when it was compiled, else
-    :func:`_pair_next_numpy`.
-    """
-    if kernels is None:
-        return _pair_next_numpy(rows)
-    out = np.empty(int(np.count_nonzero(rows.refresh & (rows.conn >= 0))), dtype=np.int64)
-    answered = kernels.pair_next(rows.conn, rows.cls, rows.ts, len(rows.conn_codes.categories), out)
-    return out, answered
+
+def _pair(rows: OutpostRows, pairing: str) -> _Paired:
+    """Pair frames with ACKs (rules in the module docstring): in one C pass for ``"next"`` when compiled."""
+    if pairing == "next" and kernels is not None:
+        return _pair_next_c(rows)
+    req_mask = rows.refresh & (rows.conn >= 0)
+    ack_mask = rows.ack & (rows.conn >= 0)
+    req_idx = np.flatnonzero(req_mask)
+    if pairing == "fifo":
+        ack_ts, bad = _fifo_fast(rows, req_idx, np.flatnonzero(ack_mask))
+        matched_acks = int((ack_ts != NO_TIME).sum())
+        if bad.any():
+            # connections where an ACK came before the frame it would answer (a duplicate or a
+            # stray ACK): pair them with the general algorithm
+            in_bad = bad[np.where(rows.conn >= 0, rows.conn, 0)]
+            sub_req, sub_ack, sub_matched = _pair_general(rows, (req_mask | ack_mask) & in_bad)
+            at = np.searchsorted(req_idx, sub_req)
+            matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
+            ack_ts[at] = sub_ack
+    else:
+        ack_ts, matched_acks = _pair_next_numpy(rows)
+    sent = rows.ts[req_idx]
+    diff = ack_ts - sent  # int64 first: float64 cannot hold epoch nanoseconds exactly
+    latency = diff.astype(np.float64)
+    del diff
+    latency /= NS
+    latency[ack_ts == NO_TIME] = np.nan
+    return req_idx, sent, ack_ts, latency, matched_acks, int(ack_mask.sum())
+
+
+def _pair_next_c(rows: OutpostRows) -> _Paired:
+    """:func:`_pair` ``"next"`` in one backward pass in C (:mod:`wsreplay.analysis._kernels`): the same result."""
+    assert kernels is not None
+    # how many frames (refresh rows of known connection): counted by the grouping kernel, on threads
+    conn = np.ascontiguousarray(rows.conn)
+    n_conn = len(rows.conn_codes.categories)
+    m = kernels.count_refreshes(conn, conn, rows.cls, conn, np.empty((parts(len(conn)), n_conn), dtype=np.int64))
+    req_idx, sent, ack_ts = (np.empty(m, dtype=np.int64) for _ in range(3))
+    latency = np.empty(m, dtype=np.float64)
+    answered, n_acks = kernels.pair_next(conn, rows.cls, rows.ts, n_conn, ack_ts, req_idx, sent, latency)
+    return req_idx, sent, ack_ts, latency, answered, n_acks
 
 
 def _pair_next_numpy(rows: OutpostRows) -> tuple[np.ndarray, int]:
-    """:func:`_pair_next` in numpy (no compiled module): the same result.
+    """``"next"`` pairing in numpy: the ACK time of each frame (time order), and ACKs used.
 
-    The row after a frame on its connection is found
+    Among a connection's frames and ACKs in time order, a frame is answered
+    by the row right after it when that row is an ACK. That row is found
     without sorting: it is usually a few rows further in time order (an ACK
     comes within milliseconds), so each pass compares every unresolved
     frame's connection with that of the row *k* places ahead (*k* = 1, 2, ...,
@@ -257,30 +290,8 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
     if pairing not in ("fifo", "next"):
         raise ConfigurationError(f"pairing must be 'fifo' or 'next', not {pairing!r}")
     rows = rows_of(frames, "ack_latency")
-    req_mask = rows.refresh & (rows.conn >= 0)
-    ack_mask = rows.ack & (rows.conn >= 0)
-    req_idx = np.flatnonzero(req_mask)
-    if pairing == "fifo":
-        ack_ts, bad = _fifo_fast(rows, req_idx, np.flatnonzero(ack_mask))
-        matched_acks = int((ack_ts != NO_TIME).sum())
-        if bad.any():
-            # connections where an ACK came before the frame it would answer (a duplicate or a
-            # stray ACK): pair them with the general algorithm
-            in_bad = bad[np.where(rows.conn >= 0, rows.conn, 0)]
-            sub_req, sub_ack, sub_matched = _pair_general(rows, (req_mask | ack_mask) & in_bad)
-            at = np.searchsorted(req_idx, sub_req)
-            matched_acks += sub_matched - int((ack_ts[at] != NO_TIME).sum())
-            ack_ts[at] = sub_ack
-    else:
-        ack_ts, matched_acks = _pair_next(rows)
-    sent = rows.ts[req_idx]
-    answered = ack_ts != NO_TIME
-    diff = ack_ts - sent  # int64 first: float64 cannot hold epoch nanoseconds exactly
-    latency = diff.astype(np.float64)
-    del diff
-    latency /= NS
-    latency[~answered] = np.nan
-    n_acks = int(ack_mask.sum())
+    req_idx, sent, ack_ts, latency, matched_acks, n_acks = _pair(rows, pairing)
+    unanswered = int(np.count_nonzero(np.isnan(latency)))
 
     name_c = codes(frames["instruction_name"])
     fpos = req_idx if rows.selection is None else rows.selection[req_idx]
@@ -298,7 +309,7 @@ def ack_latency(frames: pd.DataFrame, /, *, pairing: Literal["next", "fifo"] = "
     )
     out.attrs.update(
         {
-            "unanswered": int((~answered).sum()),
+            "unanswered": unanswered,
             "unmatched_acks": n_acks - matched_acks,
             "parse_errors": rows.parse_errors,
         }

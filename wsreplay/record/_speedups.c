@@ -1,4 +1,4 @@
-/* The recorder's per-message fast path in C (the one compiled module of wsreplay; optional).
+/* The recorder's per-message fast path in C (optional; analysis/_kernels.c is the other compiled module).
  *
  * whole_frame: is this read exactly one whole data frame, and its unmasked payload (frames.py has the
  * same function in Python, _whole_frame_py, used when this module was not compiled).
