@@ -340,6 +340,35 @@ def test_connections_seen_equals_numpy():
     assert not got[77] and not got[5000] and got.sum() > 4000
 
 
+@pytest.mark.parametrize("n_parts", [1, 2, 3, 16])
+def test_run_medians_on_parts_equal_numpy(n_parts):
+    assert kernels is not None
+    rng = np.random.default_rng(n_parts)
+    lengths = rng.integers(1, 60, 500)
+    lengths[::50] = 1  # runs of one gap
+    values = rng.integers(-(10**12), 10**12, int(lengths.sum()))
+    values[:3000] //= 10**11  # many ties
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    out = np.empty(len(starts))
+    kernels.run_medians(values, starts, out, n_parts)
+    ends = np.append(starts[1:], len(values))
+    np.testing.assert_array_equal(out, [np.median(values[a:b]) for a, b in zip(starts, ends, strict=True)])
+
+
+def test_run_medians_rejects_what_it_cannot_read():
+    assert kernels is not None
+    a = np.zeros(3, dtype=np.int64)
+    with pytest.raises(ValueError, match="out float64 with one item per start"):
+        kernels.run_medians(a, np.array([0, 1]), np.empty(2, dtype=np.float32), 1)
+    with pytest.raises(ValueError, match="starts must be increasing positions"):
+        kernels.run_medians(a, np.array([2, 1]), np.empty(2), 1)
+    with pytest.raises(ValueError, match="parts must be 1 to 16"):
+        kernels.run_medians(a, np.array([0]), np.empty(1), 0)
+    out = np.empty(2)
+    kernels.run_medians(np.array([4, 1, 3], dtype=np.int64), np.array([0, 3]), out, 2)
+    assert out[0] == 3.0 and np.isnan(out[1])  # an empty run has no median
+
+
 def test_the_environment_can_turn_the_kernels_off():
     code = "from wsreplay.analysis import _native; print(_native.kernels is None)"
     env = {**os.environ, "WSREPLAY_NO_KERNELS": "1"}

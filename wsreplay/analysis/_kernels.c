@@ -3,7 +3,8 @@
  * pair_next: the "next" ACK pairing of latency.py (_pair_next_numpy is the same in numpy).
  * group_refreshes: the refresh rows grouped by instance or outpost, in time order within (_rows.py's
  *   _refreshes_by_numpy: a radix sort of their codes and gathers of their columns).
- * valid_gaps: hello.py's usable gaps between HELLOs (its numpy version: masks and gathers of every HELLO).
+ * valid_gaps, run_medians: hello.py's usable gaps between HELLOs and their median per instance (its numpy
+ *   versions: masks and gathers of every HELLO, and a loop of np.partition per instance).
  * classify, take_codes: _rows.py's class of each row and _common.categorical's gather of codes with the
  *   categories they use, each in one pass.
  * is_sorted, group_cummax: _rows.py's time-order check and _group.py's running maximum per group, without
@@ -942,6 +943,193 @@ take_codes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(all_known);
 }
 
+static inline void
+swap64(int64_t *a, int64_t *b)
+{
+    int64_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static int
+cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Rearranges v[0:n] so that v[k] is the value a sort would put there, with nothing larger before it and
+ * nothing smaller after it (quickselect, Hoare partition around a median of three; falls back to a sort
+ * when the ranges stop shrinking, so it is never quadratic). */
+static void
+select_k(int64_t *v, Py_ssize_t n, Py_ssize_t k)
+{
+    Py_ssize_t lo = 0, hi = n - 1;
+    int budget = 64;
+    while (hi > lo) {
+        if (hi - lo < 16 || --budget == 0) {
+            qsort(v + lo, (size_t)(hi - lo + 1), sizeof(int64_t), cmp64);
+            return;
+        }
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < v[lo]) {
+            swap64(&v[mid], &v[lo]);
+        }
+        if (v[hi] < v[lo]) {
+            swap64(&v[hi], &v[lo]);
+        }
+        if (v[hi] < v[mid]) {
+            swap64(&v[hi], &v[mid]);
+        }
+        int64_t pivot = v[mid];
+        Py_ssize_t i = lo - 1, j = hi + 1;
+        for (;;) {
+            do {
+                i++;
+            } while (v[i] < pivot);
+            do {
+                j--;
+            } while (v[j] > pivot);
+            if (i >= j) {
+                break;
+            }
+            swap64(&v[i], &v[j]);
+        }
+        /* v[lo..j] <= pivot <= v[j+1..hi] */
+        if (k <= j) {
+            hi = j;
+        }
+        else {
+            lo = j + 1;
+        }
+    }
+}
+
+typedef struct {
+    const int64_t *values, *starts;
+    Py_ssize_t n, runs, lo, hi; /* this part's runs: [lo, hi) */
+    double *out;
+    int64_t *scratch; /* as long as the longest run */
+} MedianPart;
+
+static void *
+median_part(void *arg)
+{
+    MedianPart *p = arg;
+    for (Py_ssize_t r = p->lo; r < p->hi; r++) {
+        int64_t a = p->starts[r], b = r + 1 < p->runs ? p->starts[r + 1] : p->n;
+        Py_ssize_t len = (Py_ssize_t)(b - a), k = len / 2;
+        if (len == 0) {
+            p->out[r] = Py_NAN;
+            continue;
+        }
+        int64_t *w = p->scratch;
+        memcpy(w, p->values + a, sizeof(int64_t) * (size_t)len);
+        select_k(w, len, k);
+        if (len % 2) {
+            p->out[r] = (double)w[k];
+        }
+        else {
+            int64_t below = w[0]; /* the largest of w[0:k], all <= w[k] */
+            for (Py_ssize_t i = 1; i < k; i++) {
+                if (w[i] > below) {
+                    below = w[i];
+                }
+            }
+            p->out[r] = ((double)below + (double)w[k]) / 2;
+        }
+    }
+    return NULL;
+}
+
+/* run_medians(values, starts, out, parts) -> None
+ *
+ * The median of each run of values (int64): run r is values[starts[r]:starts[r + 1]] (the last one ends
+ * at the end of values). Writes it to out[r] (float64; NaN for an empty run): the middle value, or the
+ * mean of the two middle values as float64 (what np.median and hello.py's numpy loop give). The runs are
+ * cut into parts (1 to MAX_PARTS) of about as many values each, one thread each. */
+static PyObject *
+run_medians(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "run_medians(values, starts, out, parts)");
+        return NULL;
+    }
+    long parts = PyLong_AsLong(args[3]);
+    if (parts < 1 || parts > MAX_PARTS) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "parts must be 1 to %d", MAX_PARTS);
+        }
+        return NULL;
+    }
+    IntArray values, starts;
+    Py_buffer out;
+    if (int_array(args[0], &values, "values", 0) < 0) {
+        return NULL;
+    }
+    if (int_array(args[1], &starts, "starts", 0) < 0) {
+        PyBuffer_Release(&values.view);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[2], &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&values.view);
+        PyBuffer_Release(&starts.view);
+        return NULL;
+    }
+    const char *error = NULL;
+    Py_ssize_t n = values.view.shape[0], runs = starts.view.shape[0];
+    if (values.width != 8 || starts.width != 8 || out.itemsize != 8 || !out.format || out.format[0] != 'd' ||
+        out.len != runs * 8) {
+        error = "values and starts must be int64, and out float64 with one item per start";
+    }
+    /* the longest run (each part's scratch buffer: a copy of all values would cost fresh pages) */
+    Py_ssize_t longest = 0;
+    const int64_t *st = starts.view.buf;
+    for (Py_ssize_t r = 0; !error && r < runs; r++) {
+        int64_t a = st[r], b = r + 1 < runs ? st[r + 1] : n;
+        if (a < 0 || b < a || b > n) {
+            error = "starts must be increasing positions within values";
+        }
+        else if (b - a > longest) {
+            longest = (Py_ssize_t)(b - a);
+        }
+    }
+    int64_t *scratch = NULL;
+    if (!error) {
+        scratch = (int64_t *)malloc(sizeof(int64_t) * (size_t)(longest ? longest : 1) * (size_t)parts);
+        if (!scratch) {
+            PyErr_NoMemory();
+        }
+    }
+    if (scratch) {
+        MedianPart part[MAX_PARTS];
+        Py_ssize_t r = 0;
+        for (long p = 0; p < parts; p++) {
+            /* this part ends at the first run starting at or after its share of the values */
+            Py_ssize_t lo = r, until = n * (p + 1) / parts;
+            while (r < runs && (p == parts - 1 || st[r] < until)) {
+                r++;
+            }
+            part[p] = (MedianPart){values.view.buf, st, n, runs, lo, r, out.buf, scratch + p * longest};
+        }
+        Py_BEGIN_ALLOW_THREADS;
+        run_parts(median_part, (char *)part, sizeof(MedianPart), (int)parts);
+        Py_END_ALLOW_THREADS;
+    }
+    free(scratch);
+    PyBuffer_Release(&values.view);
+    PyBuffer_Release(&starts.view);
+    PyBuffer_Release(&out);
+    if (error) {
+        PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"pair_next", (PyCFunction)(void (*)(void))pair_next, METH_FASTCALL,
      "pair_next(conn, cls, ts, n_conn, ack, pos, sent, latency) -> (answered, acks): see latency.py."},
@@ -955,6 +1143,8 @@ static PyMethodDef methods[] = {
      "classify(event, direction, name, table, out, parts) -> None: the class of each row (see _rows.py)."},
     {"take_codes", (PyCFunction)(void (*)(void))take_codes, METH_FASTCALL,
      "take_codes(codes, idx, out, used, parts) -> all_known: gather codes, mark the categories used."},
+    {"run_medians", (PyCFunction)(void (*)(void))run_medians, METH_FASTCALL,
+     "run_medians(values, starts, out, parts) -> None: the median of each run of int64 values."},
     {"is_sorted", is_sorted, METH_O, "is_sorted(a) -> bool: the int64 array a never decreases."},
     {"group_cummax", (PyCFunction)(void (*)(void))group_cummax_inplace, METH_FASTCALL,
      "group_cummax(values, first) -> None: running maximum of int64 values in place, restarting at first."},

@@ -10,6 +10,7 @@ __all__ = [
     "group_refreshes",
     "is_sorted",
     "pair_next",
+    "run_medians",
     "take_codes",
     "valid_gaps",
 ]
@@ -75,3 +76,6 @@ def take_codes(
     parts: int,
     /,
 ) -> bool: ...
+def run_medians(
+    values: np.ndarray[Any, Any], starts: np.ndarray[Any, Any], out: np.ndarray[Any, Any], parts: int, /
+) -> None: ...
