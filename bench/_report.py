@@ -27,14 +27,24 @@ def machine() -> str:
     )
 
 
+#: A subsection a person wrote (its heading ends so): a rerun keeps it, after the new figures.
+_BY_HAND = re.compile(r"^### [^\n]*\(by hand\)\n.*?(?=^##+ |\Z)", re.S | re.M)
+
+
 def write_section(title: str, body: str) -> None:
-    """Replace (or append) the ``## title`` section of BENCHMARKS.md with *body*."""
+    """Replace (or append) the ``## title`` section of BENCHMARKS.md with *body*.
+
+    ``### ... (by hand)`` subsections of the old section (readings of earlier
+    runs, what was tried) are kept, after the new body.
+    """
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = f"## {title}\n\n_Measured {stamp} on {machine()}._\n\n{body.strip()}\n\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section, text)
+    old = pattern.search(text)
+    if old:
+        kept = "".join(m.group(0).rstrip() + "\n\n" for m in _BY_HAND.finditer(old.group(0)))
+        text = pattern.sub(lambda _m: section + kept, text)
     else:
         text = text.rstrip() + "\n\n" + section
     BENCHMARKS.write_text(text.rstrip() + "\n")
