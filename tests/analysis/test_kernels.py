@@ -100,24 +100,52 @@ def test_pair_next_rejects_what_it_cannot_read():
     def outputs(m: int = 2) -> list[np.ndarray]:
         return [*(np.empty(m, dtype=np.int64) for _ in range(3)), np.empty(m)]
 
-    out = outputs()
-    assert kernels.pair_next(conn, cls, ts, 2, *out) == (1, 1)
-    assert [o.tolist() for o in out[:3]] == [[3 * 10**9, NO_TIME], [0, 2], [10**9, 5 * 10**9]]
-    assert out[3][0] == 2.0 and np.isnan(out[3][1])
+    one = np.array([2])
+    for part_frames in (one, np.array([1, 1]), np.array([1, 0, 1]), np.array([0, 1, 0, 1])):  # as count_refreshes cuts
+        out = outputs()
+        assert kernels.pair_next(conn, cls, ts, 2, part_frames, *out) == (1, 1)
+        assert [o.tolist() for o in out[:3]] == [[3 * 10**9, NO_TIME], [0, 2], [10**9, 5 * 10**9]]
+        assert out[3][0] == 2.0 and np.isnan(out[3][1])
     with pytest.raises(TypeError, match="conn must be a 1-d array of signed integers"):
-        kernels.pair_next(conn.astype(np.float64), cls, ts, 2, *outputs())
+        kernels.pair_next(conn.astype(np.float64), cls, ts, 2, one, *outputs())
     with pytest.raises(ValueError, match="one slot per refresh row"):
-        kernels.pair_next(conn, cls, ts, 2, *outputs(3))
+        kernels.pair_next(conn, cls, ts, 2, np.array([3]), *outputs(3))
     with pytest.raises(ValueError, match="one slot per refresh row"):
-        kernels.pair_next(conn, cls, ts, 2, *outputs(1))
+        kernels.pair_next(conn, cls, ts, 2, np.array([2, 0]), *outputs())  # the second part has a frame
+    with pytest.raises(ValueError, match="adding up to the refresh rows"):
+        kernels.pair_next(conn, cls, ts, 2, np.array([1]), *outputs())
+    with pytest.raises(ValueError, match="adding up to the refresh rows"):
+        kernels.pair_next(conn, cls, ts, 2, np.array([3, -1]), *outputs())
+    with pytest.raises(ValueError, match="adding up to the refresh rows"):
+        kernels.pair_next(conn, cls, ts, 2, np.zeros(0, dtype=np.int64), *outputs(0))
     with pytest.raises(ValueError, match="connection code is >= n_conn"):
-        kernels.pair_next(conn, cls, ts, 1, *outputs())
+        kernels.pair_next(conn, cls, ts, 1, one, *outputs())
     with pytest.raises(ValueError, match="one item per row"):
-        kernels.pair_next(conn, cls[:2], ts, 2, *outputs())
+        kernels.pair_next(conn, cls[:2], ts, 2, one, *outputs())
     with pytest.raises(ValueError, match="n_conn must be >= 0"):
-        kernels.pair_next(conn, cls, ts, -1, *outputs())
+        kernels.pair_next(conn, cls, ts, -1, one, *outputs())
     with pytest.raises(ValueError, match="latency \\(float64\\) must have one item per refresh row"):
-        kernels.pair_next(conn, cls, ts, 2, *outputs()[:3], np.empty(2, dtype=np.float32))
+        kernels.pair_next(conn, cls, ts, 2, one, *outputs()[:3], np.empty(2, dtype=np.float32))
+
+
+def test_pair_next_on_threads_equals_numpy(monkeypatch):
+    # frames whose answer (or next frame) is in a later part, or several parts later
+    from wsreplay.analysis import _native
+
+    rng = np.random.default_rng(8)
+    n = 40_000
+    conn = rng.integers(-1, 3000, n).astype(np.int16)
+    conn[::7] = 5  # one busy connection
+    cls = rng.choice(np.array([0, 1, C_ACK, 4, 5], dtype=np.uint8), n, p=[0.45, 0.05, 0.4, 0.05, 0.05])
+    rows = outpost_rows(conn, cls, np.sort(rng.integers(0, 10**12, n)), 3000)
+    want = _pair_next_numpy(rows)
+    monkeypatch.setattr(_native, "PART_MIN_ROWS", 0)
+    monkeypatch.setattr(_native.os, "sched_getaffinity", lambda _: set(range(16)))
+    for n_parts in (1, 2, 3, 4):
+        monkeypatch.setattr(_native, "MAX_PARTS", n_parts)
+        got = pair_next_c(rows)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[1] == want[1]
 
 
 @settings(max_examples=300, deadline=None)

@@ -75,132 +75,6 @@ at(const IntArray *a, Py_ssize_t i)
     }
 }
 
-/* pair_next(conn, cls, ts, n_conn, ack, pos, sent, latency) -> (answered, acks)
- *
- * conn: connection code per row (any signed int width; -1 unknown), cls: uint8 row class, ts: int64 ns,
- * all in time order. For each refresh row of a known connection, in time order (one slot each in the
- * outputs): pos its row (int64), sent its ts (int64), ack the time of the ACK that answers it or NO_TIME
- * (int64), latency (float64) (ack - sent) / 1e9 or NaN. A refresh is answered when the next refresh-or-ACK
- * row of its connection is an ACK. Returns how many were answered, and the ACK rows of known connection. */
-static PyObject *
-pair_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    static const char *names[5] = {"ts", "ack", "pos", "sent", "latency"};
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "pair_next(conn, cls, ts, n_conn, ack, pos, sent, latency)");
-        return NULL;
-    }
-    Py_ssize_t n_conn = PyLong_AsSsize_t(args[3]);
-    if (n_conn < 0) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "n_conn must be >= 0");
-        }
-        return NULL;
-    }
-    IntArray conn, arr[4]; /* ts, ack, pos, sent */
-    Py_buffer cls, lat;
-    int got = 0, have_cls = 0, have_lat = 0;
-    if (int_array(args[0], &conn, "conn", 0) < 0) {
-        return NULL;
-    }
-    have_cls = PyObject_GetBuffer(args[1], &cls, PyBUF_C_CONTIGUOUS) == 0;
-    for (; have_cls && got < 4; got++) {
-        if (int_array(args[got ? 3 + got : 2], &arr[got], names[got], got >= 1) < 0) {
-            break;
-        }
-    }
-    if (got == 4) {
-        have_lat = PyObject_GetBuffer(args[7], &lat, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) == 0;
-    }
-    const char *error = NULL;
-    Py_ssize_t answered = 0, acks = 0;
-    int64_t *next_ack = NULL;
-    if (have_lat) {
-        Py_ssize_t n = conn.view.shape[0], m = arr[1].view.shape[0];
-        if (cls.itemsize != 1 || cls.len != n || arr[0].width != 8 || arr[0].view.shape[0] != n) {
-            error = "conn, cls (uint8) and ts (int64) must have one item per row";
-        }
-        else if (arr[1].width != 8 || arr[2].width != 8 || arr[3].width != 8 || arr[2].view.shape[0] != m ||
-                 arr[3].view.shape[0] != m || lat.itemsize != 8 || !lat.format || lat.format[0] != 'd' ||
-                 lat.len != m * 8) {
-            error = "ack, pos, sent (int64) and latency (float64) must have one item per refresh row";
-        }
-        if (!error) {
-            next_ack = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_conn ? n_conn : 1));
-            if (!next_ack) {
-                PyErr_NoMemory();
-            }
-        }
-        if (!error && next_ack) {
-            const uint8_t *c = (const uint8_t *)cls.buf;
-            const int64_t *t = arr[0].view.buf;
-            int64_t *ack = arr[1].view.buf, *pos = arr[2].view.buf, *sent = arr[3].view.buf;
-            double *latency = lat.buf;
-            Py_BEGIN_ALLOW_THREADS;
-            for (Py_ssize_t k = 0; k < n_conn; k++) {
-                next_ack[k] = NO_TIME;
-            }
-            Py_ssize_t slot = m;
-            /* backward: next_ack[k] is the time of connection k's next row when that row is an ACK */
-            for (Py_ssize_t i = n - 1; i >= 0; i--) {
-                uint8_t ci = c[i];
-                if (ci > C_ACK) {
-                    continue;
-                }
-                int64_t k = at(&conn, i);
-                if (k < 0) {
-                    continue;
-                }
-                if (k >= n_conn) {
-                    error = "a connection code is >= n_conn";
-                    break;
-                }
-                if (ci == C_ACK) {
-                    next_ack[k] = t[i];
-                    acks++;
-                    continue;
-                }
-                if (--slot < 0) {
-                    break;
-                }
-                int64_t a = next_ack[k];
-                pos[slot] = i;
-                sent[slot] = t[i];
-                ack[slot] = a;
-                if (a != NO_TIME) {
-                    latency[slot] = (double)(a - t[i]) / 1e9; /* int64 first, as latency.py */
-                    answered++;
-                }
-                else {
-                    latency[slot] = Py_NAN;
-                }
-                next_ack[k] = NO_TIME;
-            }
-            if (!error && slot != 0) {
-                error = "the outputs must have one slot per refresh row of a known connection";
-            }
-            Py_END_ALLOW_THREADS;
-        }
-        free(next_ack);
-        PyBuffer_Release(&lat);
-    }
-    PyBuffer_Release(&conn.view);
-    if (have_cls) {
-        PyBuffer_Release(&cls);
-    }
-    for (int j = 0; j < got; j++) {
-        PyBuffer_Release(&arr[j].view);
-    }
-    if (error) {
-        PyErr_SetString(PyExc_ValueError, error);
-        return NULL;
-    }
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    return Py_BuildValue("nn", answered, acks);
-}
-
 /* Whether row i is a refresh (cls <= C_REQ) whose key, need and conn are all >= 0; its key in *k. */
 static inline int
 selected(const uint8_t *c, const IntArray *key, const IntArray *need, const IntArray *conn, Py_ssize_t i,
@@ -1130,9 +1004,207 @@ run_medians(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* One part of the rows, [lo, hi), for pair_next: its frames go to slots [s0, s1). */
+typedef struct {
+    const IntArray *conn;
+    const uint8_t *cls;
+    const int64_t *ts;
+    Py_ssize_t lo, hi, s0, s1, n_conn, answered, acks;
+    int64_t *next_ack; /* per connection: its next row's time if an ACK, NO_TIME, or PENDING (none yet) */
+    int64_t *pending;  /* per connection: the slot of its last frame in the part, if that had no next row */
+    int64_t *ack, *pos, *sent;
+    double *latency;
+    const char *error;
+} PairPart;
+
+#define PENDING INT64_MIN
+
+static void *
+pair_part(void *arg)
+{
+    PairPart *p = arg;
+    const uint8_t *c = p->cls;
+    const int64_t *t = p->ts;
+    for (Py_ssize_t k = 0; k < p->n_conn; k++) {
+        p->next_ack[k] = PENDING;
+        p->pending[k] = -1;
+    }
+    Py_ssize_t slot = p->s1;
+    /* backward: next_ack[k] is the time of connection k's next row when that row is an ACK */
+    for (Py_ssize_t i = p->hi - 1; i >= p->lo; i--) {
+        uint8_t ci = c[i];
+        if (ci > C_ACK) {
+            continue;
+        }
+        int64_t k = at(p->conn, i);
+        if (k < 0) {
+            continue;
+        }
+        if (k >= p->n_conn) {
+            p->error = "a connection code is >= n_conn";
+            return NULL;
+        }
+        if (ci == C_ACK) {
+            p->next_ack[k] = t[i];
+            p->acks++;
+            continue;
+        }
+        if (--slot < p->s0) {
+            p->error = "the outputs must have one slot per refresh row of a known connection";
+            return NULL;
+        }
+        int64_t a = p->next_ack[k];
+        p->pos[slot] = i;
+        p->sent[slot] = t[i];
+        if (a == PENDING) { /* its next row is in a later part: settled after */
+            p->pending[k] = slot;
+            a = NO_TIME;
+        }
+        p->ack[slot] = a;
+        if (a != NO_TIME) {
+            p->latency[slot] = (double)(a - t[i]) / 1e9; /* int64 first, as latency.py */
+            p->answered++;
+        }
+        else {
+            p->latency[slot] = Py_NAN;
+        }
+        p->next_ack[k] = NO_TIME;
+    }
+    if (slot != p->s0) {
+        p->error = "the outputs must have one slot per refresh row of a known connection";
+    }
+    return NULL;
+}
+
+/* pair_next(conn, cls, ts, n_conn, part_frames, ack, pos, sent, latency) -> (answered, acks)
+ *
+ * conn: connection code per row (any signed int width; -1 unknown), cls: uint8 row class, ts: int64 ns,
+ * all in time order. For each refresh row of a known connection, in time order (one slot each in the
+ * outputs): pos its row (int64), sent its ts (int64), ack the time of the ACK that answers it or NO_TIME
+ * (int64), latency (float64) (ack - sent) / 1e9 or NaN. A refresh is answered when the next refresh-or-ACK
+ * row of its connection is an ACK. The rows are cut into len(part_frames) parts as count_refreshes cuts
+ * them, part p holding part_frames[p] refresh rows of a known connection; each part is paired backward on
+ * its own thread, and the last frame of a connection in a part is settled from the parts after it.
+ * Returns how many were answered, and the ACK rows of known connection. */
+static PyObject *
+pair_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *names[5] = {"ts", "ack", "pos", "sent", "part_frames"};
+    static const int where[5] = {2, 5, 6, 7, 4};
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "pair_next(conn, cls, ts, n_conn, part_frames, ack, pos, sent, latency)");
+        return NULL;
+    }
+    Py_ssize_t n_conn = PyLong_AsSsize_t(args[3]);
+    if (n_conn < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "n_conn must be >= 0");
+        }
+        return NULL;
+    }
+    IntArray conn, arr[5]; /* ts, ack, pos, sent, part_frames */
+    Py_buffer cls, lat;
+    int got = 0, have_cls = 0, have_lat = 0;
+    if (int_array(args[0], &conn, "conn", 0) < 0) {
+        return NULL;
+    }
+    have_cls = PyObject_GetBuffer(args[1], &cls, PyBUF_C_CONTIGUOUS) == 0;
+    for (; have_cls && got < 5; got++) {
+        if (int_array(args[where[got]], &arr[got], names[got], got >= 1 && got <= 3) < 0) {
+            break;
+        }
+    }
+    if (got == 5) {
+        have_lat = PyObject_GetBuffer(args[8], &lat, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) == 0;
+    }
+    const char *error = NULL;
+    Py_ssize_t answered = 0, acks = 0;
+    int64_t *work = NULL;
+    if (have_lat) {
+        Py_ssize_t n = conn.view.shape[0], m = arr[1].view.shape[0], parts = arr[4].view.shape[0];
+        const int64_t *frames = arr[4].view.buf;
+        Py_ssize_t total = 0;
+        for (Py_ssize_t p = 0; arr[4].width == 8 && p < parts; p++) {
+            total += frames[p] >= 0 ? frames[p] : m + 1;
+        }
+        if (cls.itemsize != 1 || cls.len != n || arr[0].width != 8 || arr[0].view.shape[0] != n) {
+            error = "conn, cls (uint8) and ts (int64) must have one item per row";
+        }
+        else if (arr[1].width != 8 || arr[2].width != 8 || arr[3].width != 8 || arr[2].view.shape[0] != m ||
+                 arr[3].view.shape[0] != m || lat.itemsize != 8 || !lat.format || lat.format[0] != 'd' ||
+                 lat.len != m * 8) {
+            error = "ack, pos, sent (int64) and latency (float64) must have one item per refresh row";
+        }
+        else if (arr[4].width != 8 || parts < 1 || parts > MAX_PARTS || total != m) {
+            error = "part_frames must be int64, 1 to 16 parts, adding up to the refresh rows";
+        }
+        if (!error) {
+            work = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_conn ? n_conn : 1) * (size_t)(2 * parts + 1));
+            if (!work) {
+                PyErr_NoMemory();
+            }
+        }
+        if (!error && work) {
+            PairPart part[MAX_PARTS];
+            Py_ssize_t s0 = 0;
+            for (Py_ssize_t p = 0; p < parts; p++) {
+                part[p] = (PairPart){&conn, cls.buf, arr[0].view.buf, n * p / parts, n * (p + 1) / parts, s0,
+                                     s0 + frames[p], n_conn, 0, 0, work + 2 * p * n_conn, work + (2 * p + 1) * n_conn,
+                                     arr[1].view.buf, arr[2].view.buf, arr[3].view.buf, lat.buf, NULL};
+                s0 += frames[p];
+            }
+            Py_BEGIN_ALLOW_THREADS;
+            run_parts(pair_part, (char *)part, sizeof(PairPart), (int)parts);
+            for (Py_ssize_t p = 0; p < parts; p++) {
+                error = error ? error : part[p].error;
+                answered += part[p].answered;
+                acks += part[p].acks;
+            }
+            /* settle each part's pending frames from the parts after it: state[k] is connection k's first
+             * row after the part (an ACK's time, or NO_TIME for a frame or no row at all) */
+            int64_t *state = work + 2 * parts * n_conn, *ack = arr[1].view.buf, *sent = arr[3].view.buf;
+            double *latency = lat.buf;
+            for (Py_ssize_t k = 0; !error && k < n_conn; k++) {
+                state[k] = NO_TIME;
+            }
+            for (Py_ssize_t p = parts - 1; !error && p >= 0; p--) {
+                for (Py_ssize_t k = 0; k < n_conn; k++) {
+                    int64_t slot = part[p].pending[k];
+                    if (slot >= 0 && state[k] != NO_TIME) {
+                        ack[slot] = state[k];
+                        latency[slot] = (double)(state[k] - sent[slot]) / 1e9;
+                        answered++;
+                    }
+                    if (part[p].next_ack[k] != PENDING) {
+                        state[k] = part[p].next_ack[k];
+                    }
+                }
+            }
+            Py_END_ALLOW_THREADS;
+        }
+        free(work);
+        PyBuffer_Release(&lat);
+    }
+    PyBuffer_Release(&conn.view);
+    if (have_cls) {
+        PyBuffer_Release(&cls);
+    }
+    for (int j = 0; j < got; j++) {
+        PyBuffer_Release(&arr[j].view);
+    }
+    if (error) {
+        PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return Py_BuildValue("nn", answered, acks);
+}
+
 static PyMethodDef methods[] = {
     {"pair_next", (PyCFunction)(void (*)(void))pair_next, METH_FASTCALL,
-     "pair_next(conn, cls, ts, n_conn, ack, pos, sent, latency) -> (answered, acks): see latency.py."},
+     "pair_next(conn, cls, ts, n_conn, part_frames, ack, pos, sent, latency) -> (answered, acks): see latency.py."},
     {"count_refreshes", (PyCFunction)(void (*)(void))count_refreshes, METH_FASTCALL,
      "count_refreshes(key, need, cls, conn, counts) -> m: refresh rows per key."},
     {"group_refreshes", (PyCFunction)(void (*)(void))group_refreshes, METH_FASTCALL,

@@ -20,6 +20,7 @@ def pair_next(
     cls: np.ndarray[Any, Any],
     ts: np.ndarray[Any, Any],
     n_conn: int,
+    part_frames: np.ndarray[Any, Any],
     ack: np.ndarray[Any, Any],
     pos: np.ndarray[Any, Any],
     sent: np.ndarray[Any, Any],

@@ -193,10 +193,13 @@ def _pair_next_c(rows: OutpostRows) -> _Paired:
     # how many frames (refresh rows of known connection): counted by the grouping kernel, on threads
     conn = np.ascontiguousarray(rows.conn)
     n_conn = len(rows.conn_codes.categories)
-    m = kernels.count_refreshes(conn, conn, rows.cls, conn, np.empty((parts(len(conn)), n_conn), dtype=np.int64))
+    counts = np.empty((parts(len(conn)), n_conn), dtype=np.int64)
+    m = kernels.count_refreshes(conn, conn, rows.cls, conn, counts)
     req_idx, sent, ack_ts = (np.empty(m, dtype=np.int64) for _ in range(3))
     latency = np.empty(m, dtype=np.float64)
-    answered, n_acks = kernels.pair_next(conn, rows.cls, rows.ts, n_conn, ack_ts, req_idx, sent, latency)
+    # each part of the rows paired on its own thread (the frames of each part: its slots in the outputs)
+    part_frames = counts.sum(axis=1)
+    answered, n_acks = kernels.pair_next(conn, rows.cls, rows.ts, n_conn, part_frames, ack_ts, req_idx, sent, latency)
     return req_idx, sent, ack_ts, latency, answered, n_acks
 
 
