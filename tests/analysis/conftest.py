@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from analysis_support import Capture
 
-from wsreplay.analysis import _cache, _common, _group, _native, _rows
+from wsreplay.analysis import _cache, _common, _group, _native, _rows, coverage
 from wsreplay.analysis import hello as hello_module
 from wsreplay.analysis import latency as latency_module
 
@@ -24,7 +24,7 @@ def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     shared-results cache is cleared so that neither reuses what the other computed.
     """
     if request.param == "numpy":
-        for module in (_common, _rows, _group, hello_module, latency_module):
+        for module in (_common, _rows, _group, coverage, hello_module, latency_module):
             monkeypatch.setattr(module, "kernels", None)
     elif _native.kernels is None:
         pytest.skip("the C kernels were not compiled")

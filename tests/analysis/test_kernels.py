@@ -16,6 +16,7 @@ from wsreplay.analysis import _native, _rows
 from wsreplay.analysis._common import NO_TIME, Codes, categorical, categorical_take
 from wsreplay.analysis._group import _group_cummax_numpy, group_cummax
 from wsreplay.analysis._rows import C_ACK, C_ERROR, OutpostRows, _refreshes_by_numpy, is_sorted, refreshes_by
+from wsreplay.analysis.coverage import _up_periods, _up_periods_numpy
 from wsreplay.analysis.hello import _valid_gaps, _valid_gaps_numpy
 from wsreplay.analysis.latency import _pair_next_c, _pair_next_numpy
 
@@ -395,6 +396,42 @@ def test_run_medians_rejects_what_it_cannot_read():
     out = np.empty(2)
     kernels.run_medians(np.array([4, 1, 3], dtype=np.int64), np.array([0, 3]), out, 2)
     assert out[0] == 3.0 and np.isnan(out[1])  # an empty run has no median
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4), st.integers(0, 40), st.integers(0, 3)), max_size=120),
+    st.lists(st.sampled_from([0, 5, 30, 1000, NO_TIME]), min_size=4, max_size=4),
+    st.booleans(),
+)
+def test_up_periods_equal_numpy(items, conn_end, observed):
+    # (group, time step, state lifetime, connection) per refresh; groups sorted, time order within
+    items = sorted(items, key=lambda it: it[0])
+    g = np.array([it[0] for it in items], dtype=np.int64)
+    t = np.cumsum([it[1] for it in items]).astype(np.int64)
+    e = t + np.array([it[2] for it in items], dtype=np.int64)
+    conn = np.array([it[3] for it in items], dtype=np.int64)
+    ends = np.array(conn_end, dtype=np.int64)
+    e_c, e_n = e.copy(), e.copy()
+    got = _up_periods(g, t, conn, e_c, ends, observed)
+    want = _up_periods_numpy(g, t, conn, e_n, ends, observed)
+    np.testing.assert_array_equal(e_c, e_n)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_up_periods_rejects_what_it_cannot_read():
+    assert kernels is not None
+    a = np.zeros(3, dtype=np.int64)
+    flags = [np.empty(3, dtype=bool) for _ in range(2)]
+    with pytest.raises(ValueError, match="a connection code is outside conn_end"):
+        kernels.up_periods(a, a, a + 2, a.copy(), np.zeros(2, dtype=np.int64), True, *flags, a.copy(), flags[0])
+    with pytest.raises(ValueError, match="must be bool, one per refresh"):
+        kernels.up_periods(a, a, a, a.copy(), a, True, *flags, a.copy(), np.empty(2, dtype=bool))
+    with pytest.raises(TypeError, match="cm must be a 1-d array of signed integers"):
+        kernels.up_periods(a, a, a, a.copy(), a, True, *flags, np.empty(3), flags[0])
+    with pytest.raises(ValueError, match="must be int64"):
+        kernels.up_periods(a, a, a, a.copy(), a, True, *flags, np.empty(3, dtype=np.int32), flags[0])
 
 
 def test_the_environment_can_turn_the_kernels_off():

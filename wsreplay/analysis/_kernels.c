@@ -7,6 +7,8 @@
  *   versions: masks and gathers of every HELLO, and a loop of np.partition per instance).
  * classify, take_codes: _rows.py's class of each row and _common.categorical's gather of codes with the
  *   categories they use, each in one pass.
+ * up_periods: coverage.py's up periods per group (connection ends, running maximum of expiries, gaps)
+ *   in one pass instead of a dozen full-length numpy operations.
  * is_sorted, group_cummax: _rows.py's time-order check and _group.py's running maximum per group, without
  *   the full-length temporaries of their numpy versions.
  *
@@ -1202,6 +1204,103 @@ pair_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("nn", answered, acks);
 }
 
+/* up_periods(g, t, conn, e, conn_end, observed, by_conn, first, cm, gap) -> gaps
+ *
+ * The up periods of refreshes grouped by g (instance or outpost; time order within), in one pass
+ * (coverage.py's _up_periods_numpy is the same in numpy). g, t, conn, e and cm are int64, one per refresh;
+ * conn_end int64 per connection code; by_conn, first and gap bool, one per refresh. For each refresh:
+ * by_conn, whether its connection ended before its state expired (conn_end[conn] <= e), and then
+ * (observed) e becomes max(conn_end, t), in place; first, whether it starts its group; cm, the running
+ * maximum of e in its group; gap, whether it came after everything before it in its group expired
+ * (t > the previous cm). Returns how many gaps. */
+static PyObject *
+up_periods(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *names[6] = {"g", "t", "conn", "e", "conn_end", "cm"};
+    static const int where[6] = {0, 1, 2, 3, 4, 8};
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "up_periods(g, t, conn, e, conn_end, observed, by_conn, first, cm, gap)");
+        return NULL;
+    }
+    int observed = PyObject_IsTrue(args[5]);
+    if (observed < 0) {
+        return NULL;
+    }
+    IntArray arr[6];
+    Py_buffer flag[3]; /* by_conn, first, gap */
+    int got = 0, flags = 0;
+    for (; got < 6; got++) {
+        if (int_array(args[where[got]], &arr[got], names[got], got == 3 || got == 5) < 0) {
+            break;
+        }
+    }
+    for (; got == 6 && flags < 3; flags++) {
+        if (PyObject_GetBuffer(args[flags < 2 ? 6 + flags : 9], &flag[flags], PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) <
+            0) {
+            break;
+        }
+    }
+    const char *error = NULL;
+    Py_ssize_t gaps = 0;
+    if (flags == 3) {
+        Py_ssize_t n = arr[0].view.shape[0], n_conn = arr[4].view.shape[0];
+        for (int j = 0; j < 6; j++) {
+            if (arr[j].width != 8 || (j != 4 && arr[j].view.shape[0] != n)) {
+                error = "g, t, conn, e, cm (one per refresh) and conn_end must be int64";
+            }
+        }
+        for (int j = 0; j < 3; j++) {
+            if (flag[j].itemsize != 1 || flag[j].len != n) {
+                error = "by_conn, first and gap must be bool, one per refresh";
+            }
+        }
+        if (!error) {
+            const int64_t *g = arr[0].view.buf, *t = arr[1].view.buf, *conn = arr[2].view.buf;
+            const int64_t *conn_end = arr[4].view.buf;
+            int64_t *e = arr[3].view.buf, *cm = arr[5].view.buf;
+            uint8_t *by_conn = flag[0].buf, *first = flag[1].buf, *gap = flag[2].buf;
+            Py_BEGIN_ALLOW_THREADS;
+            int64_t m = 0;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                int64_t c = conn[i];
+                if (c < 0 || c >= n_conn) {
+                    error = "a connection code is outside conn_end";
+                    break;
+                }
+                int64_t ce = conn_end[c], ei = e[i];
+                uint8_t bc = ce <= ei;
+                if (observed && bc) {
+                    ei = ce > t[i] ? ce : t[i];
+                    e[i] = ei;
+                }
+                by_conn[i] = bc;
+                uint8_t f = i == 0 || g[i] != g[i - 1];
+                first[i] = f;
+                uint8_t gp = !f && t[i] > m;
+                gap[i] = gp;
+                gaps += gp;
+                m = f || ei > m ? ei : m;
+                cm[i] = m;
+            }
+            Py_END_ALLOW_THREADS;
+        }
+    }
+    for (int j = 0; j < flags; j++) {
+        PyBuffer_Release(&flag[j]);
+    }
+    for (int j = 0; j < got; j++) {
+        PyBuffer_Release(&arr[j].view);
+    }
+    if (error) {
+        PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(gaps);
+}
+
 static PyMethodDef methods[] = {
     {"pair_next", (PyCFunction)(void (*)(void))pair_next, METH_FASTCALL,
      "pair_next(conn, cls, ts, n_conn, part_frames, ack, pos, sent, latency) -> (answered, acks): see latency.py."},
@@ -1217,6 +1316,8 @@ static PyMethodDef methods[] = {
      "take_codes(codes, idx, out, used, parts) -> all_known: gather codes, mark the categories used."},
     {"run_medians", (PyCFunction)(void (*)(void))run_medians, METH_FASTCALL,
      "run_medians(values, starts, out, parts) -> None: the median of each run of int64 values."},
+    {"up_periods", (PyCFunction)(void (*)(void))up_periods, METH_FASTCALL,
+     "up_periods(g, t, conn, e, conn_end, observed, by_conn, first, cm, gap) -> gaps: see coverage.py."},
     {"is_sorted", is_sorted, METH_O, "is_sorted(a) -> bool: the int64 array a never decreases."},
     {"group_cummax", (PyCFunction)(void (*)(void))group_cummax_inplace, METH_FASTCALL,
      "group_cummax(values, first) -> None: running maximum of int64 values in place, restarting at first."},

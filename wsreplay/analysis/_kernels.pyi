@@ -12,6 +12,7 @@ __all__ = [
     "pair_next",
     "run_medians",
     "take_codes",
+    "up_periods",
     "valid_gaps",
 ]
 
@@ -80,3 +81,16 @@ def take_codes(
 def run_medians(
     values: np.ndarray[Any, Any], starts: np.ndarray[Any, Any], out: np.ndarray[Any, Any], parts: int, /
 ) -> None: ...
+def up_periods(
+    g: np.ndarray[Any, Any],
+    t: np.ndarray[Any, Any],
+    conn: np.ndarray[Any, Any],
+    e: np.ndarray[Any, Any],
+    conn_end: np.ndarray[Any, Any],
+    observed: bool,
+    by_conn: np.ndarray[Any, Any],
+    first: np.ndarray[Any, Any],
+    cm: np.ndarray[Any, Any],
+    gap: np.ndarray[Any, Any],
+    /,
+) -> int: ...

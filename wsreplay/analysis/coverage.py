@@ -143,6 +143,7 @@ from ._common import (
     window,
 )
 from ._group import group_cummax, run_starts
+from ._native import kernels
 from ._rows import (
     END_CLEAN,
     END_DISCONNECT,
@@ -332,6 +333,49 @@ def _refreshes(frames: pd.DataFrame, factor: float, interval_s: float | None, fn
     return _Refreshes(rows, r, inst, t, conn, e, last_t, exited, exit_at)
 
 
+def _up_periods(
+    g: np.ndarray, t: np.ndarray, conn: np.ndarray, e: np.ndarray, conn_end: np.ndarray, observed: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Up periods of refreshes grouped by *g* (time order within); *e* (their expiry, ns) is updated in place.
+
+    Returns ``by_conn`` (the connection ended before the state expired; with
+    *observed* the period then ends there: ``e = max(conn_end, t)``),
+    ``first`` (the refresh starts its group), ``cm`` (the running maximum of
+    *e* in the group) and ``gap`` (the refresh came after everything before it
+    in its group expired). One pass in C when the kernels were compiled, else
+    :func:`_up_periods_numpy`.
+    """
+    if kernels is None:
+        return _up_periods_numpy(g, t, conn, e, conn_end, observed)
+    n = len(g)
+    by_conn, first, gap = (np.empty(n, dtype=np.bool_) for _ in range(3))
+    cm = np.empty(n, dtype=np.int64)
+    as64 = (np.ascontiguousarray(a, dtype=np.int64) for a in (g, t, conn, conn_end))
+    g, t, conn, conn_end = as64
+    kernels.up_periods(g, t, conn, e, conn_end, observed, by_conn, first, cm, gap)
+    return by_conn, first, cm, gap
+
+
+def _up_periods_numpy(
+    g: np.ndarray, t: np.ndarray, conn: np.ndarray, e: np.ndarray, conn_end: np.ndarray, observed: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_up_periods` in numpy."""
+    cend = conn_end[conn]
+    by_conn = cend <= e  # the connection ended before the state expired
+    if observed:
+        np.maximum(cend, t, out=cend)
+        np.copyto(e, cend, where=by_conn)
+    del cend
+    first = run_starts(g)
+    cm = group_cummax(e, first)
+    # gaps between up periods: a refresh that comes after everything before it in its group expired
+    gap = np.zeros(len(g), dtype=bool)
+    if len(g) > 1:
+        np.greater(t[1:], cm[:-1], out=gap[1:])
+        gap &= ~first
+    return by_conn, first, cm, gap
+
+
 def _coverage(
     frames: pd.DataFrame,
     ref: _Refreshes,
@@ -359,20 +403,13 @@ def _coverage(
     else:
         e = ref.expiry.copy()  # the policy below writes into it; other levels still need it
 
-    # each refresh keeps the instance up until its state expires, or (observed) its connection ends
-    cend = rows.conn_end[conn]
-    by_conn = cend <= e  # the connection ended before the state expired
-    if policy == "observed":
-        np.maximum(cend, t, out=cend)
-        np.copyto(e, cend, where=by_conn)
-    del cend
-
+    # each refresh keeps the instance up until its state expires, or (observed) its connection ends;
+    # the running maximum of that per group, and the gaps between up periods
+    by_conn, first, cm, gap = _up_periods(g, t, conn, e, rows.conn_end, policy == "observed")
     n = len(r)
-    first = run_starts(g)
     last = np.ones(n, dtype=bool)
     if n > 1:
         last[:-1] = first[1:]
-    cm = group_cummax(e, first)
 
     def holder(pos: np.ndarray) -> np.ndarray:
         """The refresh whose up period reaches furthest, among those up to *pos* in its group."""
@@ -387,11 +424,6 @@ def _coverage(
         """How the up period of refresh *j* ended (connection end kind, or silent)."""
         return np.where(by_conn[j], rows.conn_end_kind[conn[j]], _SILENT).astype(np.int64)
 
-    # gaps between up periods: a refresh that comes after everything before it in its group expired
-    gap = np.zeros(n, dtype=bool)
-    if n > 1:
-        np.greater(t[1:], cm[:-1], out=gap[1:])
-        gap &= ~first
     k = np.flatnonzero(gap)
     j = holder(k - 1)
     o_group, o_inst, o_start, o_end = g[k], inst[j], cm[k - 1], t[k]
