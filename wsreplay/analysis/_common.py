@@ -223,6 +223,8 @@ def window(ts: np.ndarray, start: TimeLike, end: TimeLike, span: SpanLike = None
         first, last = first_n, last_n
     elif len(ts) == 0:
         return (s or 0, e or 0)
+    elif kernels is not None and kernels.is_sorted(np.ascontiguousarray(ts, dtype=np.int64)):
+        first, last = int(ts[0]), int(ts[-1])  # loaded frames are in time order: one pass, not two
     else:
         first, last = int(ts.min()), int(ts.max())
     w0 = first if s is None else max(first, s)

@@ -181,23 +181,76 @@ typedef struct {
     const char *error;
 } Part;
 
+/* The loops of count_part and fill_part over rows [lo, hi): SELECT(i) sets k and is true for a selected
+ * row (cls <= C_REQ, key, need and conn >= 0). Written once per way of reading the codes: typed when key,
+ * need and conn have the same width (the usual case), else through at(). */
+#define COUNT_LOOP(SELECT)                                                                                  \
+    for (Py_ssize_t i = p->lo; i < p->hi; i++) {                                                            \
+        int64_t k;                                                                                          \
+        if (!(SELECT(i))) {                                                                                 \
+            continue;                                                                                       \
+        }                                                                                                   \
+        if (k >= p->n_keys) {                                                                               \
+            p->error = "a key is >= counts.shape[1]";                                                       \
+            break;                                                                                          \
+        }                                                                                                   \
+        p->cnt[k]++;                                                                                        \
+        p->m++;                                                                                             \
+    }
+
+#define FILL_LOOP(SELECT, CONN)                                                                             \
+    for (Py_ssize_t i = p->lo; i < p->hi; i++) {                                                            \
+        int64_t k;                                                                                          \
+        if (!(SELECT(i))) {                                                                                 \
+            continue;                                                                                       \
+        }                                                                                                   \
+        if (k >= p->n_keys || next[k] >= p->m) { /* writes stay within the outputs; checked after */        \
+            p->error = "counts do not match the rows (count them with count_refreshes)";                    \
+            break;                                                                                          \
+        }                                                                                                   \
+        int64_t j = next[k]++;                                                                              \
+        p->r[j] = i;                                                                                        \
+        p->t[j] = p->ts[i];                                                                                 \
+        p->co[j] = (CONN(i));                                                                               \
+        p->h[j] = c[i] == 0;                                                                                \
+    }
+
+#define SELECT_ANY(i) selected(c, &p->rows->key, &p->rows->need, &p->rows->conn, (i), &k)
+#define CONN_ANY(i) at(&p->rows->conn, (i))
+#define SELECT_TYPED(i) (c[i] <= C_REQ && (k = kv[i]) >= 0 && nv[i] >= 0 && cv[i] >= 0)
+#define CONN_TYPED(i) cv[i]
+
+/* the loop LOOP with typed reads of width T when key, need and conn all have its size */
+#define TYPED(T, LOOP)                                                                                      \
+    {                                                                                                       \
+        const T *kv = p->rows->key.view.buf, *nv = p->rows->need.view.buf, *cv = p->rows->conn.view.buf;    \
+        LOOP;                                                                                               \
+    }
+
+static int
+same_width(const Rows *r)
+{
+    return r->key.width == r->need.width && r->key.width == r->conn.width ? r->key.width : 0;
+}
+
 static void *
 count_part(void *arg)
 {
     Part *p = arg;
     const uint8_t *c = (const uint8_t *)p->rows->cls.buf;
     memset(p->cnt, 0, sizeof(int64_t) * (size_t)p->n_keys);
-    for (Py_ssize_t i = p->lo; i < p->hi; i++) {
-        int64_t k;
-        if (!selected(c, &p->rows->key, &p->rows->need, &p->rows->conn, i, &k)) {
-            continue;
-        }
-        if (k >= p->n_keys) {
-            p->error = "a key is >= counts.shape[1]";
-            break;
-        }
-        p->cnt[k]++;
-        p->m++;
+    switch (same_width(p->rows)) {
+    case 2:
+        TYPED(int16_t, COUNT_LOOP(SELECT_TYPED));
+        break;
+    case 4:
+        TYPED(int32_t, COUNT_LOOP(SELECT_TYPED));
+        break;
+    case 8:
+        TYPED(int64_t, COUNT_LOOP(SELECT_TYPED));
+        break;
+    default:
+        COUNT_LOOP(SELECT_ANY);
     }
     return NULL;
 }
@@ -208,20 +261,18 @@ fill_part(void *arg)
     Part *p = arg;
     const uint8_t *c = (const uint8_t *)p->rows->cls.buf;
     int64_t *next = p->cnt;
-    for (Py_ssize_t i = p->lo; i < p->hi; i++) {
-        int64_t k;
-        if (!selected(c, &p->rows->key, &p->rows->need, &p->rows->conn, i, &k)) {
-            continue;
-        }
-        if (k >= p->n_keys || next[k] >= p->m) { /* writes stay within the outputs; checked after */
-            p->error = "counts do not match the rows (count them with count_refreshes)";
-            break;
-        }
-        int64_t j = next[k]++;
-        p->r[j] = i;
-        p->t[j] = p->ts[i];
-        p->co[j] = at(&p->rows->conn, i);
-        p->h[j] = c[i] == 0;
+    switch (same_width(p->rows)) {
+    case 2:
+        TYPED(int16_t, FILL_LOOP(SELECT_TYPED, CONN_TYPED));
+        break;
+    case 4:
+        TYPED(int32_t, FILL_LOOP(SELECT_TYPED, CONN_TYPED));
+        break;
+    case 8:
+        TYPED(int64_t, FILL_LOOP(SELECT_TYPED, CONN_TYPED));
+        break;
+    default:
+        FILL_LOOP(SELECT_ANY, CONN_ANY);
     }
     return NULL;
 }
