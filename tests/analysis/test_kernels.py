@@ -439,3 +439,14 @@ def test_the_environment_can_turn_the_kernels_off():
     env = {**os.environ, "WSREPLAY_NO_KERNELS": "1"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "True"
+
+
+def test_the_stub_names_every_kernel():
+    import ast
+    from pathlib import Path
+
+    stub = Path(_native.__file__).with_name("_kernels.pyi")
+    tree = ast.parse(stub.read_text())
+    declared = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert kernels is not None
+    assert declared == set(kernels.__all__) == {name for name in dir(kernels) if not name.startswith("_")}

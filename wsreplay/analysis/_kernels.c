@@ -1382,5 +1382,25 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__kernels(void)
 {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) {
+        return NULL;
+    }
+    /* every function of the methods table */
+    PyObject *all = PyList_New(0);
+    for (PyMethodDef *d = methods; all != NULL && d->ml_name != NULL; d++) {
+        PyObject *name = PyUnicode_FromString(d->ml_name);
+        if (name == NULL || PyList_Append(all, name) < 0) {
+            Py_XDECREF(name);
+            Py_CLEAR(all);
+            break;
+        }
+        Py_DECREF(name);
+    }
+    if (all == NULL || PyModule_AddObject(m, "__all__", all) < 0) {
+        Py_XDECREF(all);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }
