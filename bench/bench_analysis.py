@@ -393,11 +393,12 @@ def main(argv: list[str] | None = None) -> int:
         f"of their columns: {verdict(big['analyses_ratio_dict'], 1.5)}; `load` + analyses at most 0.5x "
         f"DuckDB: {verdict(big['duck_ratio'], 0.5)}; `load()` of every column within 1x a bare read of "
         f"every column: {verdict(big['load_all_ratio'], 1.0)} (vs the dictionary read: "
-        f"{big['load_all_ratio_dict']:.2f}x). This machine is shared (other helpers' jobs ran at the same "
-        "time, and its page faults are expensive): absolute times swing between runs, compare within a row.",
+        f"{big['load_all_ratio_dict']:.2f}x). Memory a process touches for the first time is expensive on "
+        "this machine (see the readings below): absolute times swing between runs, compare within a row.",
         "",
         "CPU ratio: user + system CPU seconds of the wsreplay process over those of the pyarrow dict "
-        "read (pyarrow reads on both cores; the analysis runs on one).",
+        "read (pyarrow reads on both cores; the analyses' C kernels cut passes of over a million rows into "
+        "one part per core, the rest runs on one).",
         "",
         f"Columns read: `{', '.join(_columns())}`. A process that only imports wsreplay peaks at "
         f"{imports_mb:.0f} MB (included in the RSS figures).",
@@ -411,8 +412,9 @@ def main(argv: list[str] | None = None) -> int:
             f"Growth from {small['rows']:,} to {big['rows']:,} frames ({grow_rows:.1f}x): wsreplay time "
             f"{grow_time:.1f}x, memory above the import baseline {grow_mem:.1f}x; per frame "
             f"{small['ws_s'] / small['rows'] * 1e9:.0f} ns at the small end, "
-            f"{big['ws_s'] / big['rows'] * 1e9:.0f} ns at the large end (radix sorts on 16-bit group codes, "
-            "running sums and maxima, look-ahead passes: linear in frames, no Python loop per frame).",
+            f"{big['ws_s'] / big['rows'] * 1e9:.0f} ns at the large end (counting sorts on group codes, "
+            "running maxima and one backward pass per connection, in C or numpy: linear in frames, no Python "
+            "loop per frame).",
         ]
     if args.old is not None:
         lines += [
