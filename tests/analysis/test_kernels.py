@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wsreplay.analysis import _native, _rows
-from wsreplay.analysis._common import NO_TIME, Codes, categorical, categorical_take
+from wsreplay.analysis._common import NO_TIME, Codes, categorical, categorical_take, is_sorted
 from wsreplay.analysis._group import _group_cummax_numpy, group_cummax
-from wsreplay.analysis._rows import C_ACK, C_ERROR, OutpostRows, _refreshes_by_numpy, is_sorted, refreshes_by
+from wsreplay.analysis._rows import C_ACK, C_ERROR, OutpostRows, _refreshes_by_numpy, refreshes_by
 from wsreplay.analysis.coverage import _up_periods, _up_periods_numpy
 from wsreplay.analysis.hello import _valid_gaps, _valid_gaps_numpy
 from wsreplay.analysis.latency import _pair_next_c, _pair_next_numpy

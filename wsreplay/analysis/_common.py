@@ -33,6 +33,7 @@ __all__ = [
     "is_in",
     "notna",
     "ts_ns",
+    "is_sorted",
     "to_ns",
     "seconds",
     "window",
@@ -199,6 +200,13 @@ def seconds(value: IntervalLike, name: str) -> float | None:
 SpanLike = tuple[TimeLike, TimeLike] | None
 
 
+def is_sorted(ts: np.ndarray) -> bool:
+    """Whether int64 *ts* never decreases (in C without a temporary, when the kernels were compiled)."""
+    if kernels is not None:
+        return kernels.is_sorted(np.ascontiguousarray(ts, dtype=np.int64))
+    return len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all())
+
+
 def window(ts: np.ndarray, start: TimeLike, end: TimeLike, span: SpanLike = None) -> tuple[int, int]:
     """The analysis window ``[w0, w1]`` in ns: the capture's span clipped by *start* / *end*.
 
@@ -223,7 +231,7 @@ def window(ts: np.ndarray, start: TimeLike, end: TimeLike, span: SpanLike = None
         first, last = first_n, last_n
     elif len(ts) == 0:
         return (s or 0, e or 0)
-    elif kernels is not None and kernels.is_sorted(np.ascontiguousarray(ts, dtype=np.int64)):
+    elif kernels is not None and is_sorted(ts):
         first, last = int(ts[0]), int(ts[-1])  # loaded frames are in time order: one pass, not two
     else:
         first, last = int(ts.min()), int(ts.max())

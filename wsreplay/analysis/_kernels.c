@@ -1,21 +1,23 @@
-/* Per-connection passes of the analyses in C (optional: the numpy versions are used without it).
+/* The analyses' passes over every row, in C (optional: without it each analysis runs its numpy version,
+ * which sits beside its caller and gives the same results).
  *
  * pair_next: the "next" ACK pairing of latency.py (_pair_next_numpy is the same in numpy).
- * group_refreshes: the refresh rows grouped by instance or outpost, in time order within (_rows.py's
- *   _refreshes_by_numpy: a radix sort of their codes and gathers of their columns).
+ * count_refreshes, group_refreshes: the refresh rows grouped by instance or outpost, in time order within
+ *   (_rows.py's _refreshes_by_numpy: a radix sort of their codes and gathers of their columns).
  * valid_gaps, run_medians: hello.py's usable gaps between HELLOs and their median per instance (its numpy
  *   versions: masks and gathers of every HELLO, and a loop of np.partition per instance).
  * classify, take_codes: _rows.py's class of each row and _common.categorical's gather of codes with the
  *   categories they use, each in one pass.
  * up_periods: coverage.py's up periods per group (connection ends, running maximum of expiries, gaps)
  *   in one pass instead of a dozen full-length numpy operations.
- * is_sorted, group_cummax: _rows.py's time-order check and _group.py's running maximum per group, without
+ * is_sorted, group_cummax: _common.py's time-order check and _group.py's running maximum per group, without
  *   the full-length temporaries of their numpy versions.
  *
- * Why C: the numpy version finds each frame's next row on its connection with look-ahead passes and a
- * sort of the rest, about ten full-length temporaries; one backward pass with a slot per connection does
- * it in one read of the rows and no temporary (BENCHMARKS.md, Analysis). The GIL is released during the
- * pass. tests/analysis/test_kernels.py checks that both versions agree.
+ * Why C: each numpy version makes several full-length temporaries (masks, gathers, sorts), and on 17 M rows
+ * those cost more than the work; each kernel reads the rows once and writes only into arrays numpy
+ * allocated (huge pages). Every kernel releases the GIL; those given a number of parts cut their rows into
+ * that many and run one thread each (_native.parts). BENCHMARKS.md (Analysis) has the timings;
+ * tests/analysis/test_kernels.py checks each kernel against its numpy version.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -52,7 +54,7 @@ int_array(PyObject *obj, IntArray *a, const char *name, int writable)
         f++;
     }
     a->width = (int)a->view.itemsize;
-    int ok = a->view.ndim == 1 && strchr("bhilq", *f) != NULL && f[1] == '\0' &&
+    int ok = a->view.ndim == 1 && *f != '\0' && strchr("bhilq", *f) != NULL && f[1] == '\0' &&
              (a->width == 1 || a->width == 2 || a->width == 4 || a->width == 8);
     if (!ok) {
         PyErr_Format(PyExc_TypeError, "%s must be a 1-d array of signed integers (format %s)", name, f);
@@ -139,6 +141,20 @@ get_rows(PyObject *const *args, Rows *r)
         return -1;
     }
     return 0;
+}
+
+/* The number of parts (threads) a kernel is asked for: 1 to MAX_PARTS, or -1 with an exception. */
+static long
+get_parts(PyObject *obj)
+{
+    long parts = PyLong_AsLong(obj);
+    if (parts < 1 || parts > MAX_PARTS) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "parts must be 1 to %d", MAX_PARTS);
+        }
+        return -1;
+    }
+    return parts;
 }
 
 /* Runs job(arg + i * size) for i in 0..parts-1, each part on its own thread but the first (which runs on
@@ -285,7 +301,8 @@ counts_array(PyObject *obj, Py_buffer *view, int writable)
         return -1;
     }
     const char *f = view->format ? view->format : "B";
-    if (view->ndim != 2 || view->itemsize != 8 || !strchr("lq", f[strspn(f, "<=@")]) || view->shape[0] < 1 ||
+    char type = f[strspn(f, "<=@")];
+    if (view->ndim != 2 || view->itemsize != 8 || type == '\0' || !strchr("lq", type) || view->shape[0] < 1 ||
         view->shape[0] > MAX_PARTS) {
         PyErr_Format(PyExc_ValueError, "counts must be an int64 array of shape (parts, n_keys), parts 1 to %d",
                      MAX_PARTS);
@@ -649,11 +666,8 @@ classify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "classify(event, direction, name, table, out, parts)");
         return NULL;
     }
-    long parts = PyLong_AsLong(args[5]);
-    if (parts < 1 || parts > MAX_PARTS) {
-        if (!PyErr_Occurred()) {
-            PyErr_Format(PyExc_ValueError, "parts must be 1 to %d", MAX_PARTS);
-        }
+    long parts = get_parts(args[5]);
+    if (parts < 0) {
         return NULL;
     }
     IntArray code[3];
@@ -784,11 +798,8 @@ take_codes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "take_codes(codes, idx, out, used, parts)");
         return NULL;
     }
-    long parts = PyLong_AsLong(args[4]);
-    if (parts < 1 || parts > MAX_PARTS) {
-        if (!PyErr_Occurred()) {
-            PyErr_Format(PyExc_ValueError, "parts must be 1 to %d", MAX_PARTS);
-        }
+    long parts = get_parts(args[4]);
+    if (parts < 0) {
         return NULL;
     }
     IntArray codes, idx, out;
@@ -982,11 +993,8 @@ run_medians(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "run_medians(values, starts, out, parts)");
         return NULL;
     }
-    long parts = PyLong_AsLong(args[3]);
-    if (parts < 1 || parts > MAX_PARTS) {
-        if (!PyErr_Occurred()) {
-            PyErr_Format(PyExc_ValueError, "parts must be 1 to %d", MAX_PARTS);
-        }
+    long parts = get_parts(args[3]);
+    if (parts < 0) {
         return NULL;
     }
     IntArray values, starts;

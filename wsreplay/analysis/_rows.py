@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from ._common import NO_TIME, Codes, codes, parse_error_count, require_decoded, ts_ns
+from ._common import NO_TIME, Codes, codes, is_sorted, parse_error_count, require_decoded, ts_ns
 from ._group import group_order
 from ._native import kernels, parts
 
@@ -237,13 +237,6 @@ def connections_seen(conn: np.ndarray, n_conn: int) -> np.ndarray:
     present = np.zeros(n_conn + 1, dtype=bool)
     present[conn] = True
     return present[:n_conn]
-
-
-def is_sorted(ts: np.ndarray) -> bool:
-    """Whether int64 *ts* never decreases (in C without a temporary, when the kernels were compiled)."""
-    if kernels is not None:
-        return kernels.is_sorted(np.ascontiguousarray(ts, dtype=np.int64))
-    return len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all())
 
 
 def instance_outposts(rows: OutpostRows) -> np.ndarray:

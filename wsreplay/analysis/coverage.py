@@ -350,8 +350,7 @@ def _up_periods(
     n = len(g)
     by_conn, first, gap = (np.empty(n, dtype=np.bool_) for _ in range(3))
     cm = np.empty(n, dtype=np.int64)
-    as64 = (np.ascontiguousarray(a, dtype=np.int64) for a in (g, t, conn, conn_end))
-    g, t, conn, conn_end = as64
+    g, t, conn, conn_end = (np.ascontiguousarray(a, dtype=np.int64) for a in (g, t, conn, conn_end))
     kernels.up_periods(g, t, conn, e, conn_end, observed, by_conn, first, cm, gap)
     return by_conn, first, cm, gap
 
