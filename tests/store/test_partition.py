@@ -84,3 +84,31 @@ def test_split_by_bucket_keeps_each_buckets_rows_in_order(n):
     for k, part in got:
         assert part.column("row").to_pylist() == [i for i, b in enumerate(buckets) if b == k]
     assert got[0][0] == NO_BUCKET
+
+
+def test_spilling_writes_every_row_once_and_an_error_in_the_writing_thread_reaches_the_caller(tmp_path):
+    import threading
+
+    import pyarrow as pa
+
+    from wsreplay.store.partition import spill_buckets
+
+    schema = pa.schema([("outpost_uuid", pa.dictionary(pa.int32(), pa.string())), ("seq", pa.int64())])
+
+    def table(uuids: list[str], start: int) -> pa.Table:
+        seq = pa.array(range(start, start + len(uuids)), pa.int64())
+        return pa.table({"outpost_uuid": pa.array(uuids).dictionary_encode(), "seq": seq}, schema=schema)
+
+    uuids = [f"{k:08x}-0000-4000-8000-000000000000" for k in range(20)]
+    tables = [table(uuids, 0), table(uuids[::-1], 20), table([], 40), table(uuids[:5], 40)]
+    paths, rows = spill_buckets(tables, tmp_path, 4, schema)
+    assert sum(rows.values()) == 45
+    seqs = sorted(s for p in paths.values() for s in pa.ipc.open_stream(str(p)).read_all().column("seq").to_pylist())
+    assert seqs == list(range(45))
+    # a table the files' schema cannot take: the write fails in the thread, the caller gets the error,
+    # and no writing thread is left behind
+    bad = pa.table({"outpost_uuid": pa.array(["x"]).dictionary_encode(), "seq": pa.array(["not a number"])})
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(pa.ArrowInvalid):
+        spill_buckets([table(uuids, 0), bad], tmp_path / "bad", 4, schema)
+    assert not [t for t in threading.enumerate() if t.name.startswith("wsreplay-split-write")]

@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -85,23 +86,37 @@ def spill_buckets(
 ) -> tuple[dict[int, Path], dict[int, int]]:
     """Write every row of *tables* (cast to *schema*) into one Arrow stream file per bucket under *directory*.
 
-    Returns each bucket's file and row count. Memory: one of *tables* at a time.
-    Give string columns dictionary-encoded (in *tables* and *schema*): moving
-    rows then moves small integers, not the strings.
+    Returns each bucket's file and row count. Memory: two of *tables* at a time:
+    one table's buckets are written (lz4, in a thread: pyarrow releases the
+    GIL) while the next is split. Give string columns dictionary-encoded (in
+    *tables* and *schema*): moving rows then moves small integers, not the
+    strings.
     """
     writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
     paths: dict[int, Path] = {}
     rows: dict[int, int] = {}
+
+    def write(parts: list[tuple[int, pa.Table]]) -> None:
+        for k, part in parts:
+            if k not in writers:
+                paths[k] = directory / f"bucket{k}.arrows"
+                writers[k] = pa.ipc.new_stream(str(paths[k]), schema, options=SPILL_OPTIONS)
+            writers[k].write_table(part.select(schema.names).cast(schema))
+            rows[k] = rows.get(k, 0) + part.num_rows
+
     try:
-        for table in tables:
-            if table.num_rows == 0:
-                continue
-            for k, part in split_by_bucket(table, n):
-                if k not in writers:
-                    paths[k] = directory / f"bucket{k}.arrows"
-                    writers[k] = pa.ipc.new_stream(str(paths[k]), schema, options=SPILL_OPTIONS)
-                writers[k].write_table(part.select(schema.names).cast(schema))
-                rows[k] = rows.get(k, 0) + part.num_rows
+        # the pool is shut down (its last write done) before the writers are closed
+        with ThreadPoolExecutor(1, thread_name_prefix="wsreplay-split-write") as pool:
+            pending: Future[None] | None = None
+            for table in tables:
+                if table.num_rows == 0:
+                    continue
+                parts = list(split_by_bucket(table, n))
+                if pending is not None:
+                    pending.result()  # one table's write in flight at a time
+                pending = pool.submit(write, parts)
+            if pending is not None:
+                pending.result()
     finally:
         for w in writers.values():
             w.close()
