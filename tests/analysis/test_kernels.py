@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -432,13 +428,6 @@ def test_up_periods_rejects_what_it_cannot_read():
         kernels.up_periods(a, a, a, a.copy(), a, True, *flags, np.empty(3), flags[0])
     with pytest.raises(ValueError, match="must be int64"):
         kernels.up_periods(a, a, a, a.copy(), a, True, *flags, np.empty(3, dtype=np.int32), flags[0])
-
-
-def test_the_environment_can_turn_the_kernels_off():
-    code = "from wsreplay.analysis import _native; print(_native.kernels is None)"
-    env = {**os.environ, "WSREPLAY_NO_KERNELS": "1"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "True"
 
 
 def test_the_stub_names_every_kernel():
